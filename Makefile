@@ -1,0 +1,50 @@
+# The README's commands. `make run` and `make test` do all the set-up themselves on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Airflow lives inside the project (ignored by git) with a SQLite metadata database.
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+
+.PHONY: install run test lint clean distclean lock
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: install
+	$(BIN)/qp demo-sources
+	$(BIN)/qp migrate
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/qp run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
+	@grep -h "DAG runs:" $(AIRFLOW_HOME)/last-run.log
+	@echo "Airflow task logs of this run: $(AIRFLOW_HOME)/last-run.log"
+	$(BIN)/qp summary
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Re-pin after changing dependencies in pyproject.toml: installs them and freezes the tested set.
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable > requirements.lock
+	touch $(VENV)/.installed
+
+clean:
+	rm -rf data $(AIRFLOW_HOME)
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""Detect quality regressions with SPC and targets, and notify the people who own them."""

@@ -1,0 +1,63 @@
+"""
+### QualityPulse ingest: one DAG per source system
+
+Nightly (``QP_INGEST_SCHEDULE``, default midnight UTC, covering the previous day) each source's datasets are
+extracted incrementally, everything new since the dataset's watermark up to the end of the run's data
+interval, and landed as an immutable Parquet batch with a manifest. A dataset with new data emits its raw
+Asset, which schedules validation and loading. A run with nothing new skips its tasks and emits nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from qualitypulse.assets import raw_asset
+from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
+from sources.catalog import SOURCES, datasets_of
+
+SCHEDULE = os.environ.get("QP_INGEST_SCHEDULE", "0 0 * * *")
+
+
+def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
+    @task(task_id=f"land_{dataset_name}", outlets=[asset])
+    def land() -> dict[str, object]:
+        from dataclasses import asdict
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from qualitypulse.pipeline import ingest_dataset
+        from qualitypulse.settings import get_settings
+
+        context = get_current_context()
+        interval_end = context.get("data_interval_end") or context["dag_run"].run_after
+        result = ingest_dataset(dataset_name, interval_end.replace(tzinfo=None), context["run_id"], get_settings())
+        if not result.new:
+            raise AirflowSkipException(f"{dataset_name}: no new batch")
+        return asdict(result)
+
+    return land()
+
+
+def _ingest_dag(source: str) -> None:
+    @dag(
+        dag_id=f"qp_ingest_{source}",
+        schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,  # runs share the source's watermark
+        default_args=DEFAULT_ARGS,
+        tags=["qualitypulse", "ingest", source],
+        doc_md=__doc__,
+    )
+    def ingest() -> None:
+        for dataset in datasets_of(source):
+            _ingest_task(dataset.name, raw_asset(dataset))
+
+    ingest()
+
+
+for _source in SOURCES:
+    _ingest_dag(_source)

@@ -1,0 +1,17 @@
+"""Defects (QMS): each row books a positive count of one defect code against a run."""
+
+import great_expectations as gx
+
+from expectations.rules import between, not_null, unique
+from sources.catalog import DEFECTS
+
+
+def build_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name=DEFECTS.name,
+        expectations=[
+            *[not_null(c) for c in DEFECTS.required],
+            unique("defect_id"),
+            between("defect_count", 1, None),
+        ],
+    )

@@ -1,0 +1,21 @@
+"""Production runs (QMS/MES): counts are non-negative and consistent with each other."""
+
+import great_expectations as gx
+
+from expectations.rules import at_least, between, not_null, unique
+from sources.catalog import PRODUCTION_RUNS
+
+
+def build_suite() -> gx.ExpectationSuite:
+    counts = ("units_entered", "units_first_pass", "units_inspected", "units_defective")
+    return gx.ExpectationSuite(
+        name=PRODUCTION_RUNS.name,
+        expectations=[
+            *[not_null(c) for c in PRODUCTION_RUNS.required],
+            unique("run_id"),
+            *[between(c, 0, None) for c in counts],
+            at_least("units_inspected", "units_defective"),
+            at_least("units_entered", "units_first_pass"),
+            at_least("finished_at", "started_at"),
+        ],
+    )

@@ -1,0 +1,122 @@
+"""Run a dataset's GX suite on a typed batch and turn the result into row-level verdicts.
+
+GX is imported here, inside the functions the tasks call, never at DAG parse time. One ephemeral GX context
+serves a whole process; Data Docs are written to a folder on disk for every validated batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    expectation_type: str
+    severity: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed_value: str | None
+
+
+@dataclass
+class ValidationOutcome:
+    row_failures: dict[int, list[str]] = field(default_factory=dict)  # critical row-level failures
+    batch_failures: list[str] = field(default_factory=list)  # critical failures that block the batch
+    results: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[RuleResult]:
+        return [r for r in self.results if not r.success and r.severity == "warning"]
+
+
+class BatchValidator:
+    """Validates typed batches with the suites in ``expectations/``; builds Data Docs if given a folder."""
+
+    def __init__(self, data_docs_dir: Path | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        self._context = gx.get_context(mode="ephemeral")
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self._source = self._context.data_sources.add_pandas("qualitypulse")
+        self._site_names: list[str] = []
+        self.data_docs_index: Path | None = None
+        if data_docs_dir is not None:
+            data_docs_dir.mkdir(parents=True, exist_ok=True)
+            self._context.add_data_docs_site(
+                site_name="qualitypulse",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                      "base_directory": str(data_docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+            self._site_names = ["qualitypulse"]
+            self.data_docs_index = data_docs_dir / "index.html"
+        self._checkpoints: dict[str, Any] = {}
+
+    def _checkpoint(self, dataset: str) -> Any:
+        if dataset not in self._checkpoints:
+            gx = self._gx
+            suite = self._context.suites.add(importlib.import_module(f"expectations.{dataset}").build_suite())
+            batch_definition = self._source.add_dataframe_asset(dataset).add_batch_definition_whole_dataframe(
+                "batch")
+            definition = self._context.validation_definitions.add(
+                gx.ValidationDefinition(name=dataset, data=batch_definition, suite=suite))
+            actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=self._site_names)]
+            self._checkpoints[dataset] = self._context.checkpoints.add(
+                gx.Checkpoint(name=dataset, validation_definitions=[definition],
+                              actions=actions if self._site_names else [],
+                              result_format={"result_format": "COMPLETE"}))
+        return self._checkpoints[dataset]
+
+    def validate(self, dataset: str, frame: pd.DataFrame, batch_id: str) -> ValidationOutcome:
+        checkpoint = self._checkpoint(dataset)
+        run = checkpoint.run(batch_parameters={"dataframe": frame},
+                             run_id=self._gx.RunIdentifier(run_name=batch_id))
+        outcome = ValidationOutcome()
+        for validation in run.run_results.values():
+            for result in validation.results:
+                outcome.results.append(self._record(result, frame, outcome))
+        return outcome
+
+    @staticmethod
+    def _record(result: Any, frame: pd.DataFrame, outcome: ValidationOutcome) -> RuleResult:
+        config = result.expectation_config
+        meta = config.meta or {}
+        rule = meta.get("rule", config.type)
+        severity = meta.get("severity", "critical")
+        details = result.result or {}
+        raised = (result.exception_info or {}).get("raised_exception", False)
+        if raised:
+            message = (result.exception_info or {}).get("exception_message")
+            outcome.batch_failures.append(f"{rule}: the check could not run ({message})")
+        elif not result.success and severity == "critical":
+            rows = details.get("unexpected_index_list")
+            if rows is None:  # a table-level expectation: the batch as a whole fails
+                outcome.batch_failures.append(f"{rule} (observed {details.get('observed_value')!r})")
+            for row in rows or []:
+                row = row if isinstance(row, int) else int(next(iter(row.values())))
+                outcome.row_failures.setdefault(row, []).append(f"rule: {rule}")
+        observed = details.get("observed_value")
+        return RuleResult(
+            rule=rule, expectation_type=config.type, severity=severity, success=bool(result.success),
+            element_count=details.get("element_count", len(frame)),
+            unexpected_count=details.get("unexpected_count"),
+            unexpected_percent=details.get("unexpected_percent"),
+            observed_value=None if observed is None else json.dumps(observed, default=str),
+        )

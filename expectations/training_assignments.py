@@ -1,0 +1,20 @@
+"""Training assignments (LMS): dates in order, a known status, scores on 0..100."""
+
+import great_expectations as gx
+
+from expectations.rules import at_least, between, in_set, not_null, unique
+from sources.catalog import TRAINING_ASSIGNMENTS
+
+
+def build_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name=TRAINING_ASSIGNMENTS.name,
+        expectations=[
+            *[not_null(c) for c in TRAINING_ASSIGNMENTS.required],
+            unique("assignment_id"),
+            in_set("status", ["assigned", "completed", "exempt"]),
+            at_least("due_on", "assigned_on"),
+            at_least("completed_on", "assigned_on"),
+            between("score", 0, 100),
+        ],
+    )

@@ -1,0 +1,79 @@
+"""Judge every row of a raw batch: load it, quarantine it with its reasons, or count it as a duplicate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from expectations.runner import BatchValidator, RuleResult
+from sources.catalog import Dataset
+from transforms.conform import conform, exact_duplicates, row_hashes
+
+
+@dataclass
+class BatchVerdict:
+    batch_id: str
+    dataset: Dataset
+    valid: pd.DataFrame  # typed rows to load, with a ``row_hash`` column
+    quarantined: list[dict[str, object]] = field(default_factory=list)  # source_row, record_key, rules, raw
+    duplicate_count: int = 0
+    results: list[RuleResult] = field(default_factory=list)
+    blocked_reason: str | None = None
+
+    @property
+    def row_count(self) -> int:
+        return len(self.valid) + len(self.quarantined) + self.duplicate_count
+
+
+def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: BatchValidator) -> BatchVerdict:
+    raw = raw.reset_index(drop=True)
+    conformed = conform(raw, dataset)
+    if conformed.batch_error:
+        reason = f"batch blocked: {conformed.batch_error}"
+        return BatchVerdict(batch_id, dataset, valid=_empty(dataset),
+                            quarantined=[_quarantine_row(raw, i, dataset, [reason]) for i in range(len(raw))],
+                            blocked_reason=reason)
+    typed = conformed.frame
+    failures = {row: list(reasons) for row, reasons in conformed.row_errors.items()}
+    candidates = typed.drop(index=list(failures))
+    duplicates = exact_duplicates(candidates)
+    candidates = candidates[~duplicates]
+    outcome = validator.validate(dataset.name, candidates, batch_id)
+    for row, reasons in outcome.row_failures.items():
+        failures.setdefault(row, []).extend(reasons)
+    if outcome.batch_failures:
+        reason = "batch blocked: " + "; ".join(outcome.batch_failures)
+        return BatchVerdict(batch_id, dataset, valid=_empty(dataset),
+                            quarantined=[_quarantine_row(raw, i, dataset, failures.get(i, []) + [reason])
+                                         for i in range(len(raw)) if i not in set(duplicates[duplicates].index)],
+                            duplicate_count=int(duplicates.sum()), results=outcome.results, blocked_reason=reason)
+    valid = candidates.drop(index=[r for r in failures if r in candidates.index])
+    valid = _for_loading(valid, dataset)
+    return BatchVerdict(
+        batch_id, dataset, valid=valid,
+        quarantined=[_quarantine_row(raw, row, dataset, reasons) for row, reasons in sorted(failures.items())],
+        duplicate_count=int(duplicates.sum()), results=outcome.results,
+    )
+
+
+def _for_loading(valid: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    out = valid.copy()
+    out["row_hash"] = row_hashes(valid) if not valid.empty else pd.Series(dtype="str")
+    for name, kind in dataset.columns.items():
+        if kind == "date":
+            out[name] = out[name].dt.date
+    return out.reset_index(drop=True)
+
+
+def _empty(dataset: Dataset) -> pd.DataFrame:
+    return pd.DataFrame(columns=[*dataset.columns, "row_hash"])
+
+
+def _quarantine_row(raw: pd.DataFrame, row: int, dataset: Dataset, reasons: list[str]) -> dict[str, object]:
+    record = {k: (None if pd.isna(v) else v) for k, v in raw.iloc[row].items()}
+    key_values = [record.get(k) for k in dataset.key]
+    record_key = None if any(v is None for v in key_values) else "|".join(str(v) for v in key_values)
+    return {"source_row": row, "record_key": record_key, "failed_rules": json.dumps(reasons),
+            "raw_record": json.dumps(record, default=str)}

@@ -1,0 +1,1 @@
+"""QualityPulse: source systems -> validation -> warehouse -> KPIs -> SPC alerts."""

@@ -1,0 +1,109 @@
+"""``qp``: the QualityPulse command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+
+from qualitypulse.settings import get_settings
+
+
+def _yesterday() -> date:
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from warehouse.db import engine_for
+    from warehouse.migrate import upgrade
+
+    settings = get_settings()
+    engine = engine_for(settings.warehouse_url)
+    upgrade(engine)
+    engine.dispose()
+    print(f"warehouse at the newest schema: {settings.warehouse_url_redacted}")
+
+
+def _demo_sources(args: argparse.Namespace) -> None:
+    from sources.demo import DemoLocations, DemoSpec, generate
+
+    settings = get_settings()
+    marker = settings.data_dir / "sources" / "demo.json"
+    if marker.exists() and not args.force:
+        print(f"demo sources exist ({json.loads(marker.read_text())}); --force regenerates them")
+        return
+    spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
+    counts = generate(spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path))
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
+                                  "seed": spec.seed}))
+    print(f"demo sources for {spec.start_date}..{spec.end_date} (seed {spec.seed}): {counts}")
+
+
+def _run_dags(args: argparse.Namespace) -> None:
+    from qualitypulse.airflow_runner import run_dags
+
+    # The nightly run that is due now covers yesterday: its logical date is the start of that interval.
+    day = args.logical_date or _yesterday()
+    states = run_dags(datetime.combine(day, time(0), tzinfo=UTC))
+    print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
+
+
+def _stage(args: argparse.Namespace) -> None:
+    """Run one stage without Airflow (operations and debugging)."""
+    from qualitypulse import pipeline
+
+    settings = get_settings()
+    run_id = f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    if args.stage == "ingest":
+        end = datetime.combine(args.interval_end or _yesterday() + timedelta(days=1), time(0))
+        for result in pipeline.ingest_source(args.source, end, run_id, settings):
+            print(result)
+    elif args.stage == "load":
+        for report in pipeline.validate_and_load(settings):
+            print(report)
+    elif args.stage == "kpis":
+        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows")
+    elif args.stage == "check":
+        print(f"{len(pipeline.check_regressions(run_id, settings))} alerts")
+
+
+def _summary(_: argparse.Namespace) -> None:
+    from qualitypulse.summary import render
+
+    print(render(get_settings()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the warehouse schema").set_defaults(func=_migrate)
+    demo = commands.add_parser("demo-sources", help="write the demo source systems")
+    demo.add_argument("--end-date", type=date.fromisoformat, help="last day with data (default: yesterday, UTC)")
+    demo.add_argument("--days", type=int, default=90)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--force", action="store_true", help="regenerate even if the demo sources exist")
+    demo.set_defaults(func=_demo_sources)
+    run = commands.add_parser("run-dags", help="run the Airflow DAGs in-process (dag.test) in Asset order")
+    run.add_argument("--logical-date", type=date.fromisoformat, help="the day the nightly run covers")
+    run.set_defaults(func=_run_dags)
+    ingest = commands.add_parser("ingest", help="extract and land one source without Airflow")
+    ingest.add_argument("source", choices=["qms", "survey", "lms"])
+    ingest.add_argument("--interval-end", type=date.fromisoformat)
+    ingest.set_defaults(func=_stage, stage="ingest")
+    for name, text in (("load", "validate and load landed batches"), ("kpis", "rebuild the KPI tables"),
+                       ("check", "judge regressions and raise alerts")):
+        commands.add_parser(name, help=f"{text} without Airflow").set_defaults(func=_stage, stage=name)
+    commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""One typed settings object, read from the environment (prefix ``QP_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_UNSET = Path("")
+
+
+class Settings(BaseSettings):
+    """Where the sources, landing zone and warehouse live, and how regressions are judged."""
+
+    model_config = SettingsConfigDict(env_prefix="QP_", env_file=".env", extra="ignore")
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    # Empty means "derive from data_dir": the embedded SQLite defaults below.
+    warehouse_url: str = ""
+    qms_url: str = ""
+    # Unset paths ("") are derived from data_dir.
+    survey_drop_dir: Path = _UNSET
+    lms_export_path: Path = _UNSET
+    landing_dir: Path = _UNSET
+    data_docs_dir: Path = _UNSET
+
+    # SPC: trailing baseline window of in-control days, and the fewest baseline days needed to judge a day.
+    spc_baseline_days: int = 28
+    spc_min_baseline_days: int = 14
+
+    @model_validator(mode="after")
+    def _derive_locations(self) -> Settings:
+        data = self.data_dir
+        if not self.warehouse_url:
+            self.warehouse_url = f"sqlite:///{data / 'warehouse' / 'qualitypulse.db'}"
+        if not self.qms_url:
+            self.qms_url = f"sqlite:///{data / 'sources' / 'qms.db'}"
+        if self.survey_drop_dir == _UNSET:
+            self.survey_drop_dir = data / "sources" / "survey" / "drop"
+        if self.lms_export_path == _UNSET:
+            self.lms_export_path = data / "sources" / "lms" / "training_assignments.json"
+        if self.landing_dir == _UNSET:
+            self.landing_dir = data / "landing"
+        if self.data_docs_dir == _UNSET:
+            self.data_docs_dir = data / "data_docs"
+        return self
+
+    @property
+    def warehouse_url_redacted(self) -> str:
+        """The warehouse URL with any password masked: the only form that may reach logs and reports."""
+        return redact_url(self.warehouse_url)
+
+
+def redact_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,123 @@
+"""The run summary a user reads after ``make run``: ledger, KPIs with their trend, alerts, locations."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from qualitypulse.settings import Settings
+from warehouse.db import engine_for
+from warehouse.schema import ALL, alert, batch_ledger, kpi_daily, quarantine
+
+# (kpi, label, format, higher is better)
+SUMMARY_KPIS = (
+    ("fpy", "First pass yield", "{:.2%}", True),
+    ("dpmo", "DPMO", "{:,.0f}", False),
+    ("sigma_level", "Sigma level", "{:.2f}", True),
+    ("nps", "NPS", "{:+.1f}", True),
+    ("training_completion", "Training completion", "{:.1%}", True),
+)
+
+
+def ledger_totals(engine: Engine) -> pd.DataFrame:
+    query = select(
+        batch_ledger.c.dataset, func.count().label("batches"),
+        func.sum(batch_ledger.c.rows_extracted).label("extracted"),
+        func.sum(batch_ledger.c.rows_loaded).label("loaded"),
+        func.sum(batch_ledger.c.rows_quarantined).label("quarantined"),
+        func.sum(batch_ledger.c.rows_duplicate).label("duplicates"),
+        func.sum((batch_ledger.c.status == "blocked").cast(type_=batch_ledger.c.rows_loaded.type)).label("blocked"),
+    ).group_by(batch_ledger.c.dataset).order_by(batch_ledger.c.dataset)
+    with engine.connect() as connection:
+        return pd.read_sql(query, connection)
+
+
+def kpi_trend(engine: Engine, kpi: str, window_days: int = 7) -> dict[str, float | None] | None:
+    """Company value on the latest day, over the last ``window_days`` and the ``window_days`` before, from sums."""
+    query = select(kpi_daily.c.kpi_date, kpi_daily.c.numerator, kpi_daily.c.denominator, kpi_daily.c.value).where(
+        kpi_daily.c.kpi == kpi, kpi_daily.c.grain == "company", kpi_daily.c.site_id == ALL)
+    with engine.connect() as connection:
+        frame = pd.read_sql(query, connection)
+    if frame.empty:
+        return None
+    frame["kpi_date"] = pd.to_datetime(frame["kpi_date"])
+    latest = frame["kpi_date"].max()
+    recent = frame[frame["kpi_date"] > latest - timedelta(days=window_days)]
+    before = frame[(frame["kpi_date"] <= latest - timedelta(days=window_days))
+                   & (frame["kpi_date"] > latest - timedelta(days=2 * window_days))]
+    return {"latest_date": latest.date().isoformat(),  # type: ignore[dict-item]
+            "latest": _value(kpi, frame[frame["kpi_date"] == latest]),
+            "recent": _value(kpi, recent), "before": _value(kpi, before)}
+
+
+def _value(kpi: str, rows: pd.DataFrame) -> float | None:
+    """A period's value from summed numerators and denominators (never an average of daily ratios)."""
+    from transforms import kpis
+
+    numerator, denominator = rows["numerator"].sum(), rows["denominator"].sum()
+    if not denominator:
+        return None
+    if kpi == "sigma_level":
+        return float(kpis.sigma_level(numerator / denominator * 1_000_000))
+    scale = {"dpmo": 1_000_000, "nps": 100}.get(kpi, 1)
+    return float(numerator / denominator * scale)
+
+
+def render(settings: Settings) -> str:
+    engine = engine_for(settings.warehouse_url)
+    try:
+        lines = ["", "QualityPulse run summary", "=" * 24, "", "Rows per dataset (all batches in the ledger)"]
+        totals = ledger_totals(engine)
+        lines.append(f"  {'dataset':<22}{'batches':>8}{'extracted':>11}{'loaded':>9}{'quarantined':>13}"
+                     f"{'duplicates':>12}{'blocked':>9}")
+        for row in totals.itertuples(index=False):
+            lines.append(f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}"
+                         f"{row.quarantined:>13}{row.duplicates:>12}{row.blocked:>9}")
+        lines += ["", "Quarantine: the most frequent reasons"]
+        lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
+        lines += ["", "KPIs (company): latest day, last 7 days vs the 7 before"]
+        for kpi, label, fmt, higher_better in SUMMARY_KPIS:
+            trend = kpi_trend(engine, kpi)
+            if trend is None:
+                lines.append(f"  {label:<22} no data")
+                continue
+            show = lambda v: "n/a" if v is None else fmt.format(v)  # noqa: E731
+            arrow = _arrow(trend["recent"], trend["before"], higher_better)
+            lines.append(f"  {label:<22}{show(trend['latest']):>10} on {trend['latest_date']}   "
+                         f"7d {show(trend['recent']):>9} vs {show(trend['before']):>9}  {arrow}")
+        with engine.connect() as connection:
+            alerts = connection.execute(select(alert).order_by(alert.c.alert_date)).mappings().all()
+        lines += ["", f"Alerts: {len(alerts)} open"]
+        for a in alerts[-8:]:
+            codes = ", ".join(c["defect_code"] for c in json.loads(a["top_defect_codes"]))
+            lines.append(f"  {a['alert_date']}  {a['kpi']} line {a['line_id']}: {a['value']:.2%} > UCL "
+                         f"{a['upper_limit']:.2%}, since {a['since_date']}; top codes {codes}")
+        if len(alerts) > 8:
+            lines.append(f"  ... {len(alerts) - 8} earlier; all in the warehouse table 'alert'")
+        lines += ["", f"Warehouse:  {settings.warehouse_url_redacted}",
+                  f"Data Docs:  {settings.data_docs_dir / 'index.html'}",
+                  f"Raw batches: {settings.landing_dir}", ""]
+        return "\n".join(lines)
+    finally:
+        engine.dispose()
+
+
+def _top_reasons(engine: Engine, top: int = 6) -> list[tuple[str, int]]:
+    with engine.connect() as connection:
+        rules = connection.execute(select(quarantine.c.dataset, quarantine.c.failed_rules)).all()
+    counts: dict[str, int] = {}
+    for dataset, failed in rules:
+        for reason in json.loads(failed):
+            key = f"{dataset}: {reason[:90]}"
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+
+
+def _arrow(recent: float | None, before: float | None, higher_better: bool) -> str:
+    if recent is None or before is None or recent == before:
+        return ""
+    better = (recent > before) == higher_better
+    return ("up" if recent > before else "down") + (" (better)" if better else " (worse)")

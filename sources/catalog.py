@@ -1,0 +1,141 @@
+"""The contract of every source dataset: its source system, natural key, columns and their types.
+
+Extraction, conforming, validation and loading all read this one catalog, so a column is declared once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnKind = Literal["str", "int", "float", "date", "datetime"]
+SourceName = Literal["qms", "survey", "lms"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    source: SourceName
+    key: tuple[str, ...]
+    columns: dict[str, ColumnKind]
+    required: tuple[str, ...]
+    fact_table: str
+    # Column that orders changes in the source; the extraction watermark advances on it.
+    watermark_column: str | None = "updated_at"
+    # Columns whose values may be missing in a valid row.
+    optional: tuple[str, ...] = field(default=())
+
+    @property
+    def asset_name(self) -> str:
+        return f"qualitypulse.raw.{self.name}"
+
+
+PRODUCTS = Dataset(
+    name="products",
+    source="qms",
+    key=("product_id",),
+    columns={
+        "product_id": "str",
+        "product_name": "str",
+        "opportunities_per_unit": "int",
+        "updated_at": "datetime",
+    },
+    required=("product_id", "product_name", "opportunities_per_unit", "updated_at"),
+    fact_table="dim_product",
+)
+
+PRODUCTION_RUNS = Dataset(
+    name="production_runs",
+    source="qms",
+    key=("run_id",),
+    columns={
+        "run_id": "str",
+        "site_id": "str",
+        "line_id": "str",
+        "step_id": "str",
+        "product_id": "str",
+        "production_date": "date",
+        "shift": "str",
+        "started_at": "datetime",
+        "finished_at": "datetime",
+        "units_entered": "int",
+        "units_first_pass": "int",
+        "units_reworked": "int",
+        "units_scrapped": "int",
+        "units_inspected": "int",
+        "units_defective": "int",
+        "updated_at": "datetime",
+    },
+    required=(
+        "run_id", "site_id", "line_id", "step_id", "product_id", "production_date", "started_at",
+        "finished_at", "units_entered", "units_first_pass", "units_inspected", "units_defective", "updated_at",
+    ),
+    fact_table="fact_production_run",
+)
+
+DEFECTS = Dataset(
+    name="defects",
+    source="qms",
+    key=("defect_id",),
+    columns={
+        "defect_id": "str",
+        "run_id": "str",
+        "defect_code": "str",
+        "defect_count": "int",
+        "recorded_at": "datetime",
+        "updated_at": "datetime",
+    },
+    required=("defect_id", "run_id", "defect_code", "defect_count", "recorded_at", "updated_at"),
+    fact_table="fact_defect",
+)
+
+FEEDBACK = Dataset(
+    name="feedback",
+    source="survey",
+    key=("response_id",),
+    columns={
+        "response_id": "str",
+        "responded_at": "datetime",
+        "customer_id": "str",
+        "site_id": "str",
+        "nps_score": "int",
+        "csat_score": "int",
+        "comment": "str",
+    },
+    required=("response_id", "responded_at", "customer_id", "site_id", "nps_score"),
+    optional=("csat_score", "comment"),
+    fact_table="fact_feedback",
+    watermark_column=None,  # file drops: each file is taken once, by checksum
+)
+
+TRAINING_ASSIGNMENTS = Dataset(
+    name="training_assignments",
+    source="lms",
+    key=("assignment_id",),
+    columns={
+        "assignment_id": "str",
+        "employee_id": "str",
+        "site_id": "str",
+        "line_id": "str",
+        "course_id": "str",
+        "assigned_on": "date",
+        "due_on": "date",
+        "completed_on": "date",
+        "status": "str",
+        "score": "float",
+        "updated_at": "datetime",
+    },
+    required=("assignment_id", "employee_id", "site_id", "line_id", "course_id", "assigned_on", "due_on",
+              "status", "updated_at"),
+    optional=("completed_on", "score"),
+    fact_table="fact_training_assignment",
+)
+
+# Load order matters: dimensions before the facts that reference them.
+DATASETS: tuple[Dataset, ...] = (PRODUCTS, PRODUCTION_RUNS, DEFECTS, FEEDBACK, TRAINING_ASSIGNMENTS)
+BY_NAME = {d.name: d for d in DATASETS}
+SOURCES: tuple[SourceName, ...] = ("qms", "survey", "lms")
+
+
+def datasets_of(source: str) -> tuple[Dataset, ...]:
+    return tuple(d for d in DATASETS if d.source == source)

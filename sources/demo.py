@@ -1,0 +1,316 @@
+"""Demo source systems, deterministic from a seed: a QMS/MES database, survey CSV drops, an LMS export.
+
+The data tells one story a quality manager would recognise. On line ``S1-L2`` training lapses from
+``TRAINING_LAPSE_START`` (on-time completion collapses), yield regresses from ``REGRESSION_START`` (solder
+defects triple on the SOLDER and TEST steps) and site S1's NPS dips from ``NPS_DIP_START``. Each source also
+carries the bad records real sources produce: nulls, double-posted rows, out-of-range scores, a defective
+count above the inspected count, an unparseable file and a file that lacks a column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table, insert
+
+from warehouse.db import engine_for
+
+log = logging.getLogger(__name__)
+
+SITES = {"S1": ("S1-L1", "S1-L2", "S1-L3"), "S2": ("S2-L1", "S2-L2", "S2-L3")}
+STEPS = ("ASSY", "SOLDER", "TEST", "PACK")
+PRODUCTS = {"P100": ("Motor controller", 12), "P200": ("Sensor module", 20), "P300": ("Power supply", 8)}
+LINE_PRODUCTS = {"S1-L1": "P100", "S1-L2": "P200", "S1-L3": "P300", "S2-L1": "P100", "S2-L2": "P200",
+                 "S2-L3": "P300"}
+DEFECT_CODES = ("SOLDER_BRIDGE", "COLD_JOINT", "MISALIGNED", "SCRATCH", "MISSING_PART", "LABEL_ERROR")
+BASE_CODE_WEIGHTS = np.array([0.12, 0.10, 0.25, 0.25, 0.18, 0.10])
+REGRESSION_CODE_WEIGHTS = np.array([0.45, 0.35, 0.06, 0.06, 0.05, 0.03])
+COURSES = ("C-SAFETY", "C-SOLDER", "C-SPC", "C-5S")
+
+REGRESSION_LINE = "S1-L2"
+REGRESSION_SITE = "S1"
+# Day offsets from the first demo day.
+TRAINING_LAPSE_START = 35
+REGRESSION_START = 60
+NPS_DIP_START = 64
+UNPARSEABLE_FILE_DAY = 20
+MISSING_COLUMN_FILE_DAY = 45
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """What to generate. ``end_date`` is the last day with data; the first is ``end_date - days + 1``."""
+
+    end_date: date
+    days: int = 90
+    seed: int = 7
+
+    @property
+    def start_date(self) -> date:
+        return self.end_date - timedelta(days=self.days - 1)
+
+    def day(self, offset: int) -> date:
+        return self.start_date + timedelta(days=offset)
+
+
+@dataclass(frozen=True)
+class DemoLocations:
+    qms_url: str
+    survey_drop_dir: Path
+    lms_export_path: Path
+
+
+def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
+    """Write all three demo sources; returns the row count of each source table or export."""
+    rng = np.random.default_rng(spec.seed)
+    runs = _production_runs(spec, rng)
+    defects = _defects(runs, spec, rng)
+    runs = _with_bad_runs(runs, rng)
+    defects = _with_bad_defects(defects)
+    products = pd.DataFrame(
+        [{"product_id": pid, "product_name": name, "opportunities_per_unit": opp,
+          "updated_at": datetime.combine(spec.start_date, datetime.min.time())}
+         for pid, (name, opp) in PRODUCTS.items()]
+    )
+    _write_qms(where.qms_url, products, runs, defects)
+    feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
+    assignments = _training_assignments(spec, rng)
+    _write_lms_export(assignments, spec, where.lms_export_path)
+    counts = {"products": len(products), "production_runs": len(runs), "defects": len(defects),
+              "feedback": feedback_rows, "training_assignments": len(assignments)}
+    log.info("demo sources written for %s..%s: %s", spec.start_date, spec.end_date, counts)
+    return counts
+
+
+# --- QMS / MES --------------------------------------------------------------------------------------------
+
+def _fraction_defective(line_id: str, step_id: str, offset: int) -> float:
+    base = {"ASSY": 0.012, "SOLDER": 0.022, "TEST": 0.015, "PACK": 0.005}[step_id]
+    base *= 1.0 + 0.15 * (int(line_id[-1]) % 3)  # lines differ a little, deterministically
+    if line_id == REGRESSION_LINE and offset >= REGRESSION_START and step_id in ("SOLDER", "TEST"):
+        base *= 3.0
+    return base
+
+
+def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for offset in range(spec.days):
+        day = spec.day(offset)
+        if day.weekday() == 6:  # no production on Sundays
+            continue
+        weekday_factor = 0.7 if day.weekday() == 5 else 1.0
+        for site_id, lines in SITES.items():
+            for line_id in lines:
+                for shift, shift_start in (("A", 6), ("B", 14)):
+                    entered = int(rng.poisson(380 * weekday_factor * (0.92 if shift == "B" else 1.0)))
+                    for step_index, step_id in enumerate(STEPS):
+                        p = _fraction_defective(line_id, step_id, offset)
+                        defective = int(rng.binomial(entered, p))
+                        reworked = int(rng.binomial(defective, 0.6))
+                        started = datetime.combine(day, datetime.min.time()) + timedelta(
+                            hours=shift_start + 2 * step_index, minutes=int(rng.integers(0, 20)))
+                        finished = started + timedelta(minutes=int(rng.integers(80, 140)))
+                        rows.append({
+                            "run_id": f"{line_id}-{day:%Y%m%d}-{shift}-{step_id}",
+                            "site_id": site_id, "line_id": line_id, "step_id": step_id,
+                            "product_id": LINE_PRODUCTS[line_id], "production_date": day, "shift": shift,
+                            "started_at": started, "finished_at": finished,
+                            "units_entered": entered, "units_first_pass": entered - defective,
+                            "units_reworked": reworked, "units_scrapped": defective - reworked,
+                            "units_inspected": entered, "units_defective": defective,
+                            "updated_at": finished + timedelta(minutes=5),
+                        })
+    return pd.DataFrame(rows)
+
+
+def _defects(runs: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for run in runs.itertuples(index=False):
+        if run.units_defective == 0:
+            continue
+        offset = (run.production_date - spec.start_date).days
+        regressed = (run.line_id == REGRESSION_LINE and offset >= REGRESSION_START
+                     and run.step_id in ("SOLDER", "TEST"))
+        weights = REGRESSION_CODE_WEIGHTS if regressed else BASE_CODE_WEIGHTS
+        # A defective unit carries one defect, sometimes more.
+        defect_total = int(run.units_defective + rng.poisson(0.3 * run.units_defective))
+        for code, count in zip(DEFECT_CODES, rng.multinomial(defect_total, weights), strict=True):
+            if count:
+                rows.append({"defect_id": f"{run.run_id}-{code}", "run_id": run.run_id, "defect_code": code,
+                             "defect_count": int(count), "recorded_at": run.finished_at,
+                             "updated_at": run.updated_at})
+    return pd.DataFrame(rows)
+
+
+def _with_bad_runs(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    runs = runs.copy()
+    picks = rng.choice(len(runs), size=7, replace=False)
+    runs["line_id"] = runs["line_id"].astype(object)
+    runs.loc[picks[:3], "line_id"] = None  # a line id lost in an MES interface
+    over = picks[3:5]
+    runs.loc[over, "units_defective"] = runs.loc[over, "units_inspected"] + 3  # defective above inspected
+    double_posted = runs.iloc[picks[5:7]]  # the same run booked twice
+    return pd.concat([runs, double_posted], ignore_index=True)
+
+
+def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
+    defects = defects.copy()
+    defects.loc[defects.index[[10, 500]], "defect_count"] = -1  # a reversal booked as a negative count
+    return defects
+
+
+def _write_qms(url: str, products: pd.DataFrame, runs: pd.DataFrame, defects: pd.DataFrame) -> None:
+    metadata = MetaData()
+    # Like many legacy QMS databases, business keys are not enforced unique: double postings happen.
+    product_table = Table("products", metadata, Column("product_id", String, primary_key=True),
+                          Column("product_name", String), Column("opportunities_per_unit", Integer),
+                          Column("updated_at", DateTime))
+    tables = {
+        "products": product_table,
+        "production_runs": _qms_table(metadata, "production_runs", runs),
+        "defects": _qms_table(metadata, "defects", defects),
+    }
+    engine = engine_for(url)
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        with engine.begin() as connection:
+            for name, frame in (("products", products), ("production_runs", runs), ("defects", defects)):
+                records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+                connection.execute(insert(tables[name]), records)
+    finally:
+        engine.dispose()
+
+
+def _qms_table(metadata: MetaData, name: str, frame: pd.DataFrame) -> Table:
+    def sql_type(series: pd.Series) -> type:
+        if pd.api.types.is_integer_dtype(series):
+            return Integer
+        if pd.api.types.is_datetime64_any_dtype(series):
+            return DateTime
+        return String
+
+    columns = [Column(col, Date if col == "production_date" else sql_type(frame[col])) for col in frame.columns]
+    return Table(name, metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns)
+
+
+# --- Survey tool: one CSV export per day --------------------------------------------------------------------
+
+FEEDBACK_COLUMNS = ("response_id", "responded_at", "customer_id", "site_id", "nps_score", "csat_score", "comment")
+
+
+def _feedback_day(spec: DemoSpec, offset: int, rng: np.random.Generator) -> list[dict[str, object]]:
+    day = spec.day(offset)
+    rows: list[dict[str, object]] = []
+    for site_id in SITES:
+        dipped = site_id == REGRESSION_SITE and offset >= NPS_DIP_START
+        # promoters / passives / detractors
+        mix = [0.30, 0.32, 0.38] if dipped else [0.55, 0.30, 0.15]
+        n = int(rng.poisson(9 if day.weekday() >= 5 else 16))
+        for i in range(n):
+            group = rng.choice(3, p=mix)
+            nps = int(rng.integers(9, 11) if group == 0 else rng.integers(7, 9) if group == 1
+                      else rng.integers(0, 7))
+            csat = int(np.clip(round(nps / 2.2 + rng.normal(0, 0.6)), 1, 5))
+            rows.append({
+                "response_id": f"R-{day:%Y%m%d}-{site_id}-{i:03d}",
+                "responded_at": (datetime.combine(day, datetime.min.time())
+                                 + timedelta(minutes=int(rng.integers(420, 1260)))).isoformat(),
+                "customer_id": f"C{int(rng.integers(1, 400)):04d}",
+                "site_id": site_id, "nps_score": nps,
+                "csat_score": csat if rng.random() < 0.8 else "",
+                "comment": "late delivery, unit failed at install" if dipped and group == 2 else "",
+            })
+    return rows
+
+
+def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path) -> int:
+    drop_dir.mkdir(parents=True, exist_ok=True)
+    for old in drop_dir.glob("feedback_*.csv"):
+        old.unlink()
+    total = 0
+    for offset in range(spec.days):
+        rows = _feedback_day(spec, offset, rng)
+        if offset == 10 and len(rows) > 6:
+            rows[0]["nps_score"] = 11  # out of range
+            rows[1]["customer_id"] = ""  # missing customer
+            rows[2]["csat_score"] = 7  # out of range
+            rows.append(dict(rows[3]))  # the export repeats a row
+        if offset == 50 and len(rows) > 3:
+            rows[0]["nps_score"] = "ten"  # free text in a numeric field
+            rows.append(dict(rows[1]))
+        path = drop_dir / f"feedback_{spec.day(offset):%Y-%m-%d}.csv"
+        columns = FEEDBACK_COLUMNS
+        if offset == MISSING_COLUMN_FILE_DAY:
+            columns = tuple(c for c in FEEDBACK_COLUMNS if c != "nps_score")  # a changed export template
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        if offset == UNPARSEABLE_FILE_DAY:
+            # A transfer that mangled the file: Latin-1 bytes and a row cut off inside a quoted field.
+            path.write_bytes(path.read_bytes() + b'R-BROKEN,2026-01-01T10:00:00,C\xe9\xe9,"S1,9\n')
+        total += len(rows) + (1 if offset == UNPARSEABLE_FILE_DAY else 0)
+    return total
+
+
+# --- LMS: a JSON export of training assignments -------------------------------------------------------------
+
+def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    employees = [(f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
+                 for site_id, lines in SITES.items() for line_id in lines for n in range(12)]
+    for employee_id, site_id, line_id in employees:
+        # Assignments every ~14 days, staggered per employee, each due 14 days later.
+        offset = int(rng.integers(0, 14)) - 14
+        while offset < spec.days:
+            assigned_on = spec.day(offset)
+            due_on = assigned_on + timedelta(days=14)
+            due_offset = offset + 14
+            lapsed = (line_id == REGRESSION_LINE
+                      and TRAINING_LAPSE_START <= due_offset < REGRESSION_START + 5)
+            p_on_time = 0.35 if lapsed else 0.93
+            status, completed_on, score = "assigned", None, None
+            if rng.random() < 0.03:
+                status = "exempt"
+            elif rng.random() < p_on_time:
+                completed_on = assigned_on + timedelta(days=int(rng.integers(1, 15)))
+            elif rng.random() < 0.5:
+                completed_on = due_on + timedelta(days=int(rng.integers(1, 10)))  # late
+            if completed_on is not None and completed_on > spec.end_date:
+                completed_on = None
+            if completed_on is not None:
+                status, score = "completed", float(rng.integers(62, 100))
+            last_change = completed_on or assigned_on
+            rows.append({
+                "assignment_id": f"A-{employee_id}-{assigned_on:%Y%m%d}",
+                "employee_id": employee_id, "site_id": site_id, "line_id": line_id,
+                "course_id": COURSES[int(rng.integers(0, len(COURSES)))],
+                "assigned_on": assigned_on.isoformat(), "due_on": due_on.isoformat(),
+                "completed_on": completed_on.isoformat() if completed_on else None,
+                "status": status, "score": score,
+                "updated_at": f"{max(last_change, spec.start_date).isoformat()}T18:00:00",
+            })
+            offset += 14
+    # Bad records an LMS export really carries.
+    rows[5]["employee_id"] = None
+    rows[40]["completed_on"] = "2000-01-01"  # completed before it was assigned
+    rows[41]["status"] = "completed"
+    rows[80]["score"] = 130.0
+    rows.append(dict(rows[120]))
+    return rows
+
+
+def _write_lms_export(rows: list[dict[str, object]], spec: DemoSpec, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export = {"exported_at": f"{spec.end_date.isoformat()}T23:00:00", "records": rows}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(export, indent=1), encoding="utf-8")
+    tmp.replace(path)

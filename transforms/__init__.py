@@ -1,0 +1,1 @@
+"""Conform raw batches and compute KPIs: typed functions, DataFrame in, DataFrame out."""

@@ -1,0 +1,70 @@
+"""Turn a raw landed batch into typed rows, naming every value that does not fit its declared type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sources.catalog import Dataset
+from sources.extract import PARSE_ERROR
+
+
+@dataclass
+class Conformed:
+    """A batch with catalog types; ``frame`` keeps the raw row numbers as its index."""
+
+    frame: pd.DataFrame
+    row_errors: dict[int, list[str]]  # raw row number -> reasons the row can't be typed
+    batch_error: str | None  # set when the batch as a whole can't be used (a required column is missing)
+
+
+def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
+    raw = raw.reset_index(drop=True)
+    row_errors: dict[int, list[str]] = {}
+    if PARSE_ERROR in raw.columns:
+        for row, reason in raw[PARSE_ERROR].dropna().items():
+            row_errors.setdefault(int(row), []).append(f"parse: {reason}")
+    missing = [c for c in dataset.required if c not in raw.columns]
+    unparsed_only = len(row_errors) == len(raw) and len(raw) > 0
+    if missing and not unparsed_only:
+        return Conformed(frame=raw.iloc[0:0], row_errors=row_errors,
+                         batch_error=f"missing required column(s): {', '.join(missing)}")
+    typed = pd.DataFrame(index=raw.index)
+    for name, kind in dataset.columns.items():
+        values = raw[name] if name in raw.columns else pd.Series(None, index=raw.index, dtype="object")
+        typed[name], bad = _cast(values, kind)
+        for row in bad[bad].index:
+            row_errors.setdefault(int(row), []).append(f"type: {name} {values[row]!r} is not a valid {kind}")
+    return Conformed(frame=typed, row_errors=row_errors, batch_error=None)
+
+
+def _cast(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """The values as ``kind`` and a mask of values that were present but could not be converted."""
+    present = values.notna() & values.astype("string").str.strip().ne("")
+    if kind == "str":
+        return values.where(present).astype("string"), pd.Series(False, index=values.index)
+    if kind in ("int", "float"):
+        numbers = pd.to_numeric(values.where(present), errors="coerce")
+        bad = present & numbers.isna()
+        if kind == "int":
+            fractional = numbers.notna() & (numbers % 1 != 0)
+            return numbers.where(~fractional).round().astype("Int64"), bad | fractional
+        return numbers.astype("Float64"), bad
+    stamps = pd.to_datetime(values.where(present), errors="coerce", format="ISO8601")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    if kind == "date":
+        stamps = stamps.dt.normalize()
+    return stamps.astype("datetime64[us]"), present & stamps.isna()
+
+
+def exact_duplicates(frame: pd.DataFrame) -> pd.Series:
+    """Rows that repeat an earlier row of the batch in every business column (harmless re-sends)."""
+    return frame.duplicated(keep="first")
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """A stable content hash per row, to tell an unchanged re-delivery from a real update."""
+    hashed = pd.util.hash_pandas_object(frame, index=False)
+    return hashed.map(lambda h: f"{int(h):016x}")

@@ -1,0 +1,1 @@
+"""The SQL warehouse: schema (migrations), engines, loads, the batch ledger."""

@@ -1,0 +1,30 @@
+"""The one adapter from a configured URL to a SQLAlchemy engine; no other module builds engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for a warehouse or source URL; plain ``postgresql://`` URLs get the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    # WAL lets BI readers query while a load writes; foreign keys are off by default in SQLite.
+    cursor.execute("pragma journal_mode=wal")
+    cursor.execute("pragma foreign_keys=on")
+    cursor.close()

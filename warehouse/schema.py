@@ -1,0 +1,180 @@
+"""The warehouse schema as SQLAlchemy Core tables; migrations in ``warehouse/migrations`` create it.
+
+Conventions: timestamps are UTC and stored naive (the same on SQLite and PostgreSQL); facts are keyed by
+their source's natural key, so a duplicate row is impossible; every fact row carries the batch that
+loaded it and a hash of its content (lineage, and change detection on reload).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+from sources.catalog import DATASETS, ColumnKind, Dataset
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ALL = "ALL"  # the site/line/step value of a rollup row in KPI tables
+LEDGER_STATUSES = ("landed", "loaded", "blocked")
+
+_SQL_TYPES: dict[ColumnKind, type[TypeEngine]] = {
+    "str": String,
+    "int": Integer,
+    "float": Float,
+    "date": Date,
+    "datetime": DateTime,
+}
+
+
+def _fact_table(dataset: Dataset) -> Table:
+    columns = [
+        Column(name, _SQL_TYPES[kind](), primary_key=name in dataset.key, nullable=name not in dataset.required)
+        for name, kind in dataset.columns.items()
+    ]
+    return Table(
+        dataset.fact_table,
+        metadata,
+        *columns,
+        Column("batch_id", String(120), nullable=False),
+        Column("row_hash", String(32), nullable=False),
+        Column("loaded_at", DateTime, nullable=False),
+    )
+
+
+FACT_TABLES: dict[str, Table] = {d.name: _fact_table(d) for d in DATASETS}
+
+batch_ledger = Table(
+    "batch_ledger",
+    metadata,
+    Column("batch_id", String(120), primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("dataset", String(60), nullable=False),
+    Column("pipeline_run_id", String(250)),
+    Column("interval_end", DateTime),
+    Column("watermark_from", DateTime),
+    Column("watermark_to", DateTime),
+    Column("raw_path", Text, nullable=False),
+    Column("raw_checksum", String(64), nullable=False),
+    Column("rows_extracted", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False, server_default="0"),
+    Column("rows_quarantined", Integer, nullable=False, server_default="0"),
+    Column("rows_duplicate", Integer, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text),
+    Column("landed_at", DateTime, nullable=False),
+    Column("processed_at", DateTime),
+    CheckConstraint(f"status in {LEDGER_STATUSES!r}", name="status"),
+    # The ledger must add up once a batch is processed: every row is loaded, quarantined or a duplicate.
+    CheckConstraint(
+        "status = 'landed' or rows_extracted = rows_loaded + rows_quarantined + rows_duplicate",
+        name="counts_add_up",
+    ),
+)
+
+source_watermark = Table(
+    "source_watermark",
+    metadata,
+    Column("dataset", String(60), primary_key=True),
+    Column("watermark", DateTime, nullable=False),
+    Column("batch_id", String(120), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+source_file = Table(
+    "source_file",
+    metadata,
+    Column("dataset", String(60), primary_key=True),
+    Column("checksum", String(64), primary_key=True),
+    Column("file_name", Text, nullable=False),
+    Column("batch_id", String(120), nullable=False),
+    Column("taken_at", DateTime, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("batch_id", String(120), primary_key=True),
+    Column("source_row", Integer, primary_key=True),
+    Column("dataset", String(60), nullable=False),
+    Column("record_key", Text),
+    Column("failed_rules", Text, nullable=False),  # JSON list of rule names with their reason
+    Column("raw_record", Text, nullable=False),  # JSON object of the raw row as landed
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("quarantined_at", DateTime, nullable=False),
+)
+
+validation_result = Table(
+    "validation_result",
+    metadata,
+    Column("batch_id", String(120), primary_key=True),
+    Column("rule", String(200), primary_key=True),
+    Column("dataset", String(60), nullable=False),
+    Column("expectation_type", String(120), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("element_count", Integer),
+    Column("unexpected_count", Integer),
+    Column("unexpected_percent", Float),
+    Column("observed_value", Text),
+    Column("validated_at", DateTime, nullable=False),
+)
+
+kpi_daily = Table(
+    "kpi_daily",
+    metadata,
+    Column("kpi", String(40), primary_key=True),
+    Column("kpi_date", Date, primary_key=True),
+    Column("site_id", String(40), primary_key=True),
+    Column("line_id", String(40), primary_key=True),
+    Column("step_id", String(40), primary_key=True),
+    Column("grain", String(20), nullable=False),
+    Column("numerator", Float, nullable=False),
+    Column("denominator", Float, nullable=False),
+    Column("value", Float),  # NULL when the denominator is zero
+    Column("pipeline_run_id", String(250), nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("kpi", String(40), nullable=False),
+    Column("rule", String(80), nullable=False),
+    Column("site_id", String(40), nullable=False),
+    Column("line_id", String(40), nullable=False),
+    Column("step_id", String(40), nullable=False),
+    Column("alert_date", Date, nullable=False),
+    Column("since_date", Date, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("centre_line", Float, nullable=False),
+    Column("lower_limit", Float, nullable=False),
+    Column("upper_limit", Float, nullable=False),
+    Column("sample_size", Float, nullable=False),
+    Column("top_defect_codes", Text, nullable=False),  # JSON list of {defect_code, count, share}
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("pipeline_run_id", String(250), nullable=False),
+    Column("raised_at", DateTime, nullable=False),
+    UniqueConstraint("kpi", "rule", "site_id", "line_id", "step_id", "alert_date"),
+)
