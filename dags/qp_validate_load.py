@@ -9,7 +9,7 @@ all in one transaction per batch.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import AssetAny, dag, task
 
 from qualitypulse.assets import RAW_ASSETS, WAREHOUSE_FACTS
 from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
@@ -17,7 +17,7 @@ from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
 
 @dag(
     dag_id="qp_validate_load",
-    schedule=RAW_ASSETS,
+    schedule=AssetAny(*RAW_ASSETS),  # any one source's new batch is enough
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one writer per batch
@@ -30,10 +30,15 @@ def qp_validate_load() -> None:
     def validate_and_load() -> list[dict[str, object]]:
         from dataclasses import asdict
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from qualitypulse.pipeline import validate_and_load
         from qualitypulse.settings import get_settings
 
-        return [asdict(r) for r in validate_and_load(get_settings())]
+        reports = validate_and_load(get_settings())
+        if not reports:
+            raise AirflowSkipException("no landed batch to validate")  # and no facts event downstream
+        return [asdict(r) for r in reports]
 
     validate_and_load()
 

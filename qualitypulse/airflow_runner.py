@@ -1,8 +1,9 @@
 """Run the pipeline's real Airflow DAGs in-process, in Asset order, with ``dag.test()``.
 
 This is what ``make run`` uses: the same DAG files the scheduler runs, without a scheduler. Asset-triggered
-DAGs don't fire under ``dag.test()``, so the runner follows the Asset graph itself: the ingest DAGs, then the
-DAG scheduled on the raw batches, then the DAG scheduled on the facts.
+DAGs don't fire under ``dag.test()``, so the runner plays the scheduler's part: it runs the ingest DAGs, then
+each Asset-scheduled DAG whose schedule condition is met by the Assets that this round's successful tasks
+updated (a skipped task updates nothing).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from qualitypulse.settings import PROJECT_ROOT
 
@@ -22,17 +24,44 @@ class DagRunFailed(RuntimeError):
     pass
 
 
-def run_dags(logical_date: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> dict[str, str]:
-    """Run each DAG once for ``logical_date``; returns the final state per DAG and raises on a failure."""
+def run_dags(run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> dict[str, str]:
+    """Run each DAG once as a manual run due at ``run_after``; returns the final state per DAG, raises on failure.
+
+    Like any manual Airflow run, a run due at ``run_after`` covers the last complete data interval before it:
+    the nightly run due at midnight covers the previous day.
+    """
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(dags_folder))
     if bag.import_errors:
         raise DagRunFailed(f"DAG import errors: {bag.import_errors}")
-    states = {}
+    states: dict[str, str] = {}
+    updated: set[str] = set()
     for dag_id in DAG_ORDER:
-        run = bag.dags[dag_id].test(logical_date=logical_date)
+        dag = bag.dags[dag_id]
+        condition = dag.timetable.asset_condition
+        if _is_asset_condition(condition) and not condition_met(condition, updated):
+            states[dag_id] = "not triggered"
+            continue
+        run = dag.test(run_after=run_after, logical_date=run_after)
         states[dag_id] = str(run.state)
         if run.state != "success":
             raise DagRunFailed(f"{dag_id} ended {run.state}; see the task log above")
+        for ti in run.get_task_instances():
+            if ti.state == "success":
+                updated.update(getattr(o, "name", "") for o in dag.get_task(ti.task_id).outlets)
     return states
+
+
+def _is_asset_condition(condition: Any) -> bool:
+    return hasattr(condition, "objects") or hasattr(condition, "name")
+
+
+def condition_met(condition: Any, updated: set[str]) -> bool:
+    """Evaluate an Asset schedule (an Asset, or nested AssetAny / AssetAll) against updated Asset names."""
+    from airflow.sdk import AssetAll
+
+    if hasattr(condition, "objects"):
+        verdicts = [condition_met(c, updated) for c in condition.objects]
+        return all(verdicts) if isinstance(condition, AssetAll) else any(verdicts)
+    return getattr(condition, "name", None) in updated

@@ -45,9 +45,9 @@ def _demo_sources(args: argparse.Namespace) -> None:
 def _run_dags(args: argparse.Namespace) -> None:
     from qualitypulse.airflow_runner import run_dags
 
-    # The nightly run that is due now covers yesterday: its logical date is the start of that interval.
-    day = args.logical_date or _yesterday()
-    states = run_dags(datetime.combine(day, time(0), tzinfo=UTC))
+    # The nightly run covering a day is due at the midnight that ends it.
+    day = args.day or _yesterday()
+    states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--force", action="store_true", help="regenerate even if the demo sources exist")
     demo.set_defaults(func=_demo_sources)
     run = commands.add_parser("run-dags", help="run the Airflow DAGs in-process (dag.test) in Asset order")
-    run.add_argument("--logical-date", type=date.fromisoformat, help="the day the nightly run covers")
+    run.add_argument("--day", type=date.fromisoformat, help="the day the nightly run covers (default: yesterday)")
     run.set_defaults(func=_run_dags)
     ingest = commands.add_parser("ingest", help="extract and land one source without Airflow")
     ingest.add_argument("source", choices=["qms", "survey", "lms"])

@@ -60,6 +60,7 @@ def ingest_dataset(name: str, interval_end: datetime, pipeline_run_id: str, sett
     dataset = BY_NAME[name]
     engine = engine_for(settings.warehouse_url)
     try:
+        log.info("%s: extracting changes after the watermark, up to %s", dataset.name, interval_end)
         extraction = _extract(dataset, engine, interval_end, settings)
         if extraction.is_empty:
             log.info("%s: nothing new up to %s", dataset.name, interval_end)

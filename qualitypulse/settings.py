@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import model_validator
@@ -59,6 +58,6 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """Settings as the environment has them now (cheap; not cached, so tasks see the current environment)."""
     return Settings()
