@@ -51,8 +51,12 @@ class Alert:
 
     def as_row(self) -> dict[str, object]:
         row = {k: v for k, v in self.__dict__.items() if k != "top_defect_codes"}
-        return {**row, "alert_id": self.alert_id, "message": self.message,
-                "top_defect_codes": json.dumps(self.top_defect_codes)}
+        return {
+            **row,
+            "alert_id": self.alert_id,
+            "message": self.message,
+            "top_defect_codes": json.dumps(self.top_defect_codes),
+        }
 
 
 def p_chart_signals(daily: pd.DataFrame, baseline_days: int, min_baseline_days: int) -> pd.DataFrame:
@@ -61,8 +65,8 @@ def p_chart_signals(daily: pd.DataFrame, baseline_days: int, min_baseline_days: 
     The baseline of a day is the trailing ``baseline_days`` calendar days before it, less the days already
     judged out of control, so a lasting regression does not become its own baseline. When fewer than
     ``min_baseline_days`` in-control days remain in the window, the most recent ``min_baseline_days`` in-control
-    days are the baseline; a series with fewer in-control days than that is not judged. Returns the judged days with their limits and
-    ``adverse`` (above the UCL: a regression) and ``since_date`` (start of the streak of adverse days).
+    days are the baseline; a series with fewer in-control days than that is not judged. Returns the judged days
+    with their limits, ``adverse`` (above the UCL: a regression) and ``since_date`` (start of the adverse streak).
     """
     series = daily.sort_values("kpi_date").reset_index(drop=True)
     series = series[series["denominator"] > 0]
@@ -85,9 +89,18 @@ def p_chart_signals(daily: pd.DataFrame, baseline_days: int, min_baseline_days: 
         beyond = bool(rule_1_beyond_limits(value, lcl, ucl))
         if beyond:
             out_of_control.add(series.index[i])
-        judged.append({"kpi_date": row["kpi_date"], "value": value, "n": row["denominator"],
-                       "centre": centre, "lcl": float(lcl), "ucl": float(ucl), "beyond": beyond,
-                       "adverse": beyond and value > ucl})
+        judged.append(
+            {
+                "kpi_date": row["kpi_date"],
+                "value": value,
+                "n": row["denominator"],
+                "centre": centre,
+                "lcl": float(lcl),
+                "ucl": float(ucl),
+                "beyond": beyond,
+                "adverse": beyond and value > ucl,
+            }
+        )
     result = pd.DataFrame(judged, columns=["kpi_date", "value", "n", "centre", "lcl", "ucl", "beyond", "adverse"])
     streak_start = None
     since = []
@@ -99,19 +112,33 @@ def p_chart_signals(daily: pd.DataFrame, baseline_days: int, min_baseline_days: 
 
 
 def fraction_defective_alerts(
-    line_daily: pd.DataFrame, defects_by_line_day: pd.DataFrame, baseline_days: int, min_baseline_days: int,
+    line_daily: pd.DataFrame,
+    defects_by_line_day: pd.DataFrame,
+    baseline_days: int,
+    min_baseline_days: int,
 ) -> list[Alert]:
     """Rule-1 alerts per line; ``line_daily`` holds the line-grain fraction_defective KPI rows."""
     alerts = []
     for (site_id, line_id), series in line_daily.groupby(["site_id", "line_id"]):
         signals = p_chart_signals(series, baseline_days, min_baseline_days)
         for s in signals[signals["adverse"]].itertuples(index=False):
-            alerts.append(Alert(
-                kpi="fraction_defective", rule=RULE_1, site_id=str(site_id), line_id=str(line_id), step_id="ALL",
-                alert_date=s.kpi_date, since_date=s.since_date, value=float(s.value), centre_line=float(s.centre),
-                lower_limit=s.lcl, upper_limit=s.ucl, sample_size=float(s.n),
-                top_defect_codes=top_defect_codes(defects_by_line_day, str(line_id), s.kpi_date),
-            ))
+            alerts.append(
+                Alert(
+                    kpi="fraction_defective",
+                    rule=RULE_1,
+                    site_id=str(site_id),
+                    line_id=str(line_id),
+                    step_id="ALL",
+                    alert_date=s.kpi_date,
+                    since_date=s.since_date,
+                    value=float(s.value),
+                    centre_line=float(s.centre),
+                    lower_limit=s.lcl,
+                    upper_limit=s.ucl,
+                    sample_size=float(s.n),
+                    top_defect_codes=top_defect_codes(defects_by_line_day, str(line_id), s.kpi_date),
+                )
+            )
     return alerts
 
 
@@ -120,5 +147,11 @@ def top_defect_codes(defects: pd.DataFrame, line_id: str, day: date, top: int = 
     today = defects[(defects["line_id"] == line_id) & (defects["production_date"] == day)]
     counts = today.groupby("defect_code")["defect_count"].sum().sort_values(ascending=False)
     total = counts.sum()
-    return [{"defect_code": str(code), "count": int(n), "share": round(float(n / total), 4)}
-            for code, n in counts.head(top).items()] if total else []
+    return (
+        [
+            {"defect_code": str(code), "count": int(n), "share": round(float(n / total), 4)}
+            for code, n in counts.head(top).items()
+        ]
+        if total
+        else []
+    )

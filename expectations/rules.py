@@ -41,6 +41,9 @@ def in_set(column: str, allowed: list[str], severity: Severity = "critical") -> 
 def at_least(column_a: str, column_b: str, severity: Severity = "critical") -> Expectation:
     """``column_a >= column_b`` on every row where both are present."""
     return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=column_a, column_B=column_b, or_equal=True, ignore_row_if="either_value_is_missing",
+        column_A=column_a,
+        column_B=column_b,
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
         meta=_meta(f"{column_a} >= {column_b}", severity),
     )

@@ -60,8 +60,10 @@ class BatchValidator:
                 site_name="qualitypulse",
                 site_config={
                     "class_name": "SiteBuilder",
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                      "base_directory": str(data_docs_dir)},
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(data_docs_dir),
+                    },
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
@@ -73,21 +75,24 @@ class BatchValidator:
         if dataset not in self._checkpoints:
             gx = self._gx
             suite = self._context.suites.add(importlib.import_module(f"expectations.{dataset}").build_suite())
-            batch_definition = self._source.add_dataframe_asset(dataset).add_batch_definition_whole_dataframe(
-                "batch")
+            batch_definition = self._source.add_dataframe_asset(dataset).add_batch_definition_whole_dataframe("batch")
             definition = self._context.validation_definitions.add(
-                gx.ValidationDefinition(name=dataset, data=batch_definition, suite=suite))
+                gx.ValidationDefinition(name=dataset, data=batch_definition, suite=suite)
+            )
             actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=self._site_names)]
             self._checkpoints[dataset] = self._context.checkpoints.add(
-                gx.Checkpoint(name=dataset, validation_definitions=[definition],
-                              actions=actions if self._site_names else [],
-                              result_format={"result_format": "COMPLETE"}))
+                gx.Checkpoint(
+                    name=dataset,
+                    validation_definitions=[definition],
+                    actions=actions if self._site_names else [],
+                    result_format={"result_format": "COMPLETE"},
+                )
+            )
         return self._checkpoints[dataset]
 
     def validate(self, dataset: str, frame: pd.DataFrame, batch_id: str) -> ValidationOutcome:
         checkpoint = self._checkpoint(dataset)
-        run = checkpoint.run(batch_parameters={"dataframe": frame},
-                             run_id=self._gx.RunIdentifier(run_name=batch_id))
+        run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=self._gx.RunIdentifier(run_name=batch_id))
         outcome = ValidationOutcome()
         for validation in run.run_results.values():
             for result in validation.results:
@@ -114,7 +119,10 @@ class BatchValidator:
                 outcome.row_failures.setdefault(row, []).append(f"rule: {rule}")
         observed = details.get("observed_value")
         return RuleResult(
-            rule=rule, expectation_type=config.type, severity=severity, success=bool(result.success),
+            rule=rule,
+            expectation_type=config.type,
+            severity=severity,
+            success=bool(result.success),
             element_count=details.get("element_count", len(frame)),
             unexpected_count=details.get("unexpected_count"),
             unexpected_percent=details.get("unexpected_percent"),

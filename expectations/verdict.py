@@ -32,9 +32,13 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
     conformed = conform(raw, dataset)
     if conformed.batch_error:
         reason = f"batch blocked: {conformed.batch_error}"
-        return BatchVerdict(batch_id, dataset, valid=_empty(dataset),
-                            quarantined=[_quarantine_row(raw, i, dataset, [reason]) for i in range(len(raw))],
-                            blocked_reason=reason)
+        return BatchVerdict(
+            batch_id,
+            dataset,
+            valid=_empty(dataset),
+            quarantined=[_quarantine_row(raw, i, dataset, [reason]) for i in range(len(raw))],
+            blocked_reason=reason,
+        )
     typed = conformed.frame
     failures = {row: list(reasons) for row, reasons in conformed.row_errors.items()}
     candidates = typed.drop(index=list(failures))
@@ -45,16 +49,28 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
         failures.setdefault(row, []).extend(reasons)
     if outcome.batch_failures:
         reason = "batch blocked: " + "; ".join(outcome.batch_failures)
-        return BatchVerdict(batch_id, dataset, valid=_empty(dataset),
-                            quarantined=[_quarantine_row(raw, i, dataset, failures.get(i, []) + [reason])
-                                         for i in range(len(raw)) if i not in set(duplicates[duplicates].index)],
-                            duplicate_count=int(duplicates.sum()), results=outcome.results, blocked_reason=reason)
+        return BatchVerdict(
+            batch_id,
+            dataset,
+            valid=_empty(dataset),
+            quarantined=[
+                _quarantine_row(raw, i, dataset, failures.get(i, []) + [reason])
+                for i in range(len(raw))
+                if i not in set(duplicates[duplicates].index)
+            ],
+            duplicate_count=int(duplicates.sum()),
+            results=outcome.results,
+            blocked_reason=reason,
+        )
     valid = candidates.drop(index=[r for r in failures if r in candidates.index])
     valid = _for_loading(valid, dataset)
     return BatchVerdict(
-        batch_id, dataset, valid=valid,
+        batch_id,
+        dataset,
+        valid=valid,
         quarantined=[_quarantine_row(raw, row, dataset, reasons) for row, reasons in sorted(failures.items())],
-        duplicate_count=int(duplicates.sum()), results=outcome.results,
+        duplicate_count=int(duplicates.sum()),
+        results=outcome.results,
     )
 
 
@@ -75,5 +91,9 @@ def _quarantine_row(raw: pd.DataFrame, row: int, dataset: Dataset, reasons: list
     record = {k: (None if pd.isna(v) else v) for k, v in raw.iloc[row].items()}
     key_values = [record.get(k) for k in dataset.key]
     record_key = None if any(v is None for v in key_values) else "|".join(str(v) for v in key_values)
-    return {"source_row": row, "record_key": record_key, "failed_rules": json.dumps(reasons),
-            "raw_record": json.dumps(record, default=str)}
+    return {
+        "source_row": row,
+        "record_key": record_key,
+        "failed_rules": json.dumps(reasons),
+        "raw_record": json.dumps(record, default=str),
+    }

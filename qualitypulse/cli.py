@@ -37,8 +37,11 @@ def _demo_sources(args: argparse.Namespace) -> None:
     spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
     counts = generate(spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path))
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
-                                  "seed": spec.seed}))
+    marker.write_text(
+        json.dumps(
+            {"start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(), "seed": spec.seed}
+        )
+    )
     print(f"demo sources for {spec.start_date}..{spec.end_date} (seed {spec.seed}): {counts}")
 
 
@@ -94,13 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("source", choices=["qms", "survey", "lms"])
     ingest.add_argument("--interval-end", type=date.fromisoformat)
     ingest.set_defaults(func=_stage, stage="ingest")
-    for name, text in (("load", "validate and load landed batches"), ("kpis", "rebuild the KPI tables"),
-                       ("check", "judge regressions and raise alerts")):
+    for name, text in (
+        ("load", "validate and load landed batches"),
+        ("kpis", "rebuild the KPI tables"),
+        ("check", "judge regressions and raise alerts"),
+    ):
         commands.add_parser(name, help=f"{text} without Airflow").set_defaults(func=_stage, stage=name)
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     args.func(args)
     return 0
 

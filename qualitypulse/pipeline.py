@@ -66,15 +66,25 @@ def ingest_dataset(name: str, interval_end: datetime, pipeline_run_id: str, sett
             log.info("%s: nothing new up to %s", dataset.name, interval_end)
             return IngestResult(dataset.name, None, 0, new=False)
         manifest = landing.land(
-            extraction.frame, source=dataset.source, dataset=dataset.name, landing_dir=settings.landing_dir,
-            interval_end=interval_end, watermark_from=ledger.get_watermark(engine, dataset.name),
-            watermark_to=extraction.watermark_to, files=extraction.files,
+            extraction.frame,
+            source=dataset.source,
+            dataset=dataset.name,
+            landing_dir=settings.landing_dir,
+            interval_end=interval_end,
+            watermark_from=ledger.get_watermark(engine, dataset.name),
+            watermark_to=extraction.watermark_to,
+            files=extraction.files,
         )
         new = ledger.record_landed(engine, manifest, pipeline_run_id)
     finally:
         engine.dispose()
-    log.info("%s: landed %d rows as %s%s", dataset.name, manifest.row_count, manifest.batch_id,
-             "" if new else " (already in the ledger)")
+    log.info(
+        "%s: landed %d rows as %s%s",
+        dataset.name,
+        manifest.row_count,
+        manifest.batch_id,
+        "" if new else " (already in the ledger)",
+    )
     return IngestResult(dataset.name, manifest.batch_id, manifest.row_count, new=new)
 
 
@@ -84,8 +94,9 @@ def _extract(dataset: Dataset, engine: Engine, interval_end: datetime, settings:
     if dataset.source == "survey":
         return extract_file_drops(dataset, settings.survey_drop_dir, ledger.taken_file_checksums(engine, dataset.name))
     if dataset.source == "lms":
-        return extract_json_export(dataset, settings.lms_export_path, ledger.get_watermark(engine, dataset.name),
-                                   interval_end)
+        return extract_json_export(
+            dataset, settings.lms_export_path, ledger.get_watermark(engine, dataset.name), interval_end
+        )
     raise ValueError(f"unknown source {dataset.source!r}")
 
 
@@ -106,12 +117,26 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
             verdict = judge_batch(raw, BY_NAME[batch.dataset], batch.batch_id, validator)  # type: ignore[arg-type]
             counts = apply_verdict(engine, verdict, batch.rows_extracted)
             status = "blocked" if verdict.blocked_reason else "loaded"
-            report = BatchReport(batch.batch_id, batch.dataset, batch.rows_extracted, counts.loaded,
-                                 counts.quarantined, counts.duplicates, status, verdict.blocked_reason)
+            report = BatchReport(
+                batch.batch_id,
+                batch.dataset,
+                batch.rows_extracted,
+                counts.loaded,
+                counts.quarantined,
+                counts.duplicates,
+                status,
+                verdict.blocked_reason,
+            )
             (log.warning if verdict.blocked_reason else log.info)(
-                "%s %s: extracted %d, loaded %d, quarantined %d, duplicates %d%s", batch.dataset, status,
-                report.extracted, report.loaded, report.quarantined, report.duplicates,
-                f" ({verdict.blocked_reason})" if verdict.blocked_reason else "")
+                "%s %s: extracted %d, loaded %d, quarantined %d, duplicates %d%s",
+                batch.dataset,
+                status,
+                report.extracted,
+                report.loaded,
+                report.quarantined,
+                report.duplicates,
+                f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
+            )
             reports.append(report)
     finally:
         engine.dispose()
@@ -132,13 +157,15 @@ def build_kpis(pipeline_run_id: str, settings: Settings) -> int:
     try:
         runs, defects, products = (_facts(engine, d) for d in (PRODUCTION_RUNS, DEFECTS, PRODUCTS))
         assignments = _facts(engine, BY_NAME["training_assignments"])
-        as_of = (pd.to_datetime(assignments["updated_at"]).max().date() if not assignments.empty
-                 else datetime.min.date())
-        frame = pd.concat([
-            production_kpis(runs, defects, products),
-            feedback_kpis(_facts(engine, BY_NAME["feedback"])),
-            training_kpis(assignments, as_of),
-        ], ignore_index=True)
+        as_of = pd.to_datetime(assignments["updated_at"]).max().date() if not assignments.empty else datetime.min.date()
+        frame = pd.concat(
+            [
+                production_kpis(runs, defects, products),
+                feedback_kpis(_facts(engine, BY_NAME["feedback"])),
+                training_kpis(assignments, as_of),
+            ],
+            ignore_index=True,
+        )
         frame["kpi_date"] = pd.to_datetime(frame["kpi_date"]).dt.date
         frame["value"] = frame["value"].astype("float64")
         computed_at = ledger.utcnow()
@@ -164,25 +191,33 @@ def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Alert]:
         with engine.connect() as connection:
             daily = pd.read_sql(
                 select(kpi_daily).where(kpi_daily.c.kpi == "fraction_defective", kpi_daily.c.grain == "line"),
-                connection)
+                connection,
+            )
             runs = FACT_TABLES["production_runs"]
             defects = FACT_TABLES["defects"]
             by_line_day = pd.read_sql(
-                select(runs.c.line_id, runs.c.production_date, defects.c.defect_code, defects.c.defect_count)
-                .join(runs, runs.c.run_id == defects.c.run_id), connection)
+                select(runs.c.line_id, runs.c.production_date, defects.c.defect_code, defects.c.defect_count).join(
+                    runs, runs.c.run_id == defects.c.run_id
+                ),
+                connection,
+            )
         daily["kpi_date"] = pd.to_datetime(daily["kpi_date"]).dt.date
         by_line_day["production_date"] = pd.to_datetime(by_line_day["production_date"]).dt.date
-        alerts = fraction_defective_alerts(daily, by_line_day, settings.spc_baseline_days,
-                                           settings.spc_min_baseline_days)
+        alerts = fraction_defective_alerts(
+            daily, by_line_day, settings.spc_baseline_days, settings.spc_min_baseline_days
+        )
         with engine.begin() as connection:
             known = set(connection.scalars(select(alert.c.alert_id)))
             new = [a for a in alerts if a.alert_id not in known]
             if new:
                 now = ledger.utcnow()
-                connection.execute(insert(alert), [
-                    {**a.as_row(), "status": "open", "pipeline_run_id": pipeline_run_id, "raised_at": now}
-                    for a in new
-                ])
+                connection.execute(
+                    insert(alert),
+                    [
+                        {**a.as_row(), "status": "open", "pipeline_run_id": pipeline_run_id, "raised_at": now}
+                        for a in new
+                    ],
+                )
     finally:
         engine.dispose()
     log_alerts(new, already_open=len(alerts) - len(new))

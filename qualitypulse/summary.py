@@ -23,34 +23,47 @@ SUMMARY_KPIS = (
 
 
 def ledger_totals(engine: Engine) -> pd.DataFrame:
-    query = select(
-        batch_ledger.c.dataset, func.count().label("batches"),
-        func.sum(batch_ledger.c.rows_extracted).label("extracted"),
-        func.sum(batch_ledger.c.rows_loaded).label("loaded"),
-        func.sum(batch_ledger.c.rows_quarantined).label("quarantined"),
-        func.sum(batch_ledger.c.rows_duplicate).label("duplicates"),
-        func.sum((batch_ledger.c.status == "blocked").cast(type_=batch_ledger.c.rows_loaded.type)).label("blocked"),
-    ).group_by(batch_ledger.c.dataset).order_by(batch_ledger.c.dataset)
+    query = (
+        select(
+            batch_ledger.c.dataset,
+            func.count().label("batches"),
+            func.sum(batch_ledger.c.rows_extracted).label("extracted"),
+            func.sum(batch_ledger.c.rows_loaded).label("loaded"),
+            func.sum(batch_ledger.c.rows_quarantined).label("quarantined"),
+            func.sum(batch_ledger.c.rows_duplicate).label("duplicates"),
+            func.sum((batch_ledger.c.status == "blocked").cast(type_=batch_ledger.c.rows_loaded.type)).label("blocked"),
+        )
+        .group_by(batch_ledger.c.dataset)
+        .order_by(batch_ledger.c.dataset)
+    )
     with engine.connect() as connection:
         return pd.read_sql(query, connection)
 
 
-def kpi_trend(engine: Engine, kpi: str, window_days: int = 7) -> dict[str, float | None] | None:
-    """Company value on the latest day, over the last ``window_days`` and the ``window_days`` before, from sums."""
-    query = select(kpi_daily.c.kpi_date, kpi_daily.c.numerator, kpi_daily.c.denominator, kpi_daily.c.value).where(
-        kpi_daily.c.kpi == kpi, kpi_daily.c.grain == "company", kpi_daily.c.site_id == ALL)
+def kpi_trend(engine: Engine, kpi: str, line_id: str = ALL, recent_days: int = 7, baseline_days: int = 28) -> dict:
+    """A KPI on its latest day, over the last ``recent_days`` and over the ``baseline_days`` before them.
+
+    Company-wide by default, or for one line. Period values come from summed numerators and denominators.
+    """
+    query = select(kpi_daily.c.kpi_date, kpi_daily.c.numerator, kpi_daily.c.denominator).where(
+        kpi_daily.c.kpi == kpi, kpi_daily.c.line_id == line_id, kpi_daily.c.step_id == ALL
+    )
+    if line_id == ALL:
+        query = query.where(kpi_daily.c.site_id == ALL)
     with engine.connect() as connection:
         frame = pd.read_sql(query, connection)
     if frame.empty:
-        return None
+        return {}
     frame["kpi_date"] = pd.to_datetime(frame["kpi_date"])
     latest = frame["kpi_date"].max()
-    recent = frame[frame["kpi_date"] > latest - timedelta(days=window_days)]
-    before = frame[(frame["kpi_date"] <= latest - timedelta(days=window_days))
-                   & (frame["kpi_date"] > latest - timedelta(days=2 * window_days))]
-    return {"latest_date": latest.date().isoformat(),  # type: ignore[dict-item]
-            "latest": _value(kpi, frame[frame["kpi_date"] == latest]),
-            "recent": _value(kpi, recent), "before": _value(kpi, before)}
+    recent_start = latest - timedelta(days=recent_days - 1)
+    baseline_start = recent_start - timedelta(days=baseline_days)
+    return {
+        "latest_date": latest.date().isoformat(),
+        "latest": _value(kpi, frame[frame["kpi_date"] == latest]),
+        "recent": _value(kpi, frame[frame["kpi_date"] >= recent_start]),
+        "baseline": _value(kpi, frame[(frame["kpi_date"] >= baseline_start) & (frame["kpi_date"] < recent_start)]),
+    }
 
 
 def _value(kpi: str, rows: pd.DataFrame) -> float | None:
@@ -71,35 +84,53 @@ def render(settings: Settings) -> str:
     try:
         lines = ["", "QualityPulse run summary", "=" * 24, "", "Rows per dataset (all batches in the ledger)"]
         totals = ledger_totals(engine)
-        lines.append(f"  {'dataset':<22}{'batches':>8}{'extracted':>11}{'loaded':>9}{'quarantined':>13}"
-                     f"{'duplicates':>12}{'blocked':>9}")
+        lines.append(
+            f"  {'dataset':<22}{'batches':>8}{'extracted':>11}{'loaded':>9}{'quarantined':>13}"
+            f"{'duplicates':>12}{'blocked':>9}"
+        )
         for row in totals.itertuples(index=False):
-            lines.append(f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}"
-                         f"{row.quarantined:>13}{row.duplicates:>12}{row.blocked:>9}")
+            lines.append(
+                f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}"
+                f"{row.quarantined:>13}{row.duplicates:>12}{row.blocked:>9}"
+            )
         lines += ["", "Quarantine: the most frequent reasons"]
         lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
-        lines += ["", "KPIs (company): latest day, last 7 days vs the 7 before"]
+        lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
         for kpi, label, fmt, higher_better in SUMMARY_KPIS:
             trend = kpi_trend(engine, kpi)
-            if trend is None:
+            if not trend:
                 lines.append(f"  {label:<22} no data")
                 continue
-            show = lambda v: "n/a" if v is None else fmt.format(v)  # noqa: E731
-            arrow = _arrow(trend["recent"], trend["before"], higher_better)
-            lines.append(f"  {label:<22}{show(trend['latest']):>10} on {trend['latest_date']}   "
-                         f"7d {show(trend['recent']):>9} vs {show(trend['before']):>9}  {arrow}")
+            lines.append(
+                f"  {label:<22}{_show(trend['latest'], fmt):>10} {trend['latest_date']}"
+                f"{_show(trend['recent'], fmt):>13}{_show(trend['baseline'], fmt):>16}  "
+                f"{_arrow(trend['recent'], trend['baseline'], higher_better)}"
+            )
+        lines += ["", f"First pass yield per line  {'last 7 days':>13}{'28 days before':>16}"]
+        for line_id in _lines(engine):
+            trend = kpi_trend(engine, "fpy", line_id=line_id)
+            lines.append(
+                f"  {line_id:<25}{_show(trend['recent'], '{:.2%}'):>13}{_show(trend['baseline'], '{:.2%}'):>16}  "
+                f"{_arrow(trend['recent'], trend['baseline'], True)}"
+            )
         with engine.connect() as connection:
             alerts = connection.execute(select(alert).order_by(alert.c.alert_date)).mappings().all()
         lines += ["", f"Alerts: {len(alerts)} open"]
         for a in alerts[-8:]:
             codes = ", ".join(c["defect_code"] for c in json.loads(a["top_defect_codes"]))
-            lines.append(f"  {a['alert_date']}  {a['kpi']} line {a['line_id']}: {a['value']:.2%} > UCL "
-                         f"{a['upper_limit']:.2%}, since {a['since_date']}; top codes {codes}")
+            lines.append(
+                f"  {a['alert_date']}  {a['kpi']} line {a['line_id']}: {a['value']:.2%} > UCL "
+                f"{a['upper_limit']:.2%}, since {a['since_date']}; top codes {codes}"
+            )
         if len(alerts) > 8:
             lines.append(f"  ... {len(alerts) - 8} earlier; all in the warehouse table 'alert'")
-        lines += ["", f"Warehouse:  {settings.warehouse_url_redacted}",
-                  f"Data Docs:  {settings.data_docs_dir / 'index.html'}",
-                  f"Raw batches: {settings.landing_dir}", ""]
+        lines += [
+            "",
+            f"Warehouse:  {settings.warehouse_url_redacted}",
+            f"Data Docs:  {settings.data_docs_dir / 'index.html'}",
+            f"Raw batches: {settings.landing_dir}",
+            "",
+        ]
         return "\n".join(lines)
     finally:
         engine.dispose()
@@ -114,6 +145,16 @@ def _top_reasons(engine: Engine, top: int = 6) -> list[tuple[str, int]]:
             key = f"{dataset}: {reason[:90]}"
             counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+
+
+def _lines(engine: Engine) -> list[str]:
+    query = select(kpi_daily.c.line_id).where(kpi_daily.c.kpi == "fpy", kpi_daily.c.grain == "line").distinct()
+    with engine.connect() as connection:
+        return sorted(connection.scalars(query))
+
+
+def _show(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
 
 
 def _arrow(recent: float | None, before: float | None, higher_better: bool) -> str:

@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 SITES = {"S1": ("S1-L1", "S1-L2", "S1-L3"), "S2": ("S2-L1", "S2-L2", "S2-L3")}
 STEPS = ("ASSY", "SOLDER", "TEST", "PACK")
 PRODUCTS = {"P100": ("Motor controller", 12), "P200": ("Sensor module", 20), "P300": ("Power supply", 8)}
-LINE_PRODUCTS = {"S1-L1": "P100", "S1-L2": "P200", "S1-L3": "P300", "S2-L1": "P100", "S2-L2": "P200",
-                 "S2-L3": "P300"}
+LINE_PRODUCTS = {"S1-L1": "P100", "S1-L2": "P200", "S1-L3": "P300", "S2-L1": "P100", "S2-L2": "P200", "S2-L3": "P300"}
 DEFECT_CODES = ("SOLDER_BRIDGE", "COLD_JOINT", "MISALIGNED", "SCRATCH", "MISSING_PART", "LABEL_ERROR")
 BASE_CODE_WEIGHTS = np.array([0.12, 0.10, 0.25, 0.25, 0.18, 0.10])
 REGRESSION_CODE_WEIGHTS = np.array([0.45, 0.35, 0.06, 0.06, 0.05, 0.03])
@@ -37,9 +36,9 @@ COURSES = ("C-SAFETY", "C-SOLDER", "C-SPC", "C-5S")
 REGRESSION_LINE = "S1-L2"
 REGRESSION_SITE = "S1"
 # Day offsets from the first demo day.
-TRAINING_LAPSE_START = 35
-REGRESSION_START = 60
-NPS_DIP_START = 64
+TRAINING_LAPSE_START = 55
+REGRESSION_START = 78
+NPS_DIP_START = 80
 UNPARSEABLE_FILE_DAY = 20
 MISSING_COLUMN_FILE_DAY = 45
 
@@ -75,21 +74,33 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     runs = _with_bad_runs(runs, rng)
     defects = _with_bad_defects(defects)
     products = pd.DataFrame(
-        [{"product_id": pid, "product_name": name, "opportunities_per_unit": opp,
-          "updated_at": datetime.combine(spec.start_date, datetime.min.time())}
-         for pid, (name, opp) in PRODUCTS.items()]
+        [
+            {
+                "product_id": pid,
+                "product_name": name,
+                "opportunities_per_unit": opp,
+                "updated_at": datetime.combine(spec.start_date, datetime.min.time()),
+            }
+            for pid, (name, opp) in PRODUCTS.items()
+        ]
     )
     _write_qms(where.qms_url, products, runs, defects)
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _training_assignments(spec, rng)
     _write_lms_export(assignments, spec, where.lms_export_path)
-    counts = {"products": len(products), "production_runs": len(runs), "defects": len(defects),
-              "feedback": feedback_rows, "training_assignments": len(assignments)}
+    counts = {
+        "products": len(products),
+        "production_runs": len(runs),
+        "defects": len(defects),
+        "feedback": feedback_rows,
+        "training_assignments": len(assignments),
+    }
     log.info("demo sources written for %s..%s: %s", spec.start_date, spec.end_date, counts)
     return counts
 
 
 # --- QMS / MES --------------------------------------------------------------------------------------------
+
 
 def _fraction_defective(line_id: str, step_id: str, offset: int) -> float:
     base = {"ASSY": 0.012, "SOLDER": 0.022, "TEST": 0.015, "PACK": 0.005}[step_id]
@@ -115,18 +126,29 @@ def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
                         defective = int(rng.binomial(entered, p))
                         reworked = int(rng.binomial(defective, 0.6))
                         started = datetime.combine(day, datetime.min.time()) + timedelta(
-                            hours=shift_start + 2 * step_index, minutes=int(rng.integers(0, 20)))
+                            hours=shift_start + 2 * step_index, minutes=int(rng.integers(0, 20))
+                        )
                         finished = started + timedelta(minutes=int(rng.integers(80, 140)))
-                        rows.append({
-                            "run_id": f"{line_id}-{day:%Y%m%d}-{shift}-{step_id}",
-                            "site_id": site_id, "line_id": line_id, "step_id": step_id,
-                            "product_id": LINE_PRODUCTS[line_id], "production_date": day, "shift": shift,
-                            "started_at": started, "finished_at": finished,
-                            "units_entered": entered, "units_first_pass": entered - defective,
-                            "units_reworked": reworked, "units_scrapped": defective - reworked,
-                            "units_inspected": entered, "units_defective": defective,
-                            "updated_at": finished + timedelta(minutes=5),
-                        })
+                        rows.append(
+                            {
+                                "run_id": f"{line_id}-{day:%Y%m%d}-{shift}-{step_id}",
+                                "site_id": site_id,
+                                "line_id": line_id,
+                                "step_id": step_id,
+                                "product_id": LINE_PRODUCTS[line_id],
+                                "production_date": day,
+                                "shift": shift,
+                                "started_at": started,
+                                "finished_at": finished,
+                                "units_entered": entered,
+                                "units_first_pass": entered - defective,
+                                "units_reworked": reworked,
+                                "units_scrapped": defective - reworked,
+                                "units_inspected": entered,
+                                "units_defective": defective,
+                                "updated_at": finished + timedelta(minutes=5),
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -136,16 +158,22 @@ def _defects(runs: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd
         if run.units_defective == 0:
             continue
         offset = (run.production_date - spec.start_date).days
-        regressed = (run.line_id == REGRESSION_LINE and offset >= REGRESSION_START
-                     and run.step_id in ("SOLDER", "TEST"))
+        regressed = run.line_id == REGRESSION_LINE and offset >= REGRESSION_START and run.step_id in ("SOLDER", "TEST")
         weights = REGRESSION_CODE_WEIGHTS if regressed else BASE_CODE_WEIGHTS
         # A defective unit carries one defect, sometimes more.
         defect_total = int(run.units_defective + rng.poisson(0.3 * run.units_defective))
         for code, count in zip(DEFECT_CODES, rng.multinomial(defect_total, weights), strict=True):
             if count:
-                rows.append({"defect_id": f"{run.run_id}-{code}", "run_id": run.run_id, "defect_code": code,
-                             "defect_count": int(count), "recorded_at": run.finished_at,
-                             "updated_at": run.updated_at})
+                rows.append(
+                    {
+                        "defect_id": f"{run.run_id}-{code}",
+                        "run_id": run.run_id,
+                        "defect_code": code,
+                        "defect_count": int(count),
+                        "recorded_at": run.finished_at,
+                        "updated_at": run.updated_at,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -169,9 +197,14 @@ def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
 def _write_qms(url: str, products: pd.DataFrame, runs: pd.DataFrame, defects: pd.DataFrame) -> None:
     metadata = MetaData()
     # Like many legacy QMS databases, business keys are not enforced unique: double postings happen.
-    product_table = Table("products", metadata, Column("product_id", String, primary_key=True),
-                          Column("product_name", String), Column("opportunities_per_unit", Integer),
-                          Column("updated_at", DateTime))
+    product_table = Table(
+        "products",
+        metadata,
+        Column("product_id", String, primary_key=True),
+        Column("product_name", String),
+        Column("opportunities_per_unit", Integer),
+        Column("updated_at", DateTime),
+    )
     tables = {
         "products": product_table,
         "production_runs": _qms_table(metadata, "production_runs", runs),
@@ -216,18 +249,21 @@ def _feedback_day(spec: DemoSpec, offset: int, rng: np.random.Generator) -> list
         n = int(rng.poisson(9 if day.weekday() >= 5 else 16))
         for i in range(n):
             group = rng.choice(3, p=mix)
-            nps = int(rng.integers(9, 11) if group == 0 else rng.integers(7, 9) if group == 1
-                      else rng.integers(0, 7))
+            nps = int(rng.integers(9, 11) if group == 0 else rng.integers(7, 9) if group == 1 else rng.integers(0, 7))
             csat = int(np.clip(round(nps / 2.2 + rng.normal(0, 0.6)), 1, 5))
-            rows.append({
-                "response_id": f"R-{day:%Y%m%d}-{site_id}-{i:03d}",
-                "responded_at": (datetime.combine(day, datetime.min.time())
-                                 + timedelta(minutes=int(rng.integers(420, 1260)))).isoformat(),
-                "customer_id": f"C{int(rng.integers(1, 400)):04d}",
-                "site_id": site_id, "nps_score": nps,
-                "csat_score": csat if rng.random() < 0.8 else "",
-                "comment": "late delivery, unit failed at install" if dipped and group == 2 else "",
-            })
+            rows.append(
+                {
+                    "response_id": f"R-{day:%Y%m%d}-{site_id}-{i:03d}",
+                    "responded_at": (
+                        datetime.combine(day, datetime.min.time()) + timedelta(minutes=int(rng.integers(420, 1260)))
+                    ).isoformat(),
+                    "customer_id": f"C{int(rng.integers(1, 400)):04d}",
+                    "site_id": site_id,
+                    "nps_score": nps,
+                    "csat_score": csat if rng.random() < 0.8 else "",
+                    "comment": "late delivery, unit failed at install" if dipped and group == 2 else "",
+                }
+            )
     return rows
 
 
@@ -263,10 +299,15 @@ def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path
 
 # --- LMS: a JSON export of training assignments -------------------------------------------------------------
 
+
 def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    employees = [(f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
-                 for site_id, lines in SITES.items() for line_id in lines for n in range(12)]
+    employees = [
+        (f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
+        for site_id, lines in SITES.items()
+        for line_id in lines
+        for n in range(12)
+    ]
     for employee_id, site_id, line_id in employees:
         # Assignments every ~14 days, staggered per employee, each due 14 days later.
         offset = int(rng.integers(0, 14)) - 14
@@ -274,8 +315,7 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
             assigned_on = spec.day(offset)
             due_on = assigned_on + timedelta(days=14)
             due_offset = offset + 14
-            lapsed = (line_id == REGRESSION_LINE
-                      and TRAINING_LAPSE_START <= due_offset < REGRESSION_START + 5)
+            lapsed = line_id == REGRESSION_LINE and TRAINING_LAPSE_START <= due_offset < REGRESSION_START + 5
             p_on_time = 0.35 if lapsed else 0.93
             status, completed_on, score = "assigned", None, None
             if rng.random() < 0.03:
@@ -289,15 +329,21 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
             if completed_on is not None:
                 status, score = "completed", float(rng.integers(62, 100))
             last_change = completed_on or assigned_on
-            rows.append({
-                "assignment_id": f"A-{employee_id}-{assigned_on:%Y%m%d}",
-                "employee_id": employee_id, "site_id": site_id, "line_id": line_id,
-                "course_id": COURSES[int(rng.integers(0, len(COURSES)))],
-                "assigned_on": assigned_on.isoformat(), "due_on": due_on.isoformat(),
-                "completed_on": completed_on.isoformat() if completed_on else None,
-                "status": status, "score": score,
-                "updated_at": f"{max(last_change, spec.start_date).isoformat()}T18:00:00",
-            })
+            rows.append(
+                {
+                    "assignment_id": f"A-{employee_id}-{assigned_on:%Y%m%d}",
+                    "employee_id": employee_id,
+                    "site_id": site_id,
+                    "line_id": line_id,
+                    "course_id": COURSES[int(rng.integers(0, len(COURSES)))],
+                    "assigned_on": assigned_on.isoformat(),
+                    "due_on": due_on.isoformat(),
+                    "completed_on": completed_on.isoformat() if completed_on else None,
+                    "status": status,
+                    "score": score,
+                    "updated_at": f"{max(last_change, spec.start_date).isoformat()}T18:00:00",
+                }
+            )
             offset += 14
     # Bad records an LMS export really carries.
     rows[5]["employee_id"] = None

@@ -99,8 +99,9 @@ def _parse_csv(payload: bytes, file_name: str, dataset: Dataset) -> pd.DataFrame
 def _unparsed(payload: bytes, file_name: str, reason: str) -> pd.DataFrame:
     """One row per data line of a file that could not be read as a table; the raw line is kept."""
     lines = payload.decode("utf-8", errors="replace").splitlines()[1:]
-    return pd.DataFrame({"_raw_line": lines, SOURCE_FILE: file_name, SOURCE_LINE: range(2, len(lines) + 2),
-                         PARSE_ERROR: reason})
+    return pd.DataFrame(
+        {"_raw_line": lines, SOURCE_FILE: file_name, SOURCE_LINE: range(2, len(lines) + 2), PARSE_ERROR: reason}
+    )
 
 
 def extract_json_export(dataset: Dataset, path: Path, watermark: datetime | None, upper: datetime) -> Extraction:
@@ -113,8 +114,9 @@ def extract_json_export(dataset: Dataset, path: Path, watermark: datetime | None
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         # Land the export's lines with the reason; the watermark stays where it was.
         file = {"file_name": path.name, "checksum": hashlib.sha256(payload).hexdigest()}
-        return Extraction(frame=_unparsed(b"\n" + payload, path.name, f"export could not be parsed: {error}"),
-                          files=[file])
+        return Extraction(
+            frame=_unparsed(b"\n" + payload, path.name, f"export could not be parsed: {error}"), files=[file]
+        )
     changed_at = pd.to_datetime(frame["updated_at"], errors="coerce", format="ISO8601")
     # Records without a usable change time can't be placed against the watermark: always take them, so
     # validation quarantines them rather than the extraction dropping them.

@@ -72,9 +72,17 @@ def land(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{batch_id}.parquet"
     manifest = Manifest(
-        batch_id=batch_id, source=source, dataset=dataset, interval_end=interval_end,
-        watermark_from=watermark_from, watermark_to=watermark_to, row_count=len(frame), checksum=checksum,
-        schema={f.name: str(f.type) for f in table.schema}, raw_path=str(path), files=files or [],
+        batch_id=batch_id,
+        source=source,
+        dataset=dataset,
+        interval_end=interval_end,
+        watermark_from=watermark_from,
+        watermark_to=watermark_to,
+        row_count=len(frame),
+        checksum=checksum,
+        schema={f.name: str(f.type) for f in table.schema},
+        raw_path=str(path),
+        files=files or [],
     )
     if not path.exists():
         _write_atomically(path, payload)

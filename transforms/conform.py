@@ -28,8 +28,9 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
     missing = [c for c in dataset.required if c not in raw.columns]
     unparsed_only = len(row_errors) == len(raw) and len(raw) > 0
     if missing and not unparsed_only:
-        return Conformed(frame=raw.iloc[0:0], row_errors=row_errors,
-                         batch_error=f"missing required column(s): {', '.join(missing)}")
+        return Conformed(
+            frame=raw.iloc[0:0], row_errors=row_errors, batch_error=f"missing required column(s): {', '.join(missing)}"
+        )
     typed = pd.DataFrame(index=raw.index)
     for name, kind in dataset.columns.items():
         values = raw[name] if name in raw.columns else pd.Series(None, index=raw.index, dtype="object")

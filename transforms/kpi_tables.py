@@ -15,15 +15,24 @@ from transforms import kpis
 from warehouse.schema import ALL
 
 KPI_COLUMNS = ["kpi", "kpi_date", "grain", "site_id", "line_id", "step_id", "numerator", "denominator", "value"]
-PRODUCTION_GRAINS = {"step": ["site_id", "line_id", "step_id"], "line": ["site_id", "line_id"],
-                     "site": ["site_id"], "company": []}
+PRODUCTION_GRAINS = {
+    "step": ["site_id", "line_id", "step_id"],
+    "line": ["site_id", "line_id"],
+    "site": ["site_id"],
+    "company": [],
+}
 SITE_GRAINS = {"site": ["site_id"], "company": []}
 LINE_GRAINS = {"line": ["site_id", "line_id"], "site": ["site_id"], "company": []}
 
 
 def _rollup(
-    frame: pd.DataFrame, kpi: str, date_column: str, numerator: str, denominator: str,
-    grains: dict[str, list[str]], value: Callable[[pd.Series, pd.Series], pd.Series],
+    frame: pd.DataFrame,
+    kpi: str,
+    date_column: str,
+    numerator: str,
+    denominator: str,
+    grains: dict[str, list[str]],
+    value: Callable[[pd.Series, pd.Series], pd.Series],
 ) -> pd.DataFrame:
     parts = []
     for grain, dims in grains.items():
@@ -53,16 +62,22 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     runs["defect_count"] = runs["defect_count"].fillna(0)
     day = "production_date"
     grains = PRODUCTION_GRAINS
-    dpmo = _rollup(runs, "dpmo", day, "defect_count", "opportunities", grains,
-                   lambda n, d: kpis.ratio(n, d) * 1_000_000)
+    dpmo = _rollup(
+        runs, "dpmo", day, "defect_count", "opportunities", grains, lambda n, d: kpis.ratio(n, d) * 1_000_000
+    )
     sigma = dpmo.assign(kpi="sigma_level", value=kpis.sigma_level(dpmo["value"]))
     sigma["value"] = sigma["value"].where(np.isfinite(sigma["value"]))
-    return pd.concat([
-        _rollup(runs, "fpy", day, "units_first_pass", "units_entered", grains, kpis.fpy),
-        _rollup(runs, "fraction_defective", day, "units_defective", "units_inspected", grains,
-                kpis.fraction_defective),
-        dpmo, sigma,
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            _rollup(runs, "fpy", day, "units_first_pass", "units_entered", grains, kpis.fpy),
+            _rollup(
+                runs, "fraction_defective", day, "units_defective", "units_inspected", grains, kpis.fraction_defective
+            ),
+            dpmo,
+            sigma,
+        ],
+        ignore_index=True,
+    )
 
 
 def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
@@ -76,11 +91,21 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
         satisfied=(feedback["csat_score"] >= 4).fillna(False).astype(int),
         csat_scored=feedback["csat_score"].notna().astype(int),
     )
-    return pd.concat([
-        _rollup(frame, "nps", "response_date", "net_promoters", "scored", SITE_GRAINS,
-                lambda n, d: kpis.ratio(n, d) * 100),
-        _rollup(frame, "csat", "response_date", "satisfied", "csat_scored", SITE_GRAINS, kpis.ratio),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            _rollup(
+                frame,
+                "nps",
+                "response_date",
+                "net_promoters",
+                "scored",
+                SITE_GRAINS,
+                lambda n, d: kpis.ratio(n, d) * 100,
+            ),
+            _rollup(frame, "csat", "response_date", "satisfied", "csat_scored", SITE_GRAINS, kpis.ratio),
+        ],
+        ignore_index=True,
+    )
 
 
 def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -89,9 +114,11 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
         return pd.DataFrame(columns=KPI_COLUMNS)
     due = assignments[pd.to_datetime(assignments["due_on"]).dt.date <= as_of].copy()
     completed = pd.to_datetime(due["completed_on"])
-    due["on_time"] = (completed.notna() & (completed <= pd.to_datetime(due["due_on"]))
-                      & due["status"].ne("exempt")).astype(int)
+    due["on_time"] = (
+        completed.notna() & (completed <= pd.to_datetime(due["due_on"])) & due["status"].ne("exempt")
+    ).astype(int)
     due["eligible"] = due["status"].ne("exempt").astype(int)
     due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
-    return _rollup(due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS,
-                   kpis.training_completion_rate)
+    return _rollup(
+        due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS, kpis.training_completion_rate
+    )

@@ -46,27 +46,46 @@ def record_landed(engine: Engine, manifest: Manifest, pipeline_run_id: str) -> b
     with engine.begin() as connection:
         if connection.scalar(select(batch_ledger.c.batch_id).where(batch_ledger.c.batch_id == manifest.batch_id)):
             return False
-        connection.execute(insert(batch_ledger).values(
-            batch_id=manifest.batch_id, source=manifest.source, dataset=manifest.dataset,
-            pipeline_run_id=pipeline_run_id, interval_end=manifest.interval_end,
-            watermark_from=manifest.watermark_from, watermark_to=manifest.watermark_to,
-            raw_path=manifest.raw_path, raw_checksum=manifest.checksum, rows_extracted=manifest.row_count,
-            status="landed", landed_at=now,
-        ))
+        connection.execute(
+            insert(batch_ledger).values(
+                batch_id=manifest.batch_id,
+                source=manifest.source,
+                dataset=manifest.dataset,
+                pipeline_run_id=pipeline_run_id,
+                interval_end=manifest.interval_end,
+                watermark_from=manifest.watermark_from,
+                watermark_to=manifest.watermark_to,
+                raw_path=manifest.raw_path,
+                raw_checksum=manifest.checksum,
+                rows_extracted=manifest.row_count,
+                status="landed",
+                landed_at=now,
+            )
+        )
         if manifest.watermark_to is not None:
             _set_watermark(connection, manifest.dataset, manifest.watermark_to, manifest.batch_id, now)
         if manifest.files:
-            connection.execute(insert(source_file), [
-                {"dataset": manifest.dataset, "checksum": f["checksum"], "file_name": f["file_name"],
-                 "batch_id": manifest.batch_id, "taken_at": now} for f in manifest.files
-            ])
+            connection.execute(
+                insert(source_file),
+                [
+                    {
+                        "dataset": manifest.dataset,
+                        "checksum": f["checksum"],
+                        "file_name": f["file_name"],
+                        "batch_id": manifest.batch_id,
+                        "taken_at": now,
+                    }
+                    for f in manifest.files
+                ],
+            )
     return True
 
 
 def _set_watermark(connection: Connection, dataset: str, watermark: datetime, batch_id: str, now: datetime) -> None:
     values = {"watermark": watermark, "batch_id": batch_id, "updated_at": now}
     changed = connection.execute(
-        update(source_watermark).where(source_watermark.c.dataset == dataset).values(**values)).rowcount
+        update(source_watermark).where(source_watermark.c.dataset == dataset).values(**values)
+    ).rowcount
     if not changed:
         connection.execute(insert(source_watermark).values(dataset=dataset, **values))
 
@@ -74,9 +93,18 @@ def _set_watermark(connection: Connection, dataset: str, watermark: datetime, ba
 def pending_batches(engine: Engine) -> list[PendingBatch]:
     """Landed batches not yet validated, dimensions before facts, oldest first."""
     order = {d.name: i for i, d in enumerate(DATASETS)}
-    query = select(batch_ledger.c.batch_id, batch_ledger.c.source, batch_ledger.c.dataset, batch_ledger.c.raw_path,
-                   batch_ledger.c.raw_checksum, batch_ledger.c.rows_extracted,
-                   ).where(batch_ledger.c.status == "landed").order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)
+    query = (
+        select(
+            batch_ledger.c.batch_id,
+            batch_ledger.c.source,
+            batch_ledger.c.dataset,
+            batch_ledger.c.raw_path,
+            batch_ledger.c.raw_checksum,
+            batch_ledger.c.rows_extracted,
+        )
+        .where(batch_ledger.c.status == "landed")
+        .order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)
+    )
     with engine.connect() as connection:
         rows = [PendingBatch(**row._mapping) for row in connection.execute(query)]
     return sorted(rows, key=lambda b: order.get(b.dataset, len(order)))

@@ -36,24 +36,47 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
         # Rerunning a batch replaces its own quarantine and results rather than adding to them.
         connection.execute(delete(quarantine).where(quarantine.c.batch_id == verdict.batch_id))
         if verdict.quarantined:
-            connection.execute(quarantine.insert(), [
-                {"batch_id": verdict.batch_id, "dataset": verdict.dataset.name, "quarantined_at": now,
-                 "status": "open", **q} for q in verdict.quarantined
-            ])
+            connection.execute(
+                quarantine.insert(),
+                [
+                    {
+                        "batch_id": verdict.batch_id,
+                        "dataset": verdict.dataset.name,
+                        "quarantined_at": now,
+                        "status": "open",
+                        **q,
+                    }
+                    for q in verdict.quarantined
+                ],
+            )
         connection.execute(delete(validation_result).where(validation_result.c.batch_id == verdict.batch_id))
         if verdict.results:
-            connection.execute(validation_result.insert(), [
-                {"batch_id": verdict.batch_id, "dataset": verdict.dataset.name, "validated_at": now,
-                 **r.__dict__} for r in verdict.results
-            ])
-        counts = LoadCounts(loaded=len(verdict.valid) - unchanged, quarantined=len(verdict.quarantined),
-                            duplicates=verdict.duplicate_count + unchanged)
+            connection.execute(
+                validation_result.insert(),
+                [
+                    {"batch_id": verdict.batch_id, "dataset": verdict.dataset.name, "validated_at": now, **r.__dict__}
+                    for r in verdict.results
+                ],
+            )
+        counts = LoadCounts(
+            loaded=len(verdict.valid) - unchanged,
+            quarantined=len(verdict.quarantined),
+            duplicates=verdict.duplicate_count + unchanged,
+        )
         # The ledger's check constraint refuses counts that don't add up, which rolls the whole batch back.
-        connection.execute(update(batch_ledger).where(batch_ledger.c.batch_id == verdict.batch_id).values(
-            rows_extracted=rows_extracted, rows_loaded=counts.loaded, rows_quarantined=counts.quarantined,
-            rows_duplicate=counts.duplicates, status="blocked" if verdict.blocked_reason else "loaded",
-            reason=verdict.blocked_reason, processed_at=now,
-        ))
+        connection.execute(
+            update(batch_ledger)
+            .where(batch_ledger.c.batch_id == verdict.batch_id)
+            .values(
+                rows_extracted=rows_extracted,
+                rows_loaded=counts.loaded,
+                rows_quarantined=counts.quarantined,
+                rows_duplicate=counts.duplicates,
+                status="blocked" if verdict.blocked_reason else "loaded",
+                reason=verdict.blocked_reason,
+                processed_at=now,
+            )
+        )
     return counts
 
 
@@ -67,7 +90,7 @@ def _split_unchanged(connection: Connection, table: Table, verdict: BatchVerdict
     existing: list[tuple[object, ...]] = []
     keys = list(valid[key].itertuples(index=False, name=None))
     for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[start:start + _KEY_CHUNK]
+        chunk = keys[start : start + _KEY_CHUNK]
         query = select(*key_columns, table.c.row_hash, table.c.batch_id).where(tuple_(*key_columns).in_(chunk))
         existing.extend(tuple(row) for row in connection.execute(query))
     if not existing:

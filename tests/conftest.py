@@ -1,0 +1,147 @@
+"""Shared fixtures: a fresh warehouse on SQLite and on real PostgreSQL, demo sources, settings.
+
+Every warehouse test runs on both backends. PostgreSQL tests create and drop their own database; under
+``CI=true`` a PostgreSQL that can't be reached fails the run instead of skipping it, and any skipped test
+fails the session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+REQUIRED_MARKERS = {"unit", "integration", "dags"}
+PG_ADMIN_URL = os.environ.get("QP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DEMO_END = date(2026, 11, 24)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A fresh Airflow home per test session, set before anything imports Airflow (it reads config on import).
+    home = tempfile.mkdtemp(prefix="qp-airflow-")
+    os.environ["AIRFLOW_HOME"] = home
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items if not REQUIRED_MARKERS & {m.name for m in item.iter_markers()}]
+    if unmarked:
+        raise pytest.UsageError(f"tests without a unit/integration/dags marker: {unmarked[:5]}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if IN_CI and skipped and exitstatus == 0:
+        print(f"\nCI=true: {skipped} test(s) were skipped; every test is required in CI.", file=sys.stderr)
+        session.exitstatus = 1
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"qp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'create database "{name}"')
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {error}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+def _drop_postgres_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'drop database if exists "{name}" with (force)')
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def fresh_warehouse(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a new, empty warehouse database of ``kind``; a PostgreSQL one is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'warehouse.db'}"
+        return
+    name, url = _create_postgres_database()
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(name)
+
+
+def migrated_settings(folder: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
+    from qualitypulse.settings import Settings
+    from warehouse.db import engine_for
+    from warehouse.migrate import upgrade
+
+    configured = Settings(data_dir=folder / "data", warehouse_url=warehouse_url)
+    engine = engine_for(configured.warehouse_url)
+    upgrade(engine)
+    engine.dispose()
+    return configured
+
+
+def write_demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from sources.demo import DemoLocations, DemoSpec, generate
+
+    return generate(
+        DemoSpec(end_date=DEMO_END), DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path)
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty warehouse database of each kind, dropped after the test."""
+    with fresh_warehouse(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
+    """Settings for an isolated data folder and warehouse, migrated to the newest schema."""
+    return migrated_settings(tmp_path, warehouse_url)
+
+
+@pytest.fixture
+def demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The 90-day demo source systems written for ``settings``; returns the rows per source table."""
+    return write_demo_sources(settings)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A warehouse of each kind after one run of the whole chain over the demo sources (shared, read-only)."""
+    from tests.helpers import run_chain
+
+    folder = tmp_path_factory.mktemp(f"demo-{request.param}")
+    with fresh_warehouse(request.param, folder) as url:
+        configured = migrated_settings(folder, url)
+        counts = write_demo_sources(configured)
+        run_chain(configured)
+        yield configured, counts
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Airflow's metadata database in this session's Airflow home, migrated once."""
+    venv_bin = Path(sys.executable).parent
+    subprocess.run([str(venv_bin / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return os.environ["AIRFLOW_HOME"]

@@ -1,0 +1,60 @@
+"""Helpers the tests share: run the chain without Airflow, and snapshot the warehouse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import select
+
+from qualitypulse import pipeline
+from qualitypulse.settings import Settings
+from sources.catalog import SOURCES
+from warehouse.db import engine_for
+from warehouse.schema import metadata
+
+INTERVAL_END = datetime(2026, 11, 25)
+# Columns that record when or by which run something happened, not what the warehouse holds.
+AUDIT_COLUMNS = {
+    "loaded_at",
+    "landed_at",
+    "processed_at",
+    "quarantined_at",
+    "validated_at",
+    "computed_at",
+    "raised_at",
+    "updated_at",
+    "taken_at",
+    "pipeline_run_id",
+}
+
+
+def run_chain(settings: Settings, run_id: str = "test-run") -> list[pipeline.BatchReport]:
+    for source in SOURCES:
+        pipeline.ingest_source(source, INTERVAL_END, run_id, settings)
+    reports = pipeline.validate_and_load(settings)
+    pipeline.build_kpis(run_id, settings)
+    pipeline.check_regressions(run_id, settings)
+    return reports
+
+
+def read_table(settings: Settings, name: str) -> pd.DataFrame:
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql(select(metadata.tables[name]), connection)
+    finally:
+        engine.dispose()
+
+
+def snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    """Every table's content without audit columns, sorted: equal snapshots mean an unchanged warehouse."""
+    out = {}
+    for name in metadata.tables:
+        frame = read_table(settings, name)
+        if name == "source_watermark":
+            frame = frame.drop(columns=["updated_at"])
+        else:
+            frame = frame.drop(columns=[c for c in frame.columns if c in AUDIT_COLUMNS and c != "updated_at"])
+        out[name] = sorted(frame.astype(str).itertuples(index=False, name=None))
+    return out

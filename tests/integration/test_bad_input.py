@@ -1,0 +1,148 @@
+"""Bad input from each kind of source: the batch or the rows go to quarantine with a clear reason, the rest
+loads, the run reports it, and the ledger still adds up."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from sqlalchemy import text
+
+from qualitypulse import pipeline
+from qualitypulse.summary import render
+from sources.demo import FEEDBACK_COLUMNS
+from tests.helpers import INTERVAL_END, read_table
+from warehouse.db import engine_for
+
+pytestmark = pytest.mark.integration
+
+HEADER = ",".join(FEEDBACK_COLUMNS)
+
+
+def _drop(settings, name: str, content: bytes) -> None:
+    settings.survey_drop_dir.mkdir(parents=True, exist_ok=True)
+    (settings.survey_drop_dir / name).write_bytes(content)
+
+
+def _reasons(settings) -> list[str]:
+    return [r for rules in read_table(settings, "quarantine")["failed_rules"] for r in json.loads(rules)]
+
+
+def test_survey_files_that_cannot_be_used_are_quarantined_and_good_files_load(settings):
+    _drop(
+        settings,
+        "feedback_2026-11-01.csv",
+        (
+            f"{HEADER}\n"
+            "R1,2026-11-01T09:00:00,C1,S1,9,5,great\n"
+            "R2,2026-11-01T10:00:00,C2,S1,11,4,\n"  # a score of 11
+            "R3,2026-11-01T11:00:00,C3,S2,3,2,broken on arrival\n"
+        ).encode(),
+    )
+    _drop(settings, "feedback_2026-11-02.csv", f"{HEADER}\nR4,2026-11-02T09:00:00,C\xe9,S1,9,5,\n".encode("latin-1"))
+    _drop(
+        settings,
+        "feedback_2026-11-03.csv",
+        b"response_id,responded_at,customer_id,site_id,csat_score\n"
+        b"R5,2026-11-03T09:00:00,C5,S1,5\nR6,2026-11-03T09:30:00,C6,S1,4\n",
+    )
+    _drop(settings, "feedback_2026-11-04.csv", f'{HEADER}\nR7,2026-11-04T09:00:00,C7,S1,"10,5,\n'.encode())
+
+    pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
+    [report] = pipeline.validate_and_load(settings)
+
+    assert (report.extracted, report.loaded, report.quarantined, report.duplicates) == (7, 2, 5, 0)
+    assert sorted(read_table(settings, "fact_feedback")["response_id"]) == ["R1", "R3"]
+    reasons = _reasons(settings)
+    assert "rule: nps_score between 0 and 10" in reasons
+    assert sum("file could not be parsed: 'utf-8' codec can't decode" in r for r in reasons) == 1
+    assert sum("file lacks required column(s): nps_score" in r for r in reasons) == 2
+    assert sum("could not be parsed" in r or "different number of fields" in r for r in reasons) == 2
+    summary = render(settings)
+    assert "feedback: parse: file lacks required column(s): nps_score" in summary
+
+
+def test_an_identical_redelivered_file_is_not_taken_twice(settings):
+    content = f"{HEADER}\nR1,2026-11-01T09:00:00,C1,S1,9,5,\n".encode()
+    _drop(settings, "feedback_2026-11-01.csv", content)
+    pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
+    _drop(settings, "feedback_2026-11-01-resent.csv", content)
+
+    [result] = pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
+
+    assert result.batch_id is None and result.rows == 0
+
+
+def test_a_source_table_missing_a_required_column_blocks_its_batch(settings):
+    engine = engine_for(settings.qms_url)
+    with engine.begin() as connection:  # a QMS upgrade dropped a column the warehouse depends on
+        connection.execute(
+            text("create table products (product_id varchar, product_name varchar, updated_at timestamp)")
+        )
+        connection.execute(
+            text(
+                "insert into products values ('P1', 'Widget', '2026-11-01 08:00:00'), "
+                "('P2', 'Gadget', '2026-11-01 09:00:00')"
+            )
+        )
+    engine.dispose()
+
+    pipeline.ingest_dataset("products", INTERVAL_END, "test", settings)
+    [report] = pipeline.validate_and_load(settings)
+
+    assert report.status == "blocked"
+    assert report.reason == "batch blocked: missing required column(s): opportunities_per_unit"
+    assert (report.loaded, report.quarantined) == (0, 2)
+    ledger = read_table(settings, "batch_ledger").iloc[0]
+    assert ledger.status == "blocked" and "opportunities_per_unit" in ledger.reason
+    assert read_table(settings, "dim_product").empty
+
+
+def test_an_lms_export_that_is_not_json_is_quarantined_line_by_line(settings):
+    settings.lms_export_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.lms_export_path.write_text('{"records": [{"assignment_id": "A1", "employee_id": "E1",\n  "site_id"')
+
+    [result] = pipeline.ingest_source("lms", INTERVAL_END, "test", settings)
+    [report] = pipeline.validate_and_load(settings)
+
+    assert result.rows == 2 and report.quarantined == 2 and report.loaded == 0
+    assert all("export could not be parsed" in r for r in _reasons(settings))
+
+
+def test_a_failed_load_leaves_no_half_batch(settings):
+    _drop(
+        settings,
+        "feedback_2026-11-01.csv",
+        f"{HEADER}\nR1,2026-11-01T09:00:00,C1,S1,9,5,\nR2,2026-11-01T09:00:00,C2,S1,12,5,\n".encode(),
+    )
+    pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
+    engine = engine_for(settings.warehouse_url)
+    with engine.begin() as connection:  # the ledger now claims a row more than the batch holds
+        connection.execute(text("update batch_ledger set rows_extracted = rows_extracted + 1"))
+    engine.dispose()
+
+    with pytest.raises(Exception, match="counts_add_up"):
+        pipeline.validate_and_load(settings)
+
+    assert read_table(settings, "fact_feedback").empty
+    assert read_table(settings, "quarantine").empty
+    assert read_table(settings, "validation_result").empty
+    assert list(read_table(settings, "batch_ledger")["status"]) == ["landed"]  # to be retried
+
+
+def test_secrets_in_the_warehouse_url_never_reach_the_summary(tmp_path):
+    from qualitypulse.settings import Settings
+
+    configured = Settings(data_dir=tmp_path, warehouse_url="postgresql://qp:s3cret-pw@db.internal:5432/qp")
+    assert "s3cret-pw" not in configured.warehouse_url_redacted
+    assert configured.warehouse_url_redacted == "postgresql://qp:***@db.internal:5432/qp"
+
+
+def test_watermark_limits_extraction_to_the_data_interval(settings, demo_sources):
+    first = pipeline.ingest_dataset("production_runs", datetime(2026, 11, 1), "test", settings)
+    second = pipeline.ingest_dataset("production_runs", INTERVAL_END, "test", settings)
+    third = pipeline.ingest_dataset("production_runs", INTERVAL_END, "test", settings)
+
+    assert first.rows + second.rows == demo_sources["production_runs"]
+    assert first.rows > 0 and second.rows > 0 and third.batch_id is None

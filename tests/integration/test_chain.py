@@ -1,0 +1,109 @@
+"""The whole chain on a real warehouse (SQLite and PostgreSQL) with real GX, from the demo sources."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from sources.demo import REGRESSION_LINE, REGRESSION_START, DemoSpec
+from tests.conftest import DEMO_END
+from tests.helpers import read_table, run_chain, snapshot
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_source_row_is_loaded_quarantined_or_a_duplicate(demo_warehouse):
+    settings, demo_sources = demo_warehouse
+    ledger = read_table(settings, "batch_ledger")
+
+    assert set(ledger["status"]) == {"loaded"}
+    added_up = ledger["rows_loaded"] + ledger["rows_quarantined"] + ledger["rows_duplicate"]
+    assert (added_up == ledger["rows_extracted"]).all()
+    extracted = ledger.groupby("dataset")["rows_extracted"].sum().to_dict()
+    assert extracted == demo_sources  # every row the sources hold was extracted, none twice
+    for dataset, table in (
+        ("production_runs", "fact_production_run"),
+        ("feedback", "fact_feedback"),
+        ("training_assignments", "fact_training_assignment"),
+        ("defects", "fact_defect"),
+    ):
+        loaded = ledger.loc[ledger["dataset"] == dataset, "rows_loaded"].sum()
+        assert len(read_table(settings, table)) == loaded
+    quarantine = read_table(settings, "quarantine")
+    per_batch = ledger.set_index("batch_id")["rows_quarantined"]
+    assert quarantine.groupby("batch_id").size().to_dict() == per_batch[per_batch > 0].to_dict()
+
+
+def test_bad_records_are_quarantined_with_the_rule_they_broke(demo_warehouse):
+    settings, _ = demo_warehouse
+    quarantine = read_table(settings, "quarantine")
+    reasons = [(row.dataset, reason) for row in quarantine.itertuples() for reason in json.loads(row.failed_rules)]
+
+    def count(dataset: str, text: str) -> int:
+        return sum(1 for d, reason in reasons if d == dataset and text in reason)
+
+    assert count("feedback", "nps_score between 0 and 10") == 1  # the score of 11
+    assert count("feedback", "nps_score 'ten' is not a valid int") == 1
+    assert count("feedback", "customer_id is present") == 1
+    assert count("feedback", "csat_score between 1 and 5") == 1
+    assert count("feedback", "file could not be parsed") > 10  # every line of the mangled file
+    assert count("feedback", "file lacks required column(s): nps_score") > 5
+    assert count("production_runs", "line_id is present") == 3
+    assert count("production_runs", "units_inspected >= units_defective") == 2
+    assert count("defects", "defect_count >= 1") == 2
+    assert count("training_assignments", "completed_on >= assigned_on") == 1
+    assert count("training_assignments", "score between 0 and 100") == 1
+    raw = json.loads(quarantine.loc[quarantine["failed_rules"].str.contains("between 0 and 10")].iloc[0].raw_record)
+    assert raw["nps_score"] == "11"  # the raw record is kept as the source sent it
+
+
+def test_kpi_rows_keep_numerator_and_denominator(demo_warehouse):
+    settings, _ = demo_warehouse
+    kpis = read_table(settings, "kpi_daily")
+
+    assert {"fpy", "fraction_defective", "dpmo", "sigma_level", "nps", "csat", "training_completion"} <= set(kpis.kpi)
+    fpy = kpis[kpis.kpi == "fpy"]
+    assert (fpy["value"] - fpy["numerator"] / fpy["denominator"]).abs().max() < 1e-12
+    assert fpy["value"].between(0, 1).all()
+    nps = kpis[kpis.kpi == "nps"]
+    assert nps["value"].between(-100, 100).all()
+    # A company row sums its lines' numerators and denominators (never an average of ratios).
+    day = fpy["kpi_date"].max()
+    lines = fpy[(fpy.kpi_date == day) & (fpy.grain == "line")]
+    company = fpy[(fpy.kpi_date == day) & (fpy.grain == "company")].iloc[0]
+    assert company.numerator == lines.numerator.sum() and company.denominator == lines.denominator.sum()
+
+
+def test_regression_on_the_injected_line_raises_alerts_from_its_first_day(demo_warehouse):
+    settings, _ = demo_warehouse
+    alerts = read_table(settings, "alert")
+    regression_day = DemoSpec(end_date=DEMO_END).day(REGRESSION_START)
+
+    assert set(alerts["line_id"]) == {REGRESSION_LINE}  # no false alarm on the five healthy lines
+    assert str(alerts["alert_date"].min())[:10] == regression_day.isoformat()
+    latest = alerts.sort_values("alert_date").iloc[-1]
+    assert str(latest.since_date)[:10] == regression_day.isoformat()
+    assert latest.value > latest.upper_limit
+    top_codes = [c["defect_code"] for c in json.loads(latest.top_defect_codes)]
+    assert set(top_codes[:2]) <= {"SOLDER_BRIDGE", "COLD_JOINT"}
+    assert REGRESSION_LINE in latest.message and "SOLDER_BRIDGE" in latest.message
+    # The training lapse on that line shows up before the regression.
+    kpis = read_table(settings, "kpi_daily")
+    training = kpis[(kpis.kpi == "training_completion") & (kpis.line_id == REGRESSION_LINE)]
+    before = training[training.kpi_date.astype(str) < (regression_day - timedelta(days=25)).isoformat()]
+    lapse = training[
+        (training.kpi_date.astype(str) >= (regression_day - timedelta(days=20)).isoformat())
+        & (training.kpi_date.astype(str) < regression_day.isoformat())
+    ]
+    assert lapse.numerator.sum() / lapse.denominator.sum() < before.numerator.sum() / before.denominator.sum() - 0.2
+
+
+def test_running_the_same_day_twice_leaves_the_warehouse_unchanged(settings, demo_sources):
+    run_chain(settings, run_id="first")
+    first = snapshot(settings)
+    reports = run_chain(settings, run_id="second")
+
+    assert reports == []  # nothing new since the watermarks: no batch at all
+    assert snapshot(settings) == first
