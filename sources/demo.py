@@ -283,7 +283,7 @@ def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path
             rows[0]["nps_score"] = "ten"  # free text in a numeric field
             rows.append(dict(rows[1]))
         path = drop_dir / f"feedback_{spec.day(offset):%Y-%m-%d}.csv"
-        columns = FEEDBACK_COLUMNS
+        columns: tuple[str, ...] = FEEDBACK_COLUMNS
         if offset == MISSING_COLUMN_FILE_DAY:
             columns = tuple(c for c in FEEDBACK_COLUMNS if c != "nps_score")  # a changed export template
         with path.open("w", newline="", encoding="utf-8") as handle:

@@ -1,0 +1,60 @@
+"""docker-compose.yml against the Compose Specification's schema, plus what the schema can't check."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT.parent / "shared" / "reference" / "compose-spec.json"
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_schema(compose):
+    from jsonschema import Draft7Validator
+
+    errors = sorted(Draft7Validator(json.loads(SCHEMA.read_text())).iter_errors(compose), key=str)
+    assert [f"{list(e.path)}: {e.message}" for e in errors] == []
+
+
+def test_every_depends_on_names_a_service(compose):
+    services = set(compose["services"])
+    for name, service in compose["services"].items():
+        assert set(service.get("depends_on", {})) <= services, name
+
+
+def test_every_variable_is_defined_in_env_example():
+    defined = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    used = set(VARIABLE.findall((ROOT / "docker-compose.yml").read_text()))
+    assert used - defined == set()
+
+
+def test_images_are_pinned_and_services_have_healthchecks(compose):
+    for name, service in compose["services"].items():
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), name
+        if name != "airflow-init":
+            assert "healthcheck" in service, name
+    assert "apache/airflow:3.3.2" in (ROOT / "Dockerfile").read_text()
+
+
+def test_airflow_services_share_the_common_anchor(compose):
+    airflow = [s for n, s in compose["services"].items() if n.startswith("airflow-")]
+    assert {s["environment"]["AIRFLOW__CORE__EXECUTOR"] for s in airflow} == {"CeleryExecutor"}
+    commands = {" ".join(s["command"]) if isinstance(s["command"], list) else s["command"] for s in airflow}
+    assert {"api-server", "scheduler", "dag-processor", "triggerer", "celery worker"} <= commands
