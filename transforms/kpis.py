@@ -6,7 +6,7 @@ fractions 0..1; NPS is on its own -100..100 scale. A ratio whose denominator is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -91,3 +91,126 @@ def training_completion_rate(completed_on_time: Any, due: Any, exempt: Any = 0) 
     """Assignments completed by their due date / (assignments due in the period - exempted ones)."""
     eligible = np.asarray(due, dtype="float64") - np.asarray(exempt, dtype="float64")
     return ratio(completed_on_time, _like(eligible, due, exempt))
+
+
+def rty(step_fpys: Any) -> Any:
+    """Rolled Throughput Yield: the product of the FPYs of the steps on a product's route.
+
+    A 1-D input is one route (returns a number); a 2-D input is one route per row (returns one value per row).
+    NaN if any step's FPY is unknown or the route is empty.
+    """
+    values = np.asarray(step_fpys, dtype="float64")
+    if values.shape[-1:] == (0,):
+        return np.nan if values.ndim == 1 else np.full(values.shape[0], np.nan)
+    product = np.prod(values, axis=-1)
+    if isinstance(step_fpys, pd.DataFrame):
+        return pd.Series(product, index=step_fpys.index)
+    return float(product) if np.ndim(product) == 0 else product
+
+
+class OEE(NamedTuple):
+    availability: Any
+    performance: Any
+    quality: Any
+    oee: Any
+
+
+def oee(
+    planned_minutes: Any, downtime_minutes: Any, ideal_cycle_seconds: Any, total_count: Any, good_count: Any
+) -> OEE:
+    """OEE = availability x performance x quality (planned production time excludes breaks).
+
+    availability = run time / planned time, with run time = planned - downtime;
+    performance = ideal cycle time x total count / run time; quality = good count / total count.
+    """
+    planned = np.asarray(planned_minutes, dtype="float64")
+    run_minutes = planned - np.asarray(downtime_minutes, dtype="float64")
+    ideal_minutes = np.asarray(ideal_cycle_seconds, dtype="float64") * np.asarray(total_count, dtype="float64") / 60
+    shape_of = (planned_minutes, total_count)
+    availability = ratio(_like(run_minutes, *shape_of), planned_minutes)
+    performance = ratio(_like(ideal_minutes, *shape_of), _like(run_minutes, *shape_of))
+    quality = ratio(good_count, total_count)
+    return OEE(availability, performance, quality, availability * performance * quality)
+
+
+def scrap_rate(scrapped: Any, entered: Any) -> Any:
+    """Scrapped units / units entering."""
+    return ratio(scrapped, entered)
+
+
+def rework_rate(reworked: Any, entered: Any) -> Any:
+    """Reworked units / units entering."""
+    return ratio(reworked, entered)
+
+
+class CycleTime(NamedTuple):
+    mean: float
+    median: float
+    p90: float
+
+
+def cycle_time(minutes: Any) -> CycleTime:
+    """Process cycle time of a step: mean, median and 90th percentile of (finished - started), in minutes."""
+    values = pd.Series(minutes, dtype="float64").dropna()
+    if values.empty:
+        return CycleTime(np.nan, np.nan, np.nan)
+    return CycleTime(float(values.mean()), float(values.median()), float(values.quantile(0.9)))
+
+
+class CostOfQuality(NamedTuple):
+    total: Any
+    copq: Any
+    copq_share_of_revenue: Any
+    prevention_share: Any
+    appraisal_share: Any
+    internal_failure_share: Any
+    external_failure_share: Any
+
+
+def cost_of_quality(
+    prevention: Any, appraisal: Any, internal_failure: Any, external_failure: Any, revenue: Any = None
+) -> CostOfQuality:
+    """The prevention-appraisal-failure model.
+
+    total = prevention + appraisal + internal failure + external failure; COPQ = internal + external failure;
+    COPQ share of revenue = COPQ / revenue of the same period (NaN without revenue); each category's share of
+    the total.
+    """
+    parts = [np.asarray(x, dtype="float64") for x in (prevention, appraisal, internal_failure, external_failure)]
+    inputs = (prevention, appraisal, internal_failure, external_failure)
+    total = _like(sum(parts), *inputs)  # type: ignore[arg-type]
+    copq = _like(parts[2] + parts[3], *inputs)
+    share_of_revenue = ratio(copq, revenue) if revenue is not None else ratio(copq, np.zeros_like(parts[0]))
+    shares = [ratio(part, total) for part in inputs]
+    return CostOfQuality(total, copq, share_of_revenue, *shares)
+
+
+def retention_rate(customers_at_start: Any, customers_at_end: Any, new_customers: Any) -> Any:
+    """(customers at end of period - new customers acquired in the period) / customers at start of period."""
+    kept = np.asarray(customers_at_end, dtype="float64") - np.asarray(new_customers, dtype="float64")
+    return ratio(_like(kept, customers_at_end, new_customers), customers_at_start)
+
+
+def complaint_rate(complaints: Any, units_shipped: Any) -> Any:
+    """Complaints per 1,000 units shipped."""
+    return ratio(complaints, units_shipped) * 1000
+
+
+def training_compliance_rate(compliant_employees: Any, active_headcount: Any) -> Any:
+    """Employees holding every required, unexpired course for their role / active headcount."""
+    return ratio(compliant_employees, active_headcount)
+
+
+def overdue_share(overdue: Any, assignments: Any) -> Any:
+    """Assignments past due and not completed / assignments."""
+    return ratio(overdue, assignments)
+
+
+def assessment_pass_rate(passed: Any, assessed: Any) -> Any:
+    """Completed assessments scoring at least the course's pass mark / completed assessments."""
+    return ratio(passed, assessed)
+
+
+def training_hours_per_employee(completed_hours: Any, active_headcount: Any) -> Any:
+    """Completed training hours / active headcount."""
+    return ratio(completed_hours, active_headcount)
