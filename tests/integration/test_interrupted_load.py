@@ -1,0 +1,64 @@
+"""A load killed mid-way (its PostgreSQL connection terminated) leaves no partial batch; a rerun completes it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from qualitypulse import pipeline
+from tests.conftest import PG_ADMIN_URL, fresh_warehouse, migrated_settings, write_demo_sources
+from tests.helpers import INTERVAL_END, read_table
+
+pytestmark = pytest.mark.integration
+
+
+def _terminate_when_loading(database: str, stop: threading.Event, killed: list[str]) -> None:
+    """Terminate the backend of ``database`` as soon as it is seen staging or merging fact rows."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        while not stop.is_set():
+            row = admin.execute(
+                "select pid, query from pg_stat_activity where datname = %s and state = 'active' "
+                "and (query ilike 'copy stage_fact%%' or query ilike 'insert into fact_%%')",
+                (database,),
+            ).fetchone()
+            if row:
+                admin.execute("select pg_terminate_backend(%s)", (row[0],))
+                killed.append(row[1][:60])
+                return
+            time.sleep(0.002)
+
+
+def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(tmp_path):
+    with fresh_warehouse("postgresql", tmp_path) as url:
+        settings = migrated_settings(tmp_path, url)
+        write_demo_sources(settings)
+        pipeline.ingest_source("qms", INTERVAL_END, "test", settings)
+        stop, killed = threading.Event(), []
+        killer = threading.Thread(
+            target=_terminate_when_loading, args=(make_url(url).database, stop, killed), daemon=True
+        )
+        killer.start()
+        with pytest.raises(Exception, match="(?i)terminat|connection|closed"):
+            pipeline.validate_and_load(settings)
+        stop.set()
+        killer.join()
+
+        assert killed, "the load finished before it could be interrupted"
+        ledger = read_table(settings, "batch_ledger")
+        loaded = ledger[ledger.status == "loaded"]
+        for dataset, table in (("production_runs", "fact_production_run"), ("defects", "fact_defect")):
+            rows = len(read_table(settings, table))
+            # Each batch is all or nothing: loaded in full, or not at all and still waiting in the ledger.
+            assert rows == loaded.loc[loaded.dataset == dataset, "rows_loaded"].sum()
+        assert (ledger.status == "landed").any()
+
+        pipeline.validate_and_load(settings)  # the rerun
+
+        ledger = read_table(settings, "batch_ledger")
+        assert set(ledger.status) == {"loaded"}
+        assert len(read_table(settings, "fact_defect")) == ledger.loc[ledger.dataset == "defects", "rows_loaded"].sum()
+        assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
