@@ -1,0 +1,113 @@
+"""Benchmark (a): the pipeline's load of the defect facts against PostgreSQL's own limit, side by side.
+
+    .venv/bin/python -m benchmarks.load [--rows N] [--rounds R]
+
+On a fresh PostgreSQL database (created and dropped here) it loads the same rows four ways:
+  1. plain binary COPY (ADBC, Arrow-native) into an empty table with the fact table's definition (PK included);
+  2. plain binary COPY into an empty heap without any index: the server's raw limit;
+  3. the pipeline: stage (binary COPY) and merge by natural key into the fact table, in one transaction;
+  4. the pipeline again with the same rows (an idempotent reload: every row is an unchanged duplicate).
+and prints rows/s and the pipeline's share of each COPY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import uuid
+from collections.abc import Callable
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+
+from benchmarks.scale_data import Scale, defects, production_runs
+from warehouse.bulk import merge_frame
+from warehouse.db import engine_for
+from warehouse.migrate import upgrade
+from warehouse.schema import FACT_TABLES
+
+ADMIN_URL = os.environ.get("QP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _rows(limit: int | None) -> pd.DataFrame:
+    scale = Scale()
+    frame = defects(production_runs(scale), scale)
+    if limit:
+        frame = frame.iloc[:limit]
+    hashes = pd.util.hash_pandas_object(frame, index=False)
+    return frame.assign(
+        batch_id="bench-batch", row_hash=hashes.map(lambda h: f"{int(h):016x}"), loaded_at=pd.Timestamp("2026-01-01")
+    )
+
+
+def _timed(action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=None, help="limit the rows (default: the full year, ~5 M)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; the best of each method is reported")
+    args = parser.parse_args()
+    t = time.perf_counter()
+    frame = _rows(args.rows)
+    print(f"generated {len(frame):,} defect rows in {time.perf_counter() - t:.1f} s")
+    arrow = pa.Table.from_pandas(frame.astype({"defect_count": "int32"}), preserve_index=False)
+
+    database = f"qp_bench_{uuid.uuid4().hex[:8]}"
+    base = ADMIN_URL.rpartition("/")[0]
+    url = f"{base}/{database}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'create database "{database}"')
+    engine = engine_for(url)
+    try:
+        upgrade(engine)
+        target = FACT_TABLES["defects"]
+        best: dict[str, float] = {}
+        for _ in range(args.rounds):
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute("drop table if exists copy_same_definition; drop table if exists copy_heap")
+                connection.execute(f"create table copy_same_definition (like {target.name} including all)")
+                connection.execute(f"create table copy_heap (like {target.name})")
+                connection.execute(f"truncate {target.name}")
+            timings = {
+                "COPY into an empty table of the same definition": _timed(
+                    lambda: _adbc(url, "copy_same_definition", arrow)
+                ),
+                "COPY into an empty heap (no index)": _timed(lambda: _adbc(url, "copy_heap", arrow)),
+            }
+            timings["pipeline: stage + merge (fresh)"] = _timed(lambda: _merge(engine, target, frame))
+            timings["pipeline: reload of the same rows"] = _timed(lambda: _merge(engine, target, frame))
+            for name, seconds in timings.items():
+                best[name] = min(best.get(name, seconds), seconds)
+        print(f"\n{'method':<52}{'seconds':>9}{'rows/s':>14}")
+        for name, seconds in best.items():
+            print(f"{name:<52}{seconds:>9.2f}{len(frame) / seconds:>14,.0f}")
+        pipeline = best["pipeline: stage + merge (fresh)"]
+        for name in ("COPY into an empty table of the same definition", "COPY into an empty heap (no index)"):
+            print(f"pipeline rows/s as a share of {name}: {best[name] / pipeline:.0%}")
+    finally:
+        engine.dispose()
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{database}" with (force)')
+
+
+def _adbc(url: str, table: str, arrow: pa.Table) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(url) as connection, connection.cursor() as cursor:
+        cursor.adbc_ingest(table, arrow, mode="append")
+        connection.commit()
+
+
+def _merge(engine, target, frame: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as connection:
+        merge_frame(connection, target, frame, ("defect_id",), "bench-batch")
+
+
+if __name__ == "__main__":
+    main()
