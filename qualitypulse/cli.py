@@ -68,7 +68,7 @@ def _stage(args: argparse.Namespace) -> None:
         for report in pipeline.validate_and_load(settings):
             print(report)
     elif args.stage == "kpis":
-        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows")
+        print(f"{pipeline.build_kpis(run_id, settings, full=args.full)} KPI rows written")
     elif args.stage == "check":
         print(f"{len(pipeline.check_regressions(run_id, settings))} alerts")
 
@@ -97,12 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("source", choices=["qms", "survey", "lms"])
     ingest.add_argument("--interval-end", type=date.fromisoformat)
     ingest.set_defaults(func=_stage, stage="ingest")
-    for name, text in (
-        ("load", "validate and load landed batches"),
-        ("kpis", "rebuild the KPI tables"),
-        ("check", "judge regressions and raise alerts"),
-    ):
-        commands.add_parser(name, help=f"{text} without Airflow").set_defaults(func=_stage, stage=name)
+    commands.add_parser("load", help="validate and load landed batches without Airflow").set_defaults(
+        func=_stage, stage="load"
+    )
+    kpis = commands.add_parser("kpis", help="rebuild the KPI days that new batches touched, without Airflow")
+    kpis.add_argument("--full", action="store_true", help="rebuild every day")
+    kpis.set_defaults(func=_stage, stage="kpis")
+    commands.add_parser("check", help="judge regressions and raise alerts without Airflow").set_defaults(
+        func=_stage, stage="check"
+    )
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, insert, select
 
 from qualitypulse.settings import Settings
 from sources import landing
-from sources.catalog import BY_NAME, DEFECTS, PRODUCTION_RUNS, PRODUCTS, Dataset, datasets_of
+from sources.catalog import BY_NAME, Dataset, datasets_of
 from sources.extract import Extraction, extract_file_drops, extract_json_export, extract_sql
 from warehouse import ledger
 from warehouse.db import engine_for
@@ -143,42 +143,45 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
     return reports
 
 
-def _facts(engine: Engine, dataset: Dataset) -> pd.DataFrame:
-    table = FACT_TABLES[dataset.name]
-    with engine.connect() as connection:
-        return pd.read_sql(select(table), connection)
+def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> int:
+    """Recompute the KPI rows of the days that newly loaded batches touched (every day with ``full``).
 
-
-def build_kpis(pipeline_run_id: str, settings: Settings) -> int:
-    """Recompute the daily KPI tables from the facts and replace them in one transaction."""
+    The recomputed days replace their old rows, and the batches are marked built, in one transaction.
+    """
     from transforms.kpi_tables import feedback_kpis, production_kpis, training_kpis
+    from warehouse import kpi_store
 
     engine = engine_for(settings.warehouse_url)
     try:
-        runs, defects, products = (_facts(engine, d) for d in (PRODUCTION_RUNS, DEFECTS, PRODUCTS))
-        assignments = _facts(engine, BY_NAME["training_assignments"])
-        as_of = pd.to_datetime(assignments["updated_at"]).max().date() if not assignments.empty else datetime.min.date()
-        frame = pd.concat(
-            [
-                production_kpis(runs, defects, products),
-                feedback_kpis(_facts(engine, BY_NAME["feedback"])),
-                training_kpis(assignments, as_of),
-            ],
-            ignore_index=True,
-        )
-        frame["kpi_date"] = pd.to_datetime(frame["kpi_date"]).dt.date
-        frame["value"] = frame["value"].astype("float64")
-        computed_at = ledger.utcnow()
-        records = frame.assign(pipeline_run_id=pipeline_run_id, computed_at=computed_at)
-        rows = records.astype(object).where(records.notna(), None).to_dict("records")
         with engine.begin() as connection:
-            connection.execute(delete(kpi_daily))
-            if rows:
-                connection.execute(insert(kpi_daily), rows)
+            partitions = kpi_store.pending_partitions(connection, full=full)
+            if partitions.empty:
+                log.info("KPIs: no day changed since the last build")
+                written = kpi_store.replace_partitions(connection, partitions, {}, pipeline_run_id)
+            else:
+                days = partitions.days
+                as_of = kpi_store.training_as_of(connection)
+                builders = {
+                    "production": lambda d: production_kpis(*kpi_store.read_production(connection, d)),
+                    "feedback": lambda d: feedback_kpis(kpi_store.read_feedback(connection, d)),
+                    "training": lambda d: (
+                        training_kpis(kpi_store.read_training(connection, d), as_of) if as_of else pd.DataFrame()
+                    ),
+                }
+                frames = {
+                    family: build(days[family])
+                    for family, build in builders.items()
+                    if days[family] is None or days[family]
+                }
+                written = kpi_store.replace_partitions(connection, partitions, frames, pipeline_run_id)
+                log.info(
+                    "KPIs: rebuilt %s; %d rows written",
+                    {f: "all days" if d is None else f"{len(d)} day(s)" for f, d in days.items()},
+                    written,
+                )
     finally:
         engine.dispose()
-    log.info("built %d KPI rows", len(rows))
-    return len(rows)
+    return written
 
 
 def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Alert]:

@@ -24,6 +24,8 @@ class Dataset:
     watermark_column: str | None = "updated_at"
     # Columns whose values may be missing in a valid row.
     optional: tuple[str, ...] = field(default=())
+    # Columns the warehouse indexes: how KPI builds find the day partitions a batch touched.
+    indexed: tuple[str, ...] = field(default=())
 
     @property
     def asset_name(self) -> str:
@@ -82,6 +84,7 @@ PRODUCTION_RUNS = Dataset(
         "updated_at",
     ),
     fact_table="fact_production_run",
+    indexed=("production_date",),
 )
 
 DEFECTS = Dataset(
@@ -98,6 +101,7 @@ DEFECTS = Dataset(
     },
     required=("defect_id", "run_id", "defect_code", "defect_count", "recorded_at", "updated_at"),
     fact_table="fact_defect",
+    indexed=("run_id",),
 )
 
 FEEDBACK = Dataset(
@@ -117,6 +121,7 @@ FEEDBACK = Dataset(
     optional=("csat_score", "comment"),
     fact_table="fact_feedback",
     watermark_column=None,  # file drops: each file is taken once, by checksum
+    indexed=("responded_at",),
 )
 
 TRAINING_ASSIGNMENTS = Dataset(
@@ -149,6 +154,7 @@ TRAINING_ASSIGNMENTS = Dataset(
     ),
     optional=("completed_on", "score"),
     fact_table="fact_training_assignment",
+    indexed=("due_on",),
 )
 
 # Load order matters: dimensions before the facts that reference them.

@@ -25,6 +25,24 @@ SITE_GRAINS = {"site": ["site_id"], "company": []}
 LINE_GRAINS = {"line": ["site_id", "line_id"], "site": ["site_id"], "company": []}
 
 
+def _sigma_from_counts(defects: pd.Series, opportunities: pd.Series) -> pd.Series:
+    sigma = kpis.sigma_level(kpis.ratio(defects, opportunities) * 1_000_000)
+    return sigma.where(np.isfinite(sigma))  # zero defects: no finite sigma level, stored as NULL
+
+
+# How each KPI's value follows from its summed numerator and denominator: the one place that says so, used for
+# daily rows, rollups and weekly/monthly periods alike.
+KPI_VALUE: dict[str, Callable[[pd.Series, pd.Series], pd.Series]] = {
+    "fpy": kpis.fpy,
+    "fraction_defective": kpis.fraction_defective,
+    "dpmo": lambda n, d: kpis.ratio(n, d) * 1_000_000,
+    "sigma_level": _sigma_from_counts,
+    "nps": lambda n, d: kpis.ratio(n, d) * 100,
+    "csat": kpis.ratio,
+    "training_completion": kpis.training_completion_rate,
+}
+
+
 def _rollup(
     frame: pd.DataFrame,
     kpi: str,
@@ -32,7 +50,6 @@ def _rollup(
     numerator: str,
     denominator: str,
     grains: dict[str, list[str]],
-    value: Callable[[pd.Series, pd.Series], pd.Series],
 ) -> pd.DataFrame:
     parts = []
     for grain, dims in grains.items():
@@ -47,8 +64,44 @@ def _rollup(
     out["numerator"] = out["numerator"].astype("float64")
     out["denominator"] = out["denominator"].astype("float64")
     out["kpi"] = kpi
-    out["value"] = value(out["numerator"], out["denominator"])
+    out["value"] = KPI_VALUE[kpi](out["numerator"], out["denominator"])
     return out[KPI_COLUMNS]
+
+
+PERIOD_COLUMNS = [
+    "kpi",
+    "period",
+    "period_start",
+    "grain",
+    "site_id",
+    "line_id",
+    "step_id",
+    "numerator",
+    "denominator",
+    "value",
+]
+
+
+def period_start(days: pd.Series, period: str) -> pd.Series:
+    """The Monday of each day's ISO week, or the first of its month."""
+    stamps = pd.to_datetime(days)
+    if period == "week":
+        return (stamps - pd.to_timedelta(stamps.dt.weekday, unit="D")).dt.date
+    return stamps.dt.to_period("M").dt.start_time.dt.date
+
+
+def period_rollup(daily: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Weekly or monthly KPI rows from daily rows: summed numerators and denominators, never averaged ratios."""
+    if daily.empty:
+        return pd.DataFrame(columns=PERIOD_COLUMNS)
+    frame = daily.assign(period_start=period_start(daily["kpi_date"], period))
+    keys = ["kpi", "period_start", "grain", "site_id", "line_id", "step_id"]
+    out = frame.groupby(keys, as_index=False)[["numerator", "denominator"]].sum()
+    out["period"] = period
+    out["value"] = np.nan
+    for kpi, rows in out.groupby("kpi").groups.items():
+        out.loc[rows, "value"] = KPI_VALUE[str(kpi)](out.loc[rows, "numerator"], out.loc[rows, "denominator"])
+    return out[PERIOD_COLUMNS]
 
 
 def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
@@ -62,17 +115,12 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     runs["defect_count"] = runs["defect_count"].fillna(0)
     day = "production_date"
     grains = PRODUCTION_GRAINS
-    dpmo = _rollup(
-        runs, "dpmo", day, "defect_count", "opportunities", grains, lambda n, d: kpis.ratio(n, d) * 1_000_000
-    )
-    sigma = dpmo.assign(kpi="sigma_level", value=kpis.sigma_level(dpmo["value"]))
-    sigma["value"] = sigma["value"].where(np.isfinite(sigma["value"]))
+    dpmo = _rollup(runs, "dpmo", day, "defect_count", "opportunities", grains)
+    sigma = dpmo.assign(kpi="sigma_level", value=KPI_VALUE["sigma_level"](dpmo["numerator"], dpmo["denominator"]))
     return pd.concat(
         [
-            _rollup(runs, "fpy", day, "units_first_pass", "units_entered", grains, kpis.fpy),
-            _rollup(
-                runs, "fraction_defective", day, "units_defective", "units_inspected", grains, kpis.fraction_defective
-            ),
+            _rollup(runs, "fpy", day, "units_first_pass", "units_entered", grains),
+            _rollup(runs, "fraction_defective", day, "units_defective", "units_inspected", grains),
             dpmo,
             sigma,
         ],
@@ -100,9 +148,8 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
                 "net_promoters",
                 "scored",
                 SITE_GRAINS,
-                lambda n, d: kpis.ratio(n, d) * 100,
             ),
-            _rollup(frame, "csat", "response_date", "satisfied", "csat_scored", SITE_GRAINS, kpis.ratio),
+            _rollup(frame, "csat", "response_date", "satisfied", "csat_scored", SITE_GRAINS),
         ],
         ignore_index=True,
     )
@@ -119,6 +166,4 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
     ).astype(int)
     due["eligible"] = due["status"].ne("exempt").astype(int)
     due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
-    return _rollup(
-        due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS, kpis.training_completion_rate
-    )
+    return _rollup(due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -55,9 +56,10 @@ def _fact_table(dataset: Dataset) -> Table:
         dataset.fact_table,
         metadata,
         *columns,
-        Column("batch_id", String(120), nullable=False),
+        Column("batch_id", String(120), nullable=False, index=True),
         Column("row_hash", String(32), nullable=False),
         Column("loaded_at", DateTime, nullable=False),
+        *[Index(None, name) for name in dataset.indexed],
     )
 
 
@@ -83,6 +85,7 @@ batch_ledger = Table(
     Column("reason", Text),
     Column("landed_at", DateTime, nullable=False),
     Column("processed_at", DateTime),
+    Column("kpis_built_at", DateTime),  # when the KPI tables last took this batch's rows in
     CheckConstraint(f"status in {LEDGER_STATUSES!r}", name="status"),
     # The ledger must add up once a batch is processed: every row is loaded, quarantined or a duplicate.
     CheckConstraint(
@@ -153,6 +156,24 @@ kpi_daily = Table(
     Column("value", Float),  # NULL when the denominator is zero
     Column("pipeline_run_id", String(250), nullable=False),
     Column("computed_at", DateTime, nullable=False),
+)
+
+kpi_period = Table(
+    "kpi_period",
+    metadata,
+    Column("kpi", String(40), primary_key=True),
+    Column("period", String(10), primary_key=True),  # week (ISO, starting Monday) or month
+    Column("period_start", Date, primary_key=True),
+    Column("site_id", String(40), primary_key=True),
+    Column("line_id", String(40), primary_key=True),
+    Column("step_id", String(40), primary_key=True),
+    Column("grain", String(20), nullable=False),
+    Column("numerator", Float, nullable=False),  # summed over the period's days
+    Column("denominator", Float, nullable=False),
+    Column("value", Float),  # from the summed counts, never an average of daily values; NULL for a zero denominator
+    Column("pipeline_run_id", String(250), nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    CheckConstraint("period in ('week', 'month')", name="period"),
 )
 
 alert = Table(

@@ -1,0 +1,189 @@
+"""Read the facts a KPI build needs, for chosen days only, and replace those days' KPI rows.
+
+A KPI build touches only the day partitions that the newly loaded batches changed: a late-arriving row
+recomputes its own day, not the year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from warehouse.ledger import utcnow
+from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period
+
+RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
+FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
+PRODUCTS = FACT_TABLES["products"]
+
+# Each KPI family is built from one set of facts and partitioned by one kind of day.
+FAMILIES = {
+    "production": ("fpy", "fraction_defective", "dpmo", "sigma_level"),
+    "feedback": ("nps", "csat"),
+    "training": ("training_completion",),
+}
+
+
+@dataclass
+class Partitions:
+    """The days to rebuild per KPI family; ``None`` means every day (a full rebuild)."""
+
+    days: dict[str, set[date] | None] = field(default_factory=dict)
+    batch_ids: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return all(d is not None and not d for d in self.days.values())
+
+
+def _dates(values: Iterable[object]) -> set[date]:
+    return {d.date() for d in pd.to_datetime(pd.Series(list(values), dtype="object")).dropna()}
+
+
+def pending_partitions(connection: Connection, full: bool = False) -> Partitions:
+    """The day partitions that loaded batches changed since their KPIs were last built."""
+    batches = select(batch_ledger.c.batch_id, batch_ledger.c.dataset).where(
+        batch_ledger.c.status == "loaded", batch_ledger.c.kpis_built_at.is_(None)
+    )
+    pending = connection.execute(batches).all()
+    ids = [b.batch_id for b in pending]
+    if full:
+        return Partitions({family: None for family in FAMILIES}, ids)
+    datasets = {b.dataset for b in pending}
+    production: set[date] | None = set()
+    if "products" in datasets:
+        production = None  # a changed product (its opportunities per unit) can move any day's DPMO
+    else:
+        production = _dates(
+            connection.scalars(select(RUNS.c.production_date).where(RUNS.c.batch_id.in_(ids)).distinct())
+        )
+        production |= _dates(
+            connection.scalars(
+                select(RUNS.c.production_date)
+                .join(DEFECTS, DEFECTS.c.run_id == RUNS.c.run_id)
+                .where(DEFECTS.c.batch_id.in_(ids))
+                .distinct()
+            )
+        )
+    feedback = _dates(connection.scalars(select(FEEDBACK.c.responded_at).where(FEEDBACK.c.batch_id.in_(ids))))
+    training = _dates(connection.scalars(select(TRAINING.c.due_on).where(TRAINING.c.batch_id.in_(ids)).distinct()))
+    training |= _newly_due_days(connection)
+    return Partitions({"production": production, "feedback": feedback, "training": training}, ids)
+
+
+def training_as_of(connection: Connection) -> date | None:
+    """The LMS data's as-of day: its newest change. Assignments due after it are not yet judged."""
+    newest = connection.scalar(select(func.max(TRAINING.c.updated_at)))
+    return None if newest is None else pd.Timestamp(newest).date()
+
+
+def _newly_due_days(connection: Connection) -> set[date]:
+    """Due days that have come within the as-of day since the last build (no batch needs to touch them)."""
+    as_of = training_as_of(connection)
+    if as_of is None:
+        return set()
+    last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)).where(kpi_daily.c.kpi == "training_completion"))
+    if last is None:
+        return set()
+    start = pd.Timestamp(last).date() + timedelta(days=1)
+    return {start + timedelta(days=i) for i in range((as_of - start).days + 1)}
+
+
+def _in_days(column, days: set[date] | None):  # type: ignore[no-untyped-def]
+    return True if days is None else column.in_(sorted(days))
+
+
+def read_production(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Runs of those days, their defect totals per run (summed in SQL), and the products."""
+    runs = pd.read_sql(select(RUNS).where(_in_days(RUNS.c.production_date, days)), connection)
+    totals = pd.read_sql(
+        select(DEFECTS.c.run_id, func.sum(DEFECTS.c.defect_count).label("defect_count"))
+        .join(RUNS, RUNS.c.run_id == DEFECTS.c.run_id)
+        .where(_in_days(RUNS.c.production_date, days))
+        .group_by(DEFECTS.c.run_id),
+        connection,
+    )
+    products = pd.read_sql(select(PRODUCTS), connection)
+    return runs, totals, products
+
+
+def read_feedback(connection: Connection, days: set[date] | None) -> pd.DataFrame:
+    query = select(FEEDBACK)
+    if days is not None:
+        query = query.where(
+            and_(FEEDBACK.c.responded_at >= min(days), FEEDBACK.c.responded_at < max(days) + timedelta(days=1))
+        )
+    frame = pd.read_sql(query, connection)
+    if days is not None and not frame.empty:
+        frame = frame[pd.to_datetime(frame["responded_at"]).dt.date.isin(days)]
+    return frame
+
+
+def read_training(connection: Connection, days: set[date] | None) -> pd.DataFrame:
+    return pd.read_sql(select(TRAINING).where(_in_days(TRAINING.c.due_on, days)), connection)
+
+
+def replace_partitions(
+    connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str
+) -> int:
+    """Swap in the recomputed rows of each family's days and mark the batches built, in the caller's transaction."""
+    now = utcnow()
+    written = 0
+    for family, frame in frames.items():
+        days = partitions.days[family]
+        condition = kpi_daily.c.kpi.in_(FAMILIES[family])
+        if days is not None:
+            if not days:
+                continue
+            condition = and_(condition, kpi_daily.c.kpi_date.in_(sorted(days)))
+        connection.execute(delete(kpi_daily).where(condition))
+        if frame.empty:
+            continue
+        rows = frame.assign(
+            kpi_date=pd.to_datetime(frame["kpi_date"]).dt.date, pipeline_run_id=pipeline_run_id, computed_at=now
+        )
+        rows["value"] = rows["value"].astype("float64")
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        connection.execute(insert(kpi_daily), records)
+        written += len(records)
+    _replace_periods(connection, partitions, frames, pipeline_run_id, now)
+    if partitions.batch_ids:
+        connection.execute(
+            update(batch_ledger).where(batch_ledger.c.batch_id.in_(partitions.batch_ids)).values(kpis_built_at=now)
+        )
+    return written
+
+
+def _replace_periods(
+    connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str, now: object
+) -> None:
+    """Recompute the weeks and months that contain a rebuilt day, from the daily rows' summed counts."""
+    from transforms.kpi_tables import period_rollup, period_start
+
+    for family in frames:
+        days = partitions.days[family]
+        kpi_names = FAMILIES[family]
+        for period in ("week", "month"):
+            condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
+            daily_query = select(kpi_daily).where(kpi_daily.c.kpi.in_(kpi_names))
+            if days is not None:
+                starts = sorted(set(period_start(pd.Series(sorted(days)), period)))
+                first, last = starts[0], max(days)
+                condition = and_(condition, kpi_period.c.period_start.in_(starts))
+                end = (
+                    pd.Timestamp(last) + (pd.offsets.Week(weekday=0) if period == "week" else pd.offsets.MonthBegin())
+                ).date()
+                daily_query = daily_query.where(kpi_daily.c.kpi_date >= first, kpi_daily.c.kpi_date < end)
+            daily = pd.read_sql(daily_query, connection)
+            rows = period_rollup(daily, period)
+            if days is not None and not rows.empty:
+                rows = rows[rows["period_start"].isin(starts)]
+            connection.execute(delete(kpi_period).where(condition))
+            if not rows.empty:
+                rows = rows.assign(pipeline_run_id=pipeline_run_id, computed_at=now)
+                rows["value"] = rows["value"].astype("float64")
+                connection.execute(insert(kpi_period), rows.astype(object).where(rows.notna(), None).to_dict("records"))
