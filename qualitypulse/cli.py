@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
-from qualitypulse.settings import get_settings
+from qualitypulse.settings import PROJECT_ROOT, get_settings
 
 
 def _yesterday() -> date:
@@ -73,6 +74,31 @@ def _stage(args: argparse.Namespace) -> None:
         print(f"{len(pipeline.check_regressions(run_id, settings))} alerts")
 
 
+def _docs(args: argparse.Namespace) -> None:
+    from warehouse.docs import render
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render())
+    print(f"wrote {args.output}")
+
+
+def _bi_role(args: argparse.Namespace) -> None:
+    import os
+
+    from warehouse.bi_views import grant_read_only
+    from warehouse.db import engine_for
+
+    password = os.environ.get("QP_BI_PASSWORD")
+    if not password:
+        raise SystemExit("set QP_BI_PASSWORD to the password the BI role should have")
+    settings = get_settings()
+    engine = engine_for(settings.warehouse_url)
+    with engine.begin() as connection:
+        grant_read_only(connection, args.role, password)
+    engine.dispose()
+    print(f"role {args.role} can read the bi views of {settings.warehouse_url_redacted}")
+
+
 def _summary(_: argparse.Namespace) -> None:
     from qualitypulse.summary import render
 
@@ -107,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         func=_stage, stage="check"
     )
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
+    docs = commands.add_parser("docs", help="write docs/warehouse.md from the schema")
+    docs.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "warehouse.md")
+    docs.set_defaults(func=_docs)
+    role = commands.add_parser("bi-role", help="create a read-only PostgreSQL role for BI tools (QP_BI_PASSWORD)")
+    role.add_argument("role", nargs="?", default="qp_bi_reader")
+    role.set_defaults(func=_bi_role)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -1,4 +1,4 @@
-"""Bring a warehouse to the newest schema revision with Alembic (idempotent)."""
+"""Bring a warehouse to the newest schema: Alembic revisions, then the BI views (idempotent)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic revisions, then re-create the BI views (a repeatable migration: views hold no data)."""
+    from warehouse import bi_views
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head":
+            bi_views.create_or_replace(connection)

@@ -1,0 +1,76 @@
+"""The BI views: what a BI tool sees, on both databases, and the read-only role on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests.helpers import read_table
+from warehouse.bi_views import VIEWS, grant_read_only, qualified
+from warehouse.db import engine_for
+
+pytestmark = pytest.mark.integration
+
+TABLE_OF = {
+    "kpi_daily": "kpi_daily",
+    "quality_alerts": "alert",
+    "batch_ledger": "batch_ledger",
+    "data_quality": "validation_result",
+    "quarantined_rows": "quarantine",
+}
+
+
+def test_every_view_has_its_documented_columns_and_all_rows(demo_warehouse):
+    settings, _ = demo_warehouse
+    engine = engine_for(settings.warehouse_url)
+    with engine.connect() as connection:
+        for view in VIEWS:
+            result = connection.execute(text(f"select * from {qualified(view.name, engine.dialect.name)}"))
+            assert list(result.keys()) == list(view.columns), view.name
+            rows = result.fetchall()
+            if view.name in TABLE_OF:
+                assert len(rows) == len(read_table(settings, TABLE_OF[view.name])) > 0, view.name
+        weekly = connection.execute(text(f"select count(*) from {qualified('kpi_weekly', engine.dialect.name)}"))
+        assert weekly.scalar() > 0
+    engine.dispose()
+
+
+def test_postgresql_views_carry_comments(demo_warehouse):
+    settings, _ = demo_warehouse
+    if not settings.warehouse_url.startswith("postgresql"):
+        return  # SQLite has no comments; docs/warehouse.md carries them
+    with psycopg.connect(settings.warehouse_url) as connection:
+        view_comment = connection.execute("select obj_description('bi.kpi_daily'::regclass)").fetchone()[0]
+        column_comment = connection.execute("select col_description('bi.kpi_daily'::regclass, 9)").fetchone()[
+            0
+        ]  # kpi_value
+    assert "Grain: one row per KPI, day" in view_comment
+    assert column_comment.startswith("the KPI: a fraction 0..1")
+
+
+def test_the_bi_role_reads_the_views_and_nothing_else(demo_warehouse):
+    settings, _ = demo_warehouse
+    if not settings.warehouse_url.startswith("postgresql"):
+        return  # roles are a PostgreSQL feature; this test runs on the PostgreSQL warehouse
+    role, password = f"qp_bi_test_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    engine = engine_for(settings.warehouse_url)
+    with engine.begin() as connection:
+        grant_read_only(connection, role, password)
+    reader_url = make_url(settings.warehouse_url).set(username=role, password=password)
+    try:
+        with psycopg.connect(reader_url.render_as_string(hide_password=False)) as reader:
+            assert reader.execute("select count(*) from bi.kpi_daily").fetchone()[0] > 0
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute("select count(*) from public.batch_ledger")
+            reader.rollback()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute("delete from public.kpi_daily")
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'drop owned by "{role}"')
+            connection.exec_driver_sql(f'drop role "{role}"')
+        engine.dispose()

@@ -1,0 +1,358 @@
+"""The views BI tools read: readable names, one grain each, every column commented.
+
+On PostgreSQL they live in the ``bi`` schema (``bi.kpi_daily``), which a read-only role can be granted alone; on
+SQLite, which has no schemas, they carry a ``bi_`` prefix (``bi_kpi_daily``). Views hold no data, so they are
+not versioned revisions: ``qp migrate`` re-creates all of them after the Alembic revisions (a repeatable
+migration), and this module is their single definition, also the source of ``docs/warehouse.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+BI_SCHEMA = "bi"
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    grain: str
+    description: str
+    columns: dict[str, str]  # column -> comment, in select order
+    sql: str
+
+
+def qualified(name: str, dialect: str) -> str:
+    return f"{BI_SCHEMA}.{name}" if dialect == "postgresql" else f"{BI_SCHEMA}_{name}"
+
+
+_KPI_COLUMNS = {
+    "kpi_name": "KPI code, as in KPIS.md: fpy, fraction_defective, dpmo, sigma_level, nps, csat, training_completion",
+    "grain": "company, site, line or step: the level the row aggregates",
+    "site": "site id, or ALL on a company row",
+    "line": "line id, or ALL above line level",
+    "process_step": "process step id, or ALL above step level",
+    "numerator": "summed numerator (e.g. first-pass units for FPY); roll up by summing",
+    "denominator": "summed denominator (e.g. units entered for FPY); roll up by summing",
+    "kpi_value": "the KPI: a fraction 0..1 for ratios, -100..100 for NPS, DPMO per million, sigma level; "
+    "NULL when the denominator is zero",
+    "pipeline_run_id": "the pipeline run that computed the row (lineage)",
+}
+
+VIEWS: tuple[View, ...] = (
+    View(
+        name="kpi_daily",
+        grain="one row per KPI, day and company / site / line / step",
+        description="Daily KPI values with their numerator and denominator.",
+        columns={
+            "kpi_name": _KPI_COLUMNS["kpi_name"],
+            "kpi_day": "the day the KPI describes",
+            **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
+        },
+        sql="""
+with source as (
+    select * from kpi_daily
+),
+
+final as (
+    select
+        kpi as kpi_name,
+        kpi_date as kpi_day,
+        grain,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        numerator,
+        denominator,
+        value as kpi_value,
+        pipeline_run_id
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="kpi_weekly",
+        grain="one row per KPI, ISO week and company / site / line / step",
+        description="Weekly KPI values from the summed daily counts (never an average of daily values).",
+        columns={
+            "kpi_name": _KPI_COLUMNS["kpi_name"],
+            "week_start": "the Monday that starts the ISO week",
+            **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
+        },
+        sql="""
+with source as (
+    select * from kpi_period where period = 'week'
+),
+
+final as (
+    select
+        kpi as kpi_name,
+        period_start as week_start,
+        grain,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        numerator,
+        denominator,
+        value as kpi_value,
+        pipeline_run_id
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="kpi_monthly",
+        grain="one row per KPI, calendar month and company / site / line / step",
+        description="Monthly KPI values from the summed daily counts (never an average of daily values).",
+        columns={
+            "kpi_name": _KPI_COLUMNS["kpi_name"],
+            "month_start": "the first day of the month",
+            **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
+        },
+        sql="""
+with source as (
+    select * from kpi_period where period = 'month'
+),
+
+final as (
+    select
+        kpi as kpi_name,
+        period_start as month_start,
+        grain,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        numerator,
+        denominator,
+        value as kpi_value,
+        pipeline_run_id
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="quality_alerts",
+        grain="one row per alert: a KPI, rule, place and day",
+        description="Regression alerts: what regressed, where, since when, against which limit, and why.",
+        columns={
+            "alert_id": "stable id of the alert (the same alert is never raised twice)",
+            "alert_day": "the day judged out of control",
+            "kpi_name": "the KPI judged",
+            "rule": "the rule that fired, e.g. WE1: one point beyond 3 sigma",
+            "site": "site id",
+            "line": "line id",
+            "process_step": "process step id, or ALL",
+            "observed_value": "the KPI's value that day",
+            "centre_line": "the control chart's centre line from the in-control baseline",
+            "lower_control_limit": "the lower control limit for that day's sample size",
+            "upper_control_limit": "the upper control limit for that day's sample size",
+            "sample_size": "units inspected that day (n)",
+            "out_of_control_since": "the first day of the current run of out-of-control days",
+            "top_defect_codes": "JSON list of the day's top defect codes with count and share",
+            "message": "the alert as sent to people",
+            "alert_status": "open, acknowledged or closed",
+            "raised_at": "when the pipeline raised it (UTC)",
+        },
+        sql="""
+with source as (
+    select * from alert
+),
+
+final as (
+    select
+        alert_id,
+        alert_date as alert_day,
+        kpi as kpi_name,
+        rule,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        value as observed_value,
+        centre_line,
+        lower_limit as lower_control_limit,
+        upper_limit as upper_control_limit,
+        sample_size,
+        since_date as out_of_control_since,
+        top_defect_codes,
+        message,
+        status as alert_status,
+        raised_at
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="batch_ledger",
+        grain="one row per landed batch",
+        description="Every batch from the sources and where each of its rows went: loaded, quarantined or duplicate.",
+        columns={
+            "batch_id": "content-addressed id of the raw batch",
+            "source_system": "qms, survey or lms",
+            "dataset": "the dataset the batch belongs to",
+            "batch_status": "landed (waiting), loaded, or blocked (a batch-level check failed)",
+            "rows_extracted": "rows in the raw batch",
+            "rows_loaded": "rows written to the warehouse",
+            "rows_quarantined": "rows held back with the rules they broke",
+            "rows_duplicate": "exact re-sends, or rows already loaded unchanged",
+            "blocked_reason": "why a blocked batch was blocked",
+            "landed_at": "when the batch landed (UTC)",
+            "processed_at": "when it was validated and loaded (UTC)",
+            "raw_path": "the batch's Parquet file in the landing zone (the replay point)",
+        },
+        sql="""
+with source as (
+    select * from batch_ledger
+),
+
+final as (
+    select
+        batch_id,
+        source as source_system,
+        dataset,
+        status as batch_status,
+        rows_extracted,
+        rows_loaded,
+        rows_quarantined,
+        rows_duplicate,
+        reason as blocked_reason,
+        landed_at,
+        processed_at,
+        raw_path
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="data_quality",
+        grain="one row per expectation per validated batch",
+        description="Great Expectations results per batch, for data quality over time next to the KPIs.",
+        columns={
+            "batch_id": "the validated batch",
+            "dataset": "the dataset validated",
+            "validated_at": "when the batch was validated (UTC)",
+            "rule": "the expectation, in words",
+            "expectation_type": "the GX expectation class",
+            "severity": "critical (quarantines or blocks) or warning (reported)",
+            "passed": "whether the expectation held for the batch",
+            "rows_checked": "rows the expectation looked at",
+            "unexpected_rows": "rows that broke it",
+            "unexpected_percent": "unexpected rows as a percentage of rows checked",
+            "observed_value": "what GX observed, as JSON",
+        },
+        sql="""
+with source as (
+    select * from validation_result
+),
+
+final as (
+    select
+        batch_id,
+        dataset,
+        validated_at,
+        rule,
+        expectation_type,
+        severity,
+        success as passed,
+        element_count as rows_checked,
+        unexpected_count as unexpected_rows,
+        unexpected_percent,
+        observed_value
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="quarantined_rows",
+        grain="one row per quarantined source row",
+        description="Rows held back from the warehouse, with every rule they broke and the raw record as received.",
+        columns={
+            "batch_id": "the batch the row came in",
+            "dataset": "the dataset",
+            "source_row": "the row's position in the raw batch",
+            "record_key": "the row's natural key, when it had one",
+            "failed_rules": "JSON list of the rules the row broke, with reasons",
+            "raw_record": "JSON of the row as the source sent it",
+            "quarantine_status": "open, or replayed once fixed",
+            "quarantined_at": "when it was quarantined (UTC)",
+        },
+        sql="""
+with source as (
+    select * from quarantine
+),
+
+final as (
+    select
+        batch_id,
+        dataset,
+        source_row,
+        record_key,
+        failed_rules,
+        raw_record,
+        status as quarantine_status,
+        quarantined_at
+    from source
+)
+
+select * from final
+""",
+    ),
+)
+
+
+def create_or_replace(connection: Connection) -> None:
+    """(Re)create every BI view, with comments on PostgreSQL, in the caller's transaction."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.exec_driver_sql(f"create schema if not exists {BI_SCHEMA}")
+    for view in VIEWS:
+        name = qualified(view.name, dialect)
+        # Drop first: a view whose columns changed can't be replaced in place on PostgreSQL.
+        connection.exec_driver_sql(f"drop view if exists {name}")
+        connection.exec_driver_sql(f"create view {name} as {view.sql.strip()}")
+        if dialect == "postgresql":
+            connection.exec_driver_sql(
+                f"comment on view {name} is {_literal(f'{view.description} Grain: {view.grain}.')}"
+            )
+            for column, comment in view.columns.items():
+                connection.exec_driver_sql(f"comment on column {name}.{column} is {_literal(comment)}")
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COMMENT takes no bind parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def grant_read_only(connection: Connection, role: str, password: str) -> None:
+    """Create (or update) a login role that can read the ``bi`` views and nothing else (PostgreSQL)."""
+    from psycopg import sql
+
+    if connection.dialect.name != "postgresql":
+        raise ValueError("read-only roles need PostgreSQL; an SQLite file is read-only by file permissions")
+    raw = connection.connection.driver_connection
+    ident = sql.Identifier(role)
+    exists = raw.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+    verb = "alter" if exists else "create"
+    raw.execute(sql.SQL(verb + " role {} login password {}").format(ident, sql.Literal(password)))
+    database = sql.Identifier(raw.info.dbname)
+    raw.execute(sql.SQL("grant connect on database {} to {}").format(database, ident))
+    raw.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(BI_SCHEMA), ident))
+    raw.execute(sql.SQL("grant select on all tables in schema {} to {}").format(sql.Identifier(BI_SCHEMA), ident))
+    raw.execute(
+        sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(
+            sql.Identifier(BI_SCHEMA), ident
+        )
+    )
