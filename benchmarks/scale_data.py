@@ -109,3 +109,60 @@ def defects(runs: pd.DataFrame, scale: Scale) -> pd.DataFrame:
             "updated_at": finished + np.timedelta64(5, "m"),
         }
     )
+
+
+def products() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product_id": ["P100"],
+            "product_name": ["Motor controller"],
+            "opportunities_per_unit": [12],
+            "updated_at": [pd.Timestamp("2024-12-01")],
+        }
+    )
+
+
+def feedback(scale: Scale) -> pd.DataFrame:
+    rng = np.random.default_rng(scale.seed + 2)
+    n = scale.feedback
+    responded = (
+        pd.Timestamp(scale.start)
+        + pd.to_timedelta(rng.integers(0, scale.days, n), unit="D")
+        + pd.to_timedelta(rng.integers(7 * 60, 21 * 60, n), unit="m")
+    )
+    return pd.DataFrame(
+        {
+            "response_id": pd.Series(np.arange(n)).map(lambda i: f"R{i:08d}"),
+            "responded_at": responded,
+            "customer_id": pd.Series(rng.integers(0, 20_000, n)).map(lambda i: f"C{i:05d}"),
+            "site_id": pd.Series(rng.integers(0, scale.sites, n)).map(lambda i: f"S{i:02d}"),
+            "nps_score": rng.integers(0, 11, n),
+            "csat_score": rng.integers(1, 6, n).astype("float"),
+            "comment": None,
+        }
+    )
+
+
+def training_assignments(scale: Scale) -> pd.DataFrame:
+    rng = np.random.default_rng(scale.seed + 3)
+    n = scale.assignments
+    lines = rng.integers(0, scale.sites * scale.lines_per_site, n)
+    assigned = pd.Series(pd.Timestamp(scale.start) + pd.to_timedelta(rng.integers(-14, scale.days - 14, n), unit="D"))
+    due = assigned + pd.Timedelta(days=14)
+    done = rng.random(n) < 0.9
+    completed = (assigned + pd.to_timedelta(rng.integers(1, 20, n), unit="D")).where(done)
+    return pd.DataFrame(
+        {
+            "assignment_id": pd.Series(np.arange(n)).map(lambda i: f"A{i:08d}"),
+            "employee_id": pd.Series(rng.integers(0, 4000, n)).map(lambda i: f"E{i:05d}"),
+            "site_id": pd.Series(lines // scale.lines_per_site).map(lambda i: f"S{i:02d}"),
+            "line_id": pd.Series(lines).map(lambda i: f"L{i:03d}"),
+            "course_id": "C-SAFETY",
+            "assigned_on": assigned.dt.date,
+            "due_on": due.dt.date,
+            "completed_on": completed.dt.date,
+            "status": np.where(done, "completed", "assigned"),
+            "score": np.where(done, 80.0, np.nan),
+            "updated_at": completed.fillna(assigned),
+        }
+    )
