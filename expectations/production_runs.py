@@ -17,5 +17,11 @@ def build_suite() -> gx.ExpectationSuite:
             at_least("units_inspected", "units_defective"),
             at_least("units_entered", "units_first_pass"),
             at_least("finished_at", "started_at"),
+            # OEE inputs: present, non-negative, and downtime within the planned time.
+            *[not_null(c) for c in ("planned_minutes", "downtime_minutes", "ideal_cycle_seconds")],
+            between("planned_minutes", 0, 24 * 60),
+            between("downtime_minutes", 0, None),
+            between("ideal_cycle_seconds", 0, None),
+            at_least("planned_minutes", "downtime_minutes"),
         ],
     )

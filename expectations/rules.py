@@ -47,3 +47,7 @@ def at_least(column_a: str, column_b: str, severity: Severity = "critical") -> E
         ignore_row_if="either_value_is_missing",
         meta=_meta(f"{column_a} >= {column_b}", severity),
     )
+
+
+def matches(column: str, pattern: str, rule: str, severity: Severity = "critical") -> Expectation:
+    return gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=pattern, meta=_meta(rule, severity))

@@ -40,10 +40,50 @@ PRODUCTS = Dataset(
         "product_id": "str",
         "product_name": "str",
         "opportunities_per_unit": "int",
+        "route": "str",  # the product's process steps in order, comma-separated
         "updated_at": "datetime",
     },
     required=("product_id", "product_name", "opportunities_per_unit", "updated_at"),
+    optional=("route",),
     fact_table="dim_product",
+)
+
+SITES = Dataset(
+    name="sites",
+    source="qms",
+    key=("site_id",),
+    columns={"site_id": "str", "site_name": "str", "region": "str", "updated_at": "datetime"},
+    required=("site_id", "site_name", "updated_at"),
+    optional=("region",),
+    fact_table="dim_site",
+)
+
+LINES = Dataset(
+    name="lines",
+    source="qms",
+    key=("line_id",),
+    columns={"line_id": "str", "site_id": "str", "line_name": "str", "owner_email": "str", "updated_at": "datetime"},
+    required=("line_id", "site_id", "line_name", "updated_at"),
+    optional=("owner_email",),
+    fact_table="dim_line",
+)
+
+PROCESS_STEPS = Dataset(
+    name="process_steps",
+    source="qms",
+    key=("step_id",),
+    columns={"step_id": "str", "step_name": "str", "step_sequence": "int", "updated_at": "datetime"},
+    required=("step_id", "step_name", "step_sequence", "updated_at"),
+    fact_table="dim_process_step",
+)
+
+DEFECT_CODES = Dataset(
+    name="defect_codes",
+    source="qms",
+    key=("defect_code",),
+    columns={"defect_code": "str", "description": "str", "category": "str", "updated_at": "datetime"},
+    required=("defect_code", "description", "category", "updated_at"),
+    fact_table="dim_defect_code",
 )
 
 PRODUCTION_RUNS = Dataset(
@@ -66,6 +106,10 @@ PRODUCTION_RUNS = Dataset(
         "units_scrapped": "int",
         "units_inspected": "int",
         "units_defective": "int",
+        # OEE inputs: planned production time (breaks excluded), unplanned stops, ideal seconds per unit.
+        "planned_minutes": "float",
+        "downtime_minutes": "float",
+        "ideal_cycle_seconds": "float",
         "updated_at": "datetime",
     },
     required=(
@@ -158,7 +202,17 @@ TRAINING_ASSIGNMENTS = Dataset(
 )
 
 # Load order matters: dimensions before the facts that reference them.
-DATASETS: tuple[Dataset, ...] = (PRODUCTS, PRODUCTION_RUNS, DEFECTS, FEEDBACK, TRAINING_ASSIGNMENTS)
+DATASETS: tuple[Dataset, ...] = (
+    SITES,
+    LINES,
+    PROCESS_STEPS,
+    DEFECT_CODES,
+    PRODUCTS,
+    PRODUCTION_RUNS,
+    DEFECTS,
+    FEEDBACK,
+    TRAINING_ASSIGNMENTS,
+)
 BY_NAME = {d.name: d for d in DATASETS}
 SOURCES: tuple[SourceName, ...] = ("qms", "survey", "lms")
 

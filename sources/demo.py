@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String, Table, insert
 
 from warehouse.db import engine_for
 
@@ -26,9 +26,20 @@ log = logging.getLogger(__name__)
 
 SITES = {"S1": ("S1-L1", "S1-L2", "S1-L3"), "S2": ("S2-L1", "S2-L2", "S2-L3")}
 STEPS = ("ASSY", "SOLDER", "TEST", "PACK")
+STEP_NAMES = {"ASSY": "Assembly", "SOLDER": "Soldering", "TEST": "Functional test", "PACK": "Packing"}
 PRODUCTS = {"P100": ("Motor controller", 12), "P200": ("Sensor module", 20), "P300": ("Power supply", 8)}
+IDEAL_CYCLE_SECONDS = {"ASSY": 15.0, "SOLDER": 12.0, "TEST": 14.0, "PACK": 8.0}
+PLANNED_MINUTES = 120.0  # per run: a two-hour slot, breaks excluded
 LINE_PRODUCTS = {"S1-L1": "P100", "S1-L2": "P200", "S1-L3": "P300", "S2-L1": "P100", "S2-L2": "P200", "S2-L3": "P300"}
 DEFECT_CODES = ("SOLDER_BRIDGE", "COLD_JOINT", "MISALIGNED", "SCRATCH", "MISSING_PART", "LABEL_ERROR")
+DEFECT_CATEGORIES = {
+    "SOLDER_BRIDGE": ("Solder bridge between pads", "workmanship"),
+    "COLD_JOINT": ("Cold solder joint", "process"),
+    "MISALIGNED": ("Component misaligned", "workmanship"),
+    "SCRATCH": ("Scratch on housing", "cosmetic"),
+    "MISSING_PART": ("Component missing", "component"),
+    "LABEL_ERROR": ("Wrong or unreadable label", "process"),
+}
 BASE_CODE_WEIGHTS = np.array([0.12, 0.10, 0.25, 0.25, 0.18, 0.10])
 REGRESSION_CODE_WEIGHTS = np.array([0.45, 0.35, 0.06, 0.06, 0.05, 0.03])
 COURSES = ("C-SAFETY", "C-SOLDER", "C-SPC", "C-5S")
@@ -73,23 +84,13 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     defects = _defects(runs, spec, rng)
     runs = _with_bad_runs(runs, rng)
     defects = _with_bad_defects(defects)
-    products = pd.DataFrame(
-        [
-            {
-                "product_id": pid,
-                "product_name": name,
-                "opportunities_per_unit": opp,
-                "updated_at": datetime.combine(spec.start_date, datetime.min.time()),
-            }
-            for pid, (name, opp) in PRODUCTS.items()
-        ]
-    )
-    _write_qms(where.qms_url, products, runs, defects)
+    master = _master_data(datetime.combine(spec.start_date, datetime.min.time()))
+    _write_qms(where.qms_url, {**master, "production_runs": runs, "defects": defects})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _training_assignments(spec, rng)
     _write_lms_export(assignments, spec, where.lms_export_path)
     counts = {
-        "products": len(products),
+        **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),
         "defects": len(defects),
         "feedback": feedback_rows,
@@ -100,6 +101,60 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
 
 
 # --- QMS / MES --------------------------------------------------------------------------------------------
+
+
+def _master_data(changed_at: datetime) -> dict[str, pd.DataFrame]:
+    route = ",".join(STEPS)
+    return {
+        "sites": pd.DataFrame(
+            [
+                {
+                    "site_id": site,
+                    "site_name": f"Plant {site}",
+                    "region": "EU" if site == "S1" else "US",
+                    "updated_at": changed_at,
+                }
+                for site in SITES
+            ]
+        ),
+        "lines": pd.DataFrame(
+            [
+                {
+                    "line_id": line,
+                    "site_id": site,
+                    "line_name": f"Line {line}",
+                    "owner_email": f"owner.{line.lower()}@example.com",
+                    "updated_at": changed_at,
+                }
+                for site, lines in SITES.items()
+                for line in lines
+            ]
+        ),
+        "process_steps": pd.DataFrame(
+            [
+                {"step_id": step, "step_name": STEP_NAMES[step], "step_sequence": i + 1, "updated_at": changed_at}
+                for i, step in enumerate(STEPS)
+            ]
+        ),
+        "defect_codes": pd.DataFrame(
+            [
+                {"defect_code": code, "description": text, "category": category, "updated_at": changed_at}
+                for code, (text, category) in DEFECT_CATEGORIES.items()
+            ]
+        ),
+        "products": pd.DataFrame(
+            [
+                {
+                    "product_id": pid,
+                    "product_name": name,
+                    "opportunities_per_unit": opp,
+                    "route": route,
+                    "updated_at": changed_at,
+                }
+                for pid, (name, opp) in PRODUCTS.items()
+            ]
+        ),
+    }
 
 
 def _fraction_defective(line_id: str, step_id: str, offset: int) -> float:
@@ -129,6 +184,8 @@ def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
                             hours=shift_start + 2 * step_index, minutes=int(rng.integers(0, 20))
                         )
                         finished = started + timedelta(minutes=int(rng.integers(80, 140)))
+                        regressed = line_id == REGRESSION_LINE and offset >= REGRESSION_START
+                        downtime = float(min(rng.poisson(14 if regressed else 7), 60))
                         rows.append(
                             {
                                 "run_id": f"{line_id}-{day:%Y%m%d}-{shift}-{step_id}",
@@ -146,6 +203,9 @@ def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
                                 "units_scrapped": defective - reworked,
                                 "units_inspected": entered,
                                 "units_defective": defective,
+                                "planned_minutes": PLANNED_MINUTES,
+                                "downtime_minutes": downtime,
+                                "ideal_cycle_seconds": IDEAL_CYCLE_SECONDS[step_id],
                                 "updated_at": finished + timedelta(minutes=5),
                             }
                         )
@@ -194,28 +254,16 @@ def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
     return defects
 
 
-def _write_qms(url: str, products: pd.DataFrame, runs: pd.DataFrame, defects: pd.DataFrame) -> None:
+def _write_qms(url: str, frames: dict[str, pd.DataFrame]) -> None:
     metadata = MetaData()
     # Like many legacy QMS databases, business keys are not enforced unique: double postings happen.
-    product_table = Table(
-        "products",
-        metadata,
-        Column("product_id", String, primary_key=True),
-        Column("product_name", String),
-        Column("opportunities_per_unit", Integer),
-        Column("updated_at", DateTime),
-    )
-    tables = {
-        "products": product_table,
-        "production_runs": _qms_table(metadata, "production_runs", runs),
-        "defects": _qms_table(metadata, "defects", defects),
-    }
+    tables = {name: _qms_table(metadata, name, frame) for name, frame in frames.items()}
     engine = engine_for(url)
     try:
         metadata.drop_all(engine)
         metadata.create_all(engine)
         with engine.begin() as connection:
-            for name, frame in (("products", products), ("production_runs", runs), ("defects", defects)):
+            for name, frame in frames.items():
                 records = frame.astype(object).where(frame.notna(), None).to_dict("records")
                 connection.execute(insert(tables[name]), records)
     finally:
@@ -226,6 +274,8 @@ def _qms_table(metadata: MetaData, name: str, frame: pd.DataFrame) -> Table:
     def sql_type(series: pd.Series) -> type:
         if pd.api.types.is_integer_dtype(series):
             return Integer
+        if pd.api.types.is_float_dtype(series):
+            return Float
         if pd.api.types.is_datetime64_any_dtype(series):
             return DateTime
         return String

@@ -40,6 +40,39 @@ KPI_VALUE: dict[str, Callable[[pd.Series, pd.Series], pd.Series]] = {
     "nps": lambda n, d: kpis.ratio(n, d) * 100,
     "csat": kpis.ratio,
     "training_completion": kpis.training_completion_rate,
+    "dpu": kpis.dpu,
+    "scrap_rate": kpis.scrap_rate,
+    "rework_rate": kpis.rework_rate,
+    "oee_availability": kpis.ratio,
+    "oee_performance": kpis.ratio,
+    "oee_quality": kpis.ratio,
+    "oee": kpis.ratio,  # fully productive time / planned time = availability x performance x quality
+    "cycle_time_mean": kpis.ratio,
+}
+# KPIs whose weekly and monthly values can't come from summed daily counts.
+NON_ADDITIVE = {"cycle_time_median", "cycle_time_p90", "rty"}
+
+# Each KPI family is built from one set of facts and partitioned by one kind of day.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "production": (
+        "fpy",
+        "fraction_defective",
+        "dpu",
+        "dpmo",
+        "sigma_level",
+        "scrap_rate",
+        "rework_rate",
+        "oee_availability",
+        "oee_performance",
+        "oee_quality",
+        "oee",
+        "cycle_time_mean",
+        "cycle_time_median",
+        "cycle_time_p90",
+        "rty",
+    ),
+    "feedback": ("nps", "csat"),
+    "training": ("training_completion",),
 }
 
 
@@ -90,8 +123,12 @@ def period_start(days: pd.Series, period: str) -> pd.Series:
     return stamps.dt.to_period("M").dt.start_time.dt.date
 
 
-def period_rollup(daily: pd.DataFrame, period: str) -> pd.DataFrame:
-    """Weekly or monthly KPI rows from daily rows: summed numerators and denominators, never averaged ratios."""
+def period_rollup(daily: pd.DataFrame, period: str, routes: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Weekly or monthly KPI rows from daily rows: summed numerators and denominators, never averaged ratios.
+
+    Quantiles are not rolled up; RTY is the product of the period's step FPYs on each line's route.
+    """
+    daily = daily[~daily["kpi"].isin(NON_ADDITIVE)]
     if daily.empty:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     frame = daily.assign(period_start=period_start(daily["kpi_date"], period))
@@ -101,11 +138,18 @@ def period_rollup(daily: pd.DataFrame, period: str) -> pd.DataFrame:
     out["value"] = np.nan
     for kpi, rows in out.groupby("kpi").groups.items():
         out.loc[rows, "value"] = KPI_VALUE[str(kpi)](out.loc[rows, "numerator"], out.loc[rows, "denominator"])
+    step_fpy = out[(out["kpi"] == "fpy") & (out["grain"] == "step")]
+    if not step_fpy.empty and routes is not None:
+        out = pd.concat([out, rty_rows(step_fpy, "period_start", routes).assign(period=period)], ignore_index=True)
     return out[PERIOD_COLUMNS]
 
 
 def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """FPY, fraction defective, DPMO and sigma level per day and step, line, site and company."""
+    """Every manufacturing KPI of KPIS.md per day and step, line, site and company.
+
+    FPY, fraction defective, DPU, DPMO, sigma level, scrap and rework rates, OEE and its three factors, and
+    cycle time (mean, median, p90); RTY per day and line. ``defects`` may be per defect row or per run totals.
+    """
     if runs.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
     runs = runs.merge(products[["product_id", "opportunities_per_unit"]], on="product_id", how="left")
@@ -113,19 +157,97 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     defect_totals = defects.groupby("run_id", as_index=False)["defect_count"].sum()
     runs = runs.merge(defect_totals, on="run_id", how="left")
     runs["defect_count"] = runs["defect_count"].fillna(0)
-    day = "production_date"
-    grains = PRODUCTION_GRAINS
-    dpmo = _rollup(runs, "dpmo", day, "defect_count", "opportunities", grains)
-    sigma = dpmo.assign(kpi="sigma_level", value=KPI_VALUE["sigma_level"](dpmo["numerator"], dpmo["denominator"]))
-    return pd.concat(
-        [
-            _rollup(runs, "fpy", day, "units_first_pass", "units_entered", grains),
-            _rollup(runs, "fraction_defective", day, "units_defective", "units_inspected", grains),
-            dpmo,
-            sigma,
-        ],
-        ignore_index=True,
-    )
+    # OEE in minutes: run = planned - down; ideal = ideal cycle x units; fully productive = ideal cycle x good units.
+    runs["run_minutes"] = runs["planned_minutes"] - runs["downtime_minutes"]
+    runs["ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_entered"] / 60
+    runs["good_ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60
+    runs["cycle_minutes"] = (
+        pd.to_datetime(runs["finished_at"]) - pd.to_datetime(runs["started_at"])
+    ).dt.total_seconds() / 60
+    runs["run_count"] = 1
+    day, grains = "production_date", PRODUCTION_GRAINS
+    ratios = [
+        ("fpy", "units_first_pass", "units_entered"),
+        ("fraction_defective", "units_defective", "units_inspected"),
+        ("dpu", "defect_count", "units_inspected"),
+        ("dpmo", "defect_count", "opportunities"),
+        ("sigma_level", "defect_count", "opportunities"),
+        ("scrap_rate", "units_scrapped", "units_entered"),
+        ("rework_rate", "units_reworked", "units_entered"),
+        ("oee_availability", "run_minutes", "planned_minutes"),
+        ("oee_performance", "ideal_minutes", "run_minutes"),
+        ("oee_quality", "units_first_pass", "units_entered"),
+        ("oee", "good_ideal_minutes", "planned_minutes"),
+        ("cycle_time_mean", "cycle_minutes", "run_count"),
+    ]
+    frames = [_rollup(runs, kpi, day, numerator, denominator, grains) for kpi, numerator, denominator in ratios]
+    frames += [_quantile_rollup(runs, kpi, day, "cycle_minutes", q, grains) for kpi, q in CYCLE_QUANTILES.items()]
+    fpy = frames[0]
+    frames.append(rty_rows(fpy[fpy["grain"] == "step"], "kpi_date", line_routes(products, runs)))
+    return pd.concat(frames, ignore_index=True)
+
+
+CYCLE_QUANTILES = {"cycle_time_median": 0.5, "cycle_time_p90": 0.9}
+
+
+def _quantile_rollup(
+    frame: pd.DataFrame, kpi: str, date_column: str, column: str, q: float, grains: dict[str, list[str]]
+) -> pd.DataFrame:
+    """A quantile per day and grain. Not additive: numerator is the quantile itself and denominator 1."""
+    parts = []
+    for grain, dims in grains.items():
+        out = frame.groupby([date_column, *dims], as_index=False)[column].quantile(q)
+        out = out.rename(columns={date_column: "kpi_date", column: "numerator"})
+        for dim in ("site_id", "line_id", "step_id"):
+            if dim not in dims:
+                out[dim] = ALL
+        out["grain"] = grain
+        parts.append(out)
+    result = pd.concat(parts, ignore_index=True)
+    return result.assign(kpi=kpi, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
+
+
+def line_routes(products: pd.DataFrame, runs: pd.DataFrame) -> dict[str, list[str]]:
+    """Each line's route: the steps of the product it makes, in order (from the product dimension)."""
+    route_of = {
+        row.product_id: str(row.route).split(",")
+        for row in products.itertuples()
+        if isinstance(getattr(row, "route", None), str) and row.route
+    }
+    routes: dict[str, list[str]] = {}
+    for line_id, product_id in runs.groupby("line_id")["product_id"].agg(lambda p: p.mode().iloc[0]).items():
+        routes[str(line_id)] = route_of.get(
+            product_id, sorted(runs.loc[runs["line_id"] == line_id, "step_id"].unique())
+        )
+    return routes
+
+
+def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: dict[str, list[str]]) -> pd.DataFrame:
+    """RTY per date and line: the product of the step FPYs on the line's route (KPIS.md).
+
+    A product of ratios does not roll up by summing: the numerator carries the value and the denominator is 1;
+    a week's or month's RTY is the product of that period's step FPYs, never a sum of daily RTYs.
+    A route step with no FPY that day (nothing entered) leaves the day's RTY NULL.
+    """
+    columns = [date_column, "site_id", "line_id"]
+    if step_fpy.empty:
+        return pd.DataFrame(columns=KPI_COLUMNS if date_column == "kpi_date" else PERIOD_COLUMNS)
+    rows = []
+    for (when, site_id, line_id), steps in step_fpy.groupby(columns):
+        route = routes.get(str(line_id), list(steps["step_id"]))
+        values = steps.set_index("step_id")["value"].reindex(route)
+        rows.append(
+            {
+                date_column: when,
+                "site_id": site_id,
+                "line_id": line_id,
+                "value": kpis.rty(values.to_numpy(dtype="float64")),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["numerator"] = out["value"].fillna(0.0)
+    out["value"] = out["value"].where(out["value"].notna(), None).astype("float64")
+    return out.assign(kpi="rty", grain="line", step_id=ALL, denominator=1.0)
 
 
 def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:

@@ -10,9 +10,13 @@ from warehouse.schema import metadata
 # Grain and purpose of each table: the one thing the schema itself can't say.
 TABLE_DOCS: dict[str, tuple[str, str]] = {
     "dim_product": ("one row per product", "Products from the QMS, with defect opportunities per unit (for DPMO)."),
+    "dim_site": ("one row per site", "Plants, from the QMS."),
+    "dim_line": ("one row per production line", "Lines, their site, and the email of the person who owns the line."),
+    "dim_process_step": ("one row per process step", "Process steps and their place in a route."),
+    "dim_defect_code": ("one row per defect code", "Defect codes with their category, for Paretos by category."),
     "fact_production_run": (
         "one row per production run: a lot through one process step on one line and shift",
-        "Units entered, passed first time, reworked, scrapped, inspected and defective.",
+        "Units entered, passed first time, reworked, scrapped, inspected and defective; OEE inputs.",
     ),
     "fact_defect": ("one row per run and defect code", "Defects booked against a production run."),
     "fact_feedback": ("one row per survey response", "Customer feedback: NPS (0..10) and CSAT (1..5) scores."),

@@ -13,19 +13,13 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from transforms.kpi_tables import FAMILIES
 from warehouse.ledger import utcnow
 from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period
 
 RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
 FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
 PRODUCTS = FACT_TABLES["products"]
-
-# Each KPI family is built from one set of facts and partitioned by one kind of day.
-FAMILIES = {
-    "production": ("fpy", "fraction_defective", "dpmo", "sigma_level"),
-    "feedback": ("nps", "csat"),
-    "training": ("training_completion",),
-}
 
 
 @dataclass
@@ -162,8 +156,10 @@ def _replace_periods(
     connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str, now: object
 ) -> None:
     """Recompute the weeks and months that contain a rebuilt day, from the daily rows' summed counts."""
-    from transforms.kpi_tables import period_rollup, period_start
+    from transforms.kpi_tables import line_routes, period_rollup, period_start
 
+    line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
+    routes = line_routes(pd.read_sql(select(PRODUCTS), connection), line_products)
     for family in frames:
         days = partitions.days[family]
         kpi_names = FAMILIES[family]
@@ -179,7 +175,7 @@ def _replace_periods(
                 ).date()
                 daily_query = daily_query.where(kpi_daily.c.kpi_date >= first, kpi_daily.c.kpi_date < end)
             daily = pd.read_sql(daily_query, connection)
-            rows = period_rollup(daily, period)
+            rows = period_rollup(daily, period, routes)
             if days is not None and not rows.empty:
                 rows = rows[rows["period_start"].isin(starts)]
             connection.execute(delete(kpi_period).where(condition))

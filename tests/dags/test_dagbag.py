@@ -42,8 +42,10 @@ def test_assets_wire_ingest_to_load_to_kpis(dagbag):
     load_schedule = dagbag.dags["qp_validate_load"].timetable.asset_condition
     assert isinstance(load_schedule, AssetAny)  # one source's new batch is enough
     assert condition_met(load_schedule, {"qualitypulse.raw.feedback"})
-    produced = {o.name for o in dagbag.dags["qp_ingest_qms"].tasks[0].outlets}
-    assert produced <= {"qualitypulse.raw.products", "qualitypulse.raw.production_runs", "qualitypulse.raw.defects"}
+    from sources.catalog import datasets_of
+
+    produced = {o.name for task in dagbag.dags["qp_ingest_qms"].tasks for o in task.outlets}
+    assert produced == {f"qualitypulse.raw.{d.name}" for d in datasets_of("qms")}
     kpi_schedule = dagbag.dags["qp_kpis"].timetable.asset_condition
     facts = {o.name for o in dagbag.dags["qp_validate_load"].tasks[0].outlets}
     assert condition_met(kpi_schedule, facts)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qualitypulse import pipeline
+from sources.catalog import datasets_of
 from sources.demo import DemoLocations, DemoSpec, generate
 from tests.conftest import fresh_warehouse
 from tests.helpers import INTERVAL_END, read_table
@@ -51,7 +52,7 @@ def test_the_qms_source_extracts_the_same_rows_from_sqlite_and_postgresql(qms_ki
         results = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
         again = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
 
-    assert {r.dataset: r.rows for r in results} == {k: counts[k] for k in ("products", "production_runs", "defects")}
+    assert {r.dataset: r.rows for r in results} == {d.name: counts[d.name] for d in datasets_of("qms")}
     assert all(r.batch_id is None for r in again)  # the watermark holds on both kinds of source database
     reports = pipeline.validate_and_load(configured)
     assert sum(r.loaded for r in reports) > 0
