@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from qualitypulse.settings import PROJECT_ROOT, get_settings
+from sources.catalog import SOURCES
 
 
 def _yesterday() -> date:
@@ -36,7 +37,9 @@ def _demo_sources(args: argparse.Namespace) -> None:
         print(f"demo sources exist ({json.loads(marker.read_text())}); --force regenerates them")
         return
     spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
-    counts = generate(spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path))
+    counts = generate(
+        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path, settings.finance_url)
+    )
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(
         json.dumps(
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--day", type=date.fromisoformat, help="the day the nightly run covers (default: yesterday)")
     run.set_defaults(func=_run_dags)
     ingest = commands.add_parser("ingest", help="extract and land one source without Airflow")
-    ingest.add_argument("source", choices=["qms", "survey", "lms"])
+    ingest.add_argument("source", choices=list(SOURCES))
     ingest.add_argument("--interval-end", type=date.fromisoformat)
     ingest.set_defaults(func=_stage, stage="ingest")
     commands.add_parser("load", help="validate and load landed batches without Airflow").set_defaults(

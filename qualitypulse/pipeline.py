@@ -89,8 +89,9 @@ def ingest_dataset(name: str, interval_end: datetime, pipeline_run_id: str, sett
 
 
 def _extract(dataset: Dataset, engine: Engine, interval_end: datetime, settings: Settings) -> Extraction:
-    if dataset.source == "qms":
-        return extract_sql(dataset, settings.qms_url, ledger.get_watermark(engine, dataset.name), interval_end)
+    if dataset.source in ("qms", "finance"):
+        url = settings.qms_url if dataset.source == "qms" else settings.finance_url
+        return extract_sql(dataset, url, ledger.get_watermark(engine, dataset.name), interval_end)
     if dataset.source == "survey":
         return extract_file_drops(dataset, settings.survey_drop_dir, ledger.taken_file_checksums(engine, dataset.name))
     if dataset.source == "lms":
@@ -148,7 +149,14 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
 
     The recomputed days replace their old rows, and the batches are marked built, in one transaction.
     """
-    from transforms.kpi_tables import feedback_kpis, production_kpis, training_kpis
+    from transforms.kpi_tables import (
+        cost_kpis,
+        customer_kpis,
+        feedback_kpis,
+        production_kpis,
+        retention_kpis,
+        training_kpis,
+    )
     from warehouse import kpi_store
 
     engine = engine_for(settings.warehouse_url)
@@ -163,6 +171,12 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
                 as_of = kpi_store.training_as_of(connection)
                 builders = {
                     "production": lambda d: production_kpis(*kpi_store.read_production(connection, d)),
+                    "cost": lambda d: cost_kpis(*kpi_store.read_cost(connection, d)),
+                    "customer": lambda d: customer_kpis(*kpi_store.read_customer(connection, d)),
+                    "retention": lambda d: retention_kpis(
+                        kpi_store.read_accounts(connection),
+                        sorted(d if d is not None else kpi_store.activity_days(connection)),
+                    ),
                     "feedback": lambda d: feedback_kpis(kpi_store.read_feedback(connection, d)),
                     "training": lambda d: (
                         training_kpis(kpi_store.read_training(connection, d), as_of) if as_of else pd.DataFrame()

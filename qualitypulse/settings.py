@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # Empty means "derive from data_dir": the embedded SQLite defaults below.
     warehouse_url: str = ""
     qms_url: str = ""
+    finance_url: str = ""
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
     lms_export_path: Path = _UNSET
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
             self.warehouse_url = f"sqlite:///{data / 'warehouse' / 'qualitypulse.db'}"
         if not self.qms_url:
             self.qms_url = f"sqlite:///{data / 'sources' / 'qms.db'}"
+        if not self.finance_url:
+            self.finance_url = f"sqlite:///{data / 'sources' / 'finance.db'}"
         if self.survey_drop_dir == _UNSET:
             self.survey_drop_dir = data / "sources" / "survey" / "drop"
         if self.lms_export_path == _UNSET:

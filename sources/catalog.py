@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ColumnKind = Literal["str", "int", "float", "date", "datetime"]
-SourceName = Literal["qms", "survey", "lms"]
+SourceName = Literal["qms", "finance", "survey", "lms"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,83 @@ TRAINING_ASSIGNMENTS = Dataset(
     indexed=("due_on",),
 )
 
+COMPLAINTS = Dataset(
+    name="complaints",
+    source="qms",
+    key=("complaint_id",),
+    columns={
+        "complaint_id": "str",
+        "customer_id": "str",
+        "site_id": "str",
+        "line_id": "str",
+        "product_id": "str",
+        "received_on": "date",
+        "defect_code": "str",
+        "updated_at": "datetime",
+    },
+    required=("complaint_id", "customer_id", "site_id", "product_id", "received_on", "updated_at"),
+    optional=("line_id", "defect_code"),
+    fact_table="fact_complaint",
+    indexed=("received_on",),
+)
+
+COST_LEDGER = Dataset(
+    name="cost_ledger",
+    source="finance",
+    key=("entry_id",),
+    columns={
+        "entry_id": "str",
+        "site_id": "str",
+        "line_id": "str",
+        "booked_on": "date",
+        "category": "str",  # prevention, appraisal, internal_failure, external_failure
+        "cost_element": "str",
+        "amount": "float",
+        "updated_at": "datetime",
+    },
+    required=("entry_id", "site_id", "booked_on", "category", "cost_element", "amount", "updated_at"),
+    optional=("line_id",),
+    fact_table="fact_cost_ledger",
+    indexed=("booked_on",),
+)
+
+SHIPMENTS = Dataset(
+    name="shipments",
+    source="finance",
+    key=("shipment_id",),
+    columns={
+        "shipment_id": "str",
+        "customer_id": "str",
+        "site_id": "str",
+        "product_id": "str",
+        "shipped_on": "date",
+        "units": "int",
+        "revenue": "float",
+        "updated_at": "datetime",
+    },
+    required=("shipment_id", "customer_id", "site_id", "product_id", "shipped_on", "units", "revenue", "updated_at"),
+    fact_table="fact_shipment",
+    indexed=("shipped_on",),
+)
+
+CUSTOMER_ACCOUNTS = Dataset(
+    name="customer_accounts",
+    source="finance",
+    key=("customer_id",),
+    columns={
+        "customer_id": "str",
+        "customer_name": "str",
+        "site_id": "str",
+        "segment": "str",
+        "acquired_on": "date",
+        "churned_on": "date",
+        "updated_at": "datetime",
+    },
+    required=("customer_id", "customer_name", "site_id", "acquired_on", "updated_at"),
+    optional=("segment", "churned_on"),
+    fact_table="dim_customer",
+)
+
 # Load order matters: dimensions before the facts that reference them.
 DATASETS: tuple[Dataset, ...] = (
     SITES,
@@ -208,13 +285,17 @@ DATASETS: tuple[Dataset, ...] = (
     PROCESS_STEPS,
     DEFECT_CODES,
     PRODUCTS,
+    CUSTOMER_ACCOUNTS,
     PRODUCTION_RUNS,
     DEFECTS,
+    COMPLAINTS,
+    COST_LEDGER,
+    SHIPMENTS,
     FEEDBACK,
     TRAINING_ASSIGNMENTS,
 )
 BY_NAME = {d.name: d for d in DATASETS}
-SOURCES: tuple[SourceName, ...] = ("qms", "survey", "lms")
+SOURCES: tuple[SourceName, ...] = ("qms", "finance", "survey", "lms")
 
 
 def datasets_of(source: str) -> tuple[Dataset, ...]:

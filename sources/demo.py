@@ -75,6 +75,7 @@ class DemoLocations:
     qms_url: str
     survey_drop_dir: Path
     lms_export_path: Path
+    finance_url: str = ""  # empty: beside the QMS database
 
 
 def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
@@ -85,7 +86,13 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     runs = _with_bad_runs(runs, rng)
     defects = _with_bad_defects(defects)
     master = _master_data(datetime.combine(spec.start_date, datetime.min.time()))
-    _write_qms(where.qms_url, {**master, "production_runs": runs, "defects": defects})
+    accounts = _customer_accounts(spec, rng)
+    shipments = _shipments(spec, rng, accounts)
+    complaints = _complaints(spec, rng, shipments)
+    ledger = _cost_ledger(spec, runs, complaints)
+    _write_database(where.qms_url, {**master, "production_runs": runs, "defects": defects, "complaints": complaints})
+    finance_url = where.finance_url or where.qms_url.replace("qms.db", "finance.db")
+    _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _training_assignments(spec, rng)
     _write_lms_export(assignments, spec, where.lms_export_path)
@@ -93,6 +100,10 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
         **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),
         "defects": len(defects),
+        "complaints": len(complaints),
+        "customer_accounts": len(accounts),
+        "shipments": len(shipments),
+        "cost_ledger": len(ledger),
         "feedback": feedback_rows,
         "training_assignments": len(assignments),
     }
@@ -254,7 +265,7 @@ def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
     return defects
 
 
-def _write_qms(url: str, frames: dict[str, pd.DataFrame]) -> None:
+def _write_database(url: str, frames: dict[str, pd.DataFrame]) -> None:
     metadata = MetaData()
     # Like many legacy QMS databases, business keys are not enforced unique: double postings happen.
     tables = {name: _qms_table(metadata, name, frame) for name, frame in frames.items()}
@@ -278,6 +289,8 @@ def _qms_table(metadata: MetaData, name: str, frame: pd.DataFrame) -> Table:
             return Float
         if pd.api.types.is_datetime64_any_dtype(series):
             return DateTime
+        if pd.api.types.is_object_dtype(series) and series.map(lambda v: isinstance(v, date)).any():
+            return Date
         return String
 
     columns = [Column(col, Date if col == "production_date" else sql_type(frame[col])) for col in frame.columns]
@@ -410,3 +423,154 @@ def _write_lms_export(rows: list[dict[str, object]], spec: DemoSpec, path: Path)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(export, indent=1), encoding="utf-8")
     tmp.replace(path)
+
+
+# --- Finance / ERP: customer accounts, shipments, the quality cost ledger; QMS complaints -------------------
+
+PRICES = {"P100": 120.0, "P200": 85.0, "P300": 60.0}
+SITE_LINE_OF_PRODUCT = {(site, product): line for line, product in LINE_PRODUCTS.items() for site in [line[:2]]}
+
+
+def _customer_accounts(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for i in range(400):
+        site_id = "S1" if i % 2 == 0 else "S2"
+        offset = int(rng.integers(-900, -30)) if rng.random() < 0.85 else int(rng.integers(0, spec.days))
+        acquired = spec.day(offset)
+        churned = None
+        for day_offset in range(max(offset, 0) + 1, spec.days):
+            # Churn hazard per day: about 1% a month, five times that at S1 once customers feel the regression.
+            hazard = 0.0017 if site_id == REGRESSION_SITE and day_offset >= NPS_DIP_START else 0.0003
+            if rng.random() < hazard:
+                churned = spec.day(day_offset)
+                break
+        rows.append(
+            {
+                "customer_id": f"C{i + 1:04d}",
+                "customer_name": f"Customer {i + 1:04d}",
+                "site_id": site_id,
+                "segment": ["OEM", "Distributor", "Retail"][i % 3],
+                "acquired_on": acquired,
+                "churned_on": churned,
+                "updated_at": datetime.combine(max(churned or acquired, spec.start_date), datetime.min.time())
+                + timedelta(hours=9),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shipments(spec: DemoSpec, rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for offset in range(spec.days):
+        day = spec.day(offset)
+        if day.weekday() >= 5:
+            continue
+        for site_id in SITES:
+            active = accounts[
+                (accounts.site_id == site_id)
+                & (accounts.acquired_on <= day)
+                & (accounts.churned_on.isna() | (accounts.churned_on > day))
+            ]
+            for n in range(6):
+                product_id = list(PRODUCTS)[int(rng.integers(0, len(PRODUCTS)))]
+                units = int(rng.poisson(120)) + 1
+                rows.append(
+                    {
+                        "shipment_id": f"SH-{day:%Y%m%d}-{site_id}-{n}",
+                        "customer_id": active.customer_id.iloc[int(rng.integers(0, len(active)))],
+                        "site_id": site_id,
+                        "product_id": product_id,
+                        "shipped_on": day,
+                        "units": units,
+                        "revenue": round(units * PRICES[product_id], 2),
+                        "updated_at": datetime.combine(day, datetime.min.time()) + timedelta(hours=17),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _complaints(spec: DemoSpec, rng: np.random.Generator, shipments: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for shipment in shipments.itertuples(index=False):
+        line_id = SITE_LINE_OF_PRODUCT[(shipment.site_id, shipment.product_id)]
+        offset = (shipment.shipped_on - spec.start_date).days
+        regressed = line_id == REGRESSION_LINE and offset >= REGRESSION_START + 2
+        per_thousand = 9.0 if regressed else 1.5
+        for n in range(int(rng.poisson(shipment.units * per_thousand / 1000))):
+            received = shipment.shipped_on + timedelta(days=int(rng.integers(1, 4)))
+            if received > spec.end_date:
+                continue
+            weights = REGRESSION_CODE_WEIGHTS if regressed else BASE_CODE_WEIGHTS
+            rows.append(
+                {
+                    "complaint_id": f"CP-{shipment.shipment_id}-{n}",
+                    "customer_id": shipment.customer_id,
+                    "site_id": shipment.site_id,
+                    "line_id": line_id,
+                    "product_id": shipment.product_id,
+                    "received_on": received,
+                    "defect_code": DEFECT_CODES[int(rng.choice(6, p=weights))],
+                    "updated_at": datetime.combine(received, datetime.min.time()) + timedelta(hours=11),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _cost_ledger(spec: DemoSpec, runs: pd.DataFrame, complaints: pd.DataFrame) -> pd.DataFrame:
+    """Quality costs by PAF category, derived from what happened: scrap, rework, inspection, complaints."""
+    rows = []
+
+    def book(day: date, site_id: str, line_id: str | None, category: str, element: str, amount: float) -> None:
+        if amount > 0:
+            rows.append(
+                {
+                    "entry_id": f"CL-{day:%Y%m%d}-{site_id}-{line_id or 'SITE'}-{element}",
+                    "site_id": site_id,
+                    "line_id": line_id,
+                    "booked_on": day,
+                    "category": category,
+                    "cost_element": element,
+                    "amount": round(amount, 2),
+                    "updated_at": datetime.combine(day, datetime.min.time()) + timedelta(hours=20),
+                }
+            )
+
+    valid = runs.dropna(subset=["line_id"]).drop_duplicates("run_id")
+    per_line = valid.groupby(["production_date", "site_id", "line_id", "product_id"], as_index=False)[
+        ["units_scrapped", "units_reworked", "units_inspected"]
+    ].sum()
+    for row in per_line.itertuples(index=False):
+        price = PRICES[row.product_id]
+        book(
+            row.production_date, row.site_id, row.line_id, "internal_failure", "scrap", row.units_scrapped * price * 0.6
+        )
+        book(row.production_date, row.site_id, row.line_id, "internal_failure", "rework", row.units_reworked * 4.0)
+        book(row.production_date, row.site_id, row.line_id, "appraisal", "inspection", row.units_inspected * 0.05)
+    for offset in range(spec.days):
+        day = spec.day(offset)
+        for site_id in SITES:
+            lapsed = site_id == REGRESSION_SITE and TRAINING_LAPSE_START <= offset < REGRESSION_START
+            book(day, site_id, None, "prevention", "training", 150.0 if lapsed else 400.0)
+            book(day, site_id, None, "prevention", "quality_planning", 200.0)
+            if day.weekday() == 0:
+                book(day, site_id, None, "appraisal", "audit", 600.0)
+    if not complaints.empty:
+        per_site = complaints.groupby(["received_on", "site_id", "product_id"]).size().reset_index(name="count")
+        for row in per_site.itertuples(index=False):
+            book(
+                row.received_on,
+                row.site_id,
+                None,
+                "external_failure",
+                f"complaint_handling_{row.product_id}",
+                row.count * 150.0,
+            )
+            book(
+                row.received_on,
+                row.site_id,
+                None,
+                "external_failure",
+                f"warranty_{row.product_id}",
+                row.count * PRICES[row.product_id],
+            )
+    return pd.DataFrame(rows)

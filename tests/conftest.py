@@ -103,7 +103,8 @@ def write_demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-d
     from sources.demo import DemoLocations, DemoSpec, generate
 
     return generate(
-        DemoSpec(end_date=DEMO_END), DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path)
+        DemoSpec(end_date=DEMO_END),
+        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path, settings.finance_url),
     )
 
 

@@ -48,9 +48,28 @@ KPI_VALUE: dict[str, Callable[[pd.Series, pd.Series], pd.Series]] = {
     "oee_quality": kpis.ratio,
     "oee": kpis.ratio,  # fully productive time / planned time = availability x performance x quality
     "cycle_time_mean": kpis.ratio,
+    "copq_share_of_revenue": kpis.ratio,
+    "coq_prevention_share": kpis.ratio,
+    "coq_appraisal_share": kpis.ratio,
+    "coq_internal_failure_share": kpis.ratio,
+    "coq_external_failure_share": kpis.ratio,
+    "complaint_rate": kpis.complaint_rate,
+    "customer_retention": kpis.ratio,
 }
+# Amounts and counts: the numerator is the amount, the denominator is 1, the value is the numerator.
+AMOUNT_KPIS = (
+    "coq_total",
+    "copq",
+    "coq_prevention",
+    "coq_appraisal",
+    "coq_internal_failure",
+    "coq_external_failure",
+    "complaints",
+)
+KPI_VALUE.update({kpi: (lambda n, d: n.astype("float64")) for kpi in AMOUNT_KPIS})
+PAF = ("prevention", "appraisal", "internal_failure", "external_failure")
 # KPIs whose weekly and monthly values can't come from summed daily counts.
-NON_ADDITIVE = {"cycle_time_median", "cycle_time_p90", "rty"}
+NON_ADDITIVE = {"cycle_time_median", "cycle_time_p90", "rty", "customer_retention"}
 
 # Each KPI family is built from one set of facts and partitioned by one kind of day.
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -71,6 +90,15 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "cycle_time_p90",
         "rty",
     ),
+    "cost": (
+        "coq_total",
+        "copq",
+        "copq_share_of_revenue",
+        *(f"coq_{c}" for c in PAF),
+        *(f"coq_{c}_share" for c in PAF),
+    ),
+    "customer": ("complaint_rate", "complaints"),
+    "retention": ("customer_retention",),
     "feedback": ("nps", "csat"),
     "training": ("training_completion",),
 }
@@ -97,6 +125,8 @@ def _rollup(
     out["numerator"] = out["numerator"].astype("float64")
     out["denominator"] = out["denominator"].astype("float64")
     out["kpi"] = kpi
+    if kpi in AMOUNT_KPIS:
+        out["denominator"] = 1.0
     out["value"] = KPI_VALUE[kpi](out["numerator"], out["denominator"])
     return out[KPI_COLUMNS]
 
@@ -135,6 +165,7 @@ def period_rollup(daily: pd.DataFrame, period: str, routes: dict[str, list[str]]
     keys = ["kpi", "period_start", "grain", "site_id", "line_id", "step_id"]
     out = frame.groupby(keys, as_index=False)[["numerator", "denominator"]].sum()
     out["period"] = period
+    out.loc[out["kpi"].isin(AMOUNT_KPIS), "denominator"] = 1.0
     out["value"] = np.nan
     for kpi, rows in out.groupby("kpi").groups.items():
         out.loc[rows, "value"] = KPI_VALUE[str(kpi)](out.loc[rows, "numerator"], out.loc[rows, "denominator"])
@@ -289,3 +320,100 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
     due["eligible"] = due["status"].ne("exempt").astype(int)
     due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
     return _rollup(due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS)
+
+
+def cost_kpis(ledger: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
+    """Cost of quality by PAF category (amounts and shares), COPQ and COPQ's share of revenue, per day and site."""
+    if ledger.empty and shipments.empty:
+        return pd.DataFrame(columns=KPI_COLUMNS)
+    costs = ledger.assign(day=pd.to_datetime(ledger["booked_on"]).dt.date, revenue=0.0)
+    for category in PAF:
+        costs[category] = costs["amount"].where(costs["category"] == category, 0.0)
+    sales = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, amount=0.0)
+    frame = pd.concat([costs, sales], ignore_index=True).fillna({c: 0.0 for c in (*PAF, "amount", "revenue")})
+    frame["copq_amount"] = frame["internal_failure"] + frame["external_failure"]
+    frame["no_denominator"] = 0.0
+    specs = [
+        ("coq_total", "amount", "no_denominator"),
+        ("copq", "copq_amount", "no_denominator"),
+        ("copq_share_of_revenue", "copq_amount", "revenue"),
+    ]
+    specs += [(f"coq_{c}", c, "no_denominator") for c in PAF] + [(f"coq_{c}_share", c, "amount") for c in PAF]
+    return pd.concat([_rollup(frame, kpi, "day", n, d, SITE_GRAINS) for kpi, n, d in specs], ignore_index=True)
+
+
+def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
+    """Complaint rate per 1,000 units shipped per day and site; complaint counts per day and line."""
+    if complaints.empty and shipments.empty:
+        return pd.DataFrame(columns=KPI_COLUMNS)
+    received = complaints.assign(
+        day=pd.to_datetime(complaints["received_on"]).dt.date,
+        complaint=1,
+        units=0,
+        line_id=complaints["line_id"].fillna("UNASSIGNED"),
+    )
+    shipped = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, complaint=0)
+    both = pd.concat([received, shipped], ignore_index=True)
+    frames = [_rollup(both, "complaint_rate", "day", "complaint", "units", SITE_GRAINS)]
+    if not received.empty:
+        frames.append(_rollup(received, "complaints", "day", "complaint", "units", LINE_GRAINS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def retention_rows(accounts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """Customer retention per window and site and company: (customers at end - new customers) / customers at start.
+
+    ``windows`` has ``start`` and ``end`` (exclusive) dates and the label to file the row under (``when``).
+    Retention is not additive: a month's value comes from the month's own start and end, never from daily rows.
+    """
+    if accounts.empty or windows.empty:
+        return pd.DataFrame(columns=["when", "grain", "site_id", "numerator", "denominator", "value"])
+    acquired = pd.to_datetime(accounts["acquired_on"])
+    churned = pd.to_datetime(accounts["churned_on"])
+    parts = []
+    for window in windows.itertuples(index=False):
+        start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+        at_start = (acquired < start) & (churned.isna() | (churned >= start))
+        at_end = (acquired < end) & (churned.isna() | (churned >= end))
+        new = (acquired >= start) & (acquired < end)
+        counts = pd.DataFrame(
+            {"site_id": accounts["site_id"], "kept": (at_end & ~new).astype(int), "at_start": at_start.astype(int)}
+        )
+        by_site = counts.groupby("site_id", as_index=False)[["kept", "at_start"]].sum().assign(grain="site")
+        company = pd.DataFrame(
+            {
+                "site_id": [ALL],
+                "kept": [counts["kept"].sum()],
+                "at_start": [counts["at_start"].sum()],
+                "grain": ["company"],
+            }
+        )
+        parts.append(pd.concat([by_site, company], ignore_index=True).assign(when=window.when))
+    out = pd.concat(parts, ignore_index=True).rename(columns={"kept": "numerator", "at_start": "denominator"})
+    out["numerator"] = out["numerator"].astype("float64")
+    out["denominator"] = out["denominator"].astype("float64")
+    out["value"] = kpis.ratio(out["numerator"], out["denominator"])
+    return out
+
+
+def retention_kpis(accounts: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+    """Daily customer retention for the given days."""
+    windows = pd.DataFrame({"start": days, "end": [d + pd.Timedelta(days=1) for d in days], "when": days})
+    rows = retention_rows(accounts, windows)
+    if rows.empty:
+        return pd.DataFrame(columns=KPI_COLUMNS)
+    return rows.rename(columns={"when": "kpi_date"}).assign(kpi="customer_retention", line_id=ALL, step_id=ALL)[
+        KPI_COLUMNS
+    ]
+
+
+def retention_periods(accounts: pd.DataFrame, starts: list[date], period: str) -> pd.DataFrame:
+    """Weekly or monthly customer retention from each period's own start and end."""
+    step = pd.offsets.Week(1) if period == "week" else pd.offsets.MonthBegin(1)
+    windows = pd.DataFrame({"start": starts, "end": [(pd.Timestamp(s) + step).date() for s in starts], "when": starts})
+    rows = retention_rows(accounts, windows)
+    if rows.empty:
+        return pd.DataFrame(columns=PERIOD_COLUMNS)
+    return rows.rename(columns={"when": "period_start"}).assign(
+        kpi="customer_retention", period=period, line_id=ALL, step_id=ALL
+    )[PERIOD_COLUMNS]

@@ -14,6 +14,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
     "dim_line": ("one row per production line", "Lines, their site, and the email of the person who owns the line."),
     "dim_process_step": ("one row per process step", "Process steps and their place in a route."),
     "dim_defect_code": ("one row per defect code", "Defect codes with their category, for Paretos by category."),
+    "dim_customer": ("one row per customer account", "Customers, their site and segment, acquired and churned dates."),
+    "fact_complaint": ("one row per customer complaint", "Complaints from the QMS, with line and defect code."),
+    "fact_cost_ledger": ("one row per quality cost entry", "Quality costs by PAF category, from finance."),
+    "fact_shipment": ("one row per shipment", "Units shipped and revenue, for complaint rates and COPQ share of revenue."),
     "fact_production_run": (
         "one row per production run: a lot through one process step on one line and shift",
         "Units entered, passed first time, reworked, scrapped, inspected and defective; OEE inputs.",

@@ -20,6 +20,8 @@ from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period
 RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
 FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
 PRODUCTS = FACT_TABLES["products"]
+COMPLAINTS, COST_LEDGER = FACT_TABLES["complaints"], FACT_TABLES["cost_ledger"]
+SHIPMENTS, ACCOUNTS = FACT_TABLES["shipments"], FACT_TABLES["customer_accounts"]
 
 
 @dataclass
@@ -66,7 +68,26 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     feedback = _dates(connection.scalars(select(FEEDBACK.c.responded_at).where(FEEDBACK.c.batch_id.in_(ids))))
     training = _dates(connection.scalars(select(TRAINING.c.due_on).where(TRAINING.c.batch_id.in_(ids)).distinct()))
     training |= _newly_due_days(connection)
-    return Partitions({"production": production, "feedback": feedback, "training": training}, ids)
+    shipped = _dates(connection.scalars(select(SHIPMENTS.c.shipped_on).where(SHIPMENTS.c.batch_id.in_(ids)).distinct()))
+    cost = shipped | _dates(
+        connection.scalars(select(COST_LEDGER.c.booked_on).where(COST_LEDGER.c.batch_id.in_(ids)).distinct())
+    )
+    customer = shipped | _dates(
+        connection.scalars(select(COMPLAINTS.c.received_on).where(COMPLAINTS.c.batch_id.in_(ids)).distinct())
+    )
+    # Retention depends on account dates only: a changed account can move every day; otherwise new days of activity.
+    retention = None if "customer_accounts" in datasets else shipped | cost | customer
+    return Partitions(
+        {
+            "production": production,
+            "cost": cost,
+            "customer": customer,
+            "retention": retention,
+            "feedback": feedback,
+            "training": training,
+        },
+        ids,
+    )
 
 
 def training_as_of(connection: Connection) -> date | None:
@@ -174,12 +195,52 @@ def _replace_periods(
                     pd.Timestamp(last) + (pd.offsets.Week(weekday=0) if period == "week" else pd.offsets.MonthBegin())
                 ).date()
                 daily_query = daily_query.where(kpi_daily.c.kpi_date >= first, kpi_daily.c.kpi_date < end)
+            if family == "retention":
+                from transforms.kpi_tables import retention_periods
+
+                every = sorted(set(period_start(pd.Series(sorted(activity_days(connection))), period)))
+                rows = retention_periods(read_accounts(connection), starts if days is not None else every, period)
+                connection.execute(delete(kpi_period).where(condition))
+                _insert_periods(connection, rows, pipeline_run_id, now)
+                continue
             daily = pd.read_sql(daily_query, connection)
             rows = period_rollup(daily, period, routes)
             if days is not None and not rows.empty:
                 rows = rows[rows["period_start"].isin(starts)]
             connection.execute(delete(kpi_period).where(condition))
-            if not rows.empty:
-                rows = rows.assign(pipeline_run_id=pipeline_run_id, computed_at=now)
-                rows["value"] = rows["value"].astype("float64")
-                connection.execute(insert(kpi_period), rows.astype(object).where(rows.notna(), None).to_dict("records"))
+            _insert_periods(connection, rows, pipeline_run_id, now)
+
+
+def _insert_periods(connection: Connection, rows: pd.DataFrame, pipeline_run_id: str, now: object) -> None:
+    if rows.empty:
+        return
+    rows = rows.assign(pipeline_run_id=pipeline_run_id, computed_at=now)
+    rows["value"] = rows["value"].astype("float64")
+    connection.execute(insert(kpi_period), rows.astype(object).where(rows.notna(), None).to_dict("records"))
+
+
+def read_cost(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ledger = pd.read_sql(select(COST_LEDGER).where(_in_days(COST_LEDGER.c.booked_on, days)), connection)
+    return ledger, read_shipments(connection, days)
+
+
+def read_customer(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    complaints = pd.read_sql(select(COMPLAINTS).where(_in_days(COMPLAINTS.c.received_on, days)), connection)
+    return complaints, read_shipments(connection, days)
+
+
+def read_shipments(connection: Connection, days: set[date] | None) -> pd.DataFrame:
+    return pd.read_sql(select(SHIPMENTS).where(_in_days(SHIPMENTS.c.shipped_on, days)), connection)
+
+
+def read_accounts(connection: Connection) -> pd.DataFrame:
+    return pd.read_sql(select(ACCOUNTS), connection)
+
+
+def activity_days(connection: Connection) -> set[date]:
+    """Every calendar day from the first to the last shipment: the days retention is reported for."""
+    first, last = connection.execute(select(func.min(SHIPMENTS.c.shipped_on), func.max(SHIPMENTS.c.shipped_on))).one()
+    if first is None:
+        return set()
+    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
+    return {first + timedelta(days=i) for i in range((last - first).days + 1)}

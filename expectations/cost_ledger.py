@@ -1,0 +1,20 @@
+"""Quality cost ledger (finance): every entry in one PAF category with a non-negative amount."""
+
+import great_expectations as gx
+
+from expectations.rules import between, in_set, not_null, unique
+from sources.catalog import COST_LEDGER
+
+PAF_CATEGORIES = ["prevention", "appraisal", "internal_failure", "external_failure"]
+
+
+def build_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name=COST_LEDGER.name,
+        expectations=[
+            *[not_null(c) for c in COST_LEDGER.required],
+            unique("entry_id"),
+            in_set("category", PAF_CATEGORIES),
+            between("amount", 0, None),
+        ],
+    )

@@ -1,0 +1,17 @@
+"""Customer accounts (finance/CRM): a churn date never precedes the acquisition date."""
+
+import great_expectations as gx
+
+from expectations.rules import at_least, not_null, unique
+from sources.catalog import CUSTOMER_ACCOUNTS
+
+
+def build_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name=CUSTOMER_ACCOUNTS.name,
+        expectations=[
+            *[not_null(c) for c in CUSTOMER_ACCOUNTS.required],
+            unique("customer_id"),
+            at_least("churned_on", "acquired_on"),
+        ],
+    )

@@ -1,0 +1,18 @@
+"""Shipments (finance): units shipped and revenue, for complaint rates and COPQ as a share of revenue."""
+
+import great_expectations as gx
+
+from expectations.rules import between, not_null, unique
+from sources.catalog import SHIPMENTS
+
+
+def build_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name=SHIPMENTS.name,
+        expectations=[
+            *[not_null(c) for c in SHIPMENTS.required],
+            unique("shipment_id"),
+            between("units", 1, None),
+            between("revenue", 0, None),
+        ],
+    )
