@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from qualitypulse.settings import PROJECT_ROOT
+from sources.catalog import SOURCES
 
 log = logging.getLogger(__name__)
 
-DAG_ORDER = ("qp_ingest_qms", "qp_ingest_survey", "qp_ingest_lms", "qp_validate_load", "qp_kpis")
+DAG_ORDER = (*(f"qp_ingest_{source}" for source in SOURCES), "qp_validate_load", "qp_kpis")
 
 
 class DagRunFailed(RuntimeError):

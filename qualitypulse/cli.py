@@ -38,7 +38,7 @@ def _demo_sources(args: argparse.Namespace) -> None:
         return
     spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
     counts = generate(
-        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path, settings.finance_url)
+        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_dir, settings.finance_url)
     )
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(

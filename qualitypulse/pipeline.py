@@ -96,7 +96,10 @@ def _extract(dataset: Dataset, engine: Engine, interval_end: datetime, settings:
         return extract_file_drops(dataset, settings.survey_drop_dir, ledger.taken_file_checksums(engine, dataset.name))
     if dataset.source == "lms":
         return extract_json_export(
-            dataset, settings.lms_export_path, ledger.get_watermark(engine, dataset.name), interval_end
+            dataset,
+            settings.lms_export_dir / f"{dataset.name}.json",
+            ledger.get_watermark(engine, dataset.name),
+            interval_end,
         )
     raise ValueError(f"unknown source {dataset.source!r}")
 
@@ -153,6 +156,7 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
         cost_kpis,
         customer_kpis,
         feedback_kpis,
+        people_kpis,
         production_kpis,
         retention_kpis,
         training_kpis,
@@ -178,6 +182,10 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
                         sorted(d if d is not None else kpi_store.activity_days(connection)),
                     ),
                     "feedback": lambda d: feedback_kpis(kpi_store.read_feedback(connection, d)),
+                    "people": lambda d: people_kpis(
+                        *kpi_store.read_people(connection),
+                        sorted(d if d is not None else kpi_store.people_days(connection)),
+                    ),
                     "training": lambda d: (
                         training_kpis(kpi_store.read_training(connection, d), as_of) if as_of else pd.DataFrame()
                     ),

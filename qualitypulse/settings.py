@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     finance_url: str = ""
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
-    lms_export_path: Path = _UNSET
+    lms_export_dir: Path = _UNSET
     landing_dir: Path = _UNSET
     data_docs_dir: Path = _UNSET
 
@@ -43,8 +43,8 @@ class Settings(BaseSettings):
             self.finance_url = f"sqlite:///{data / 'sources' / 'finance.db'}"
         if self.survey_drop_dir == _UNSET:
             self.survey_drop_dir = data / "sources" / "survey" / "drop"
-        if self.lms_export_path == _UNSET:
-            self.lms_export_path = data / "sources" / "lms" / "training_assignments.json"
+        if self.lms_export_dir == _UNSET:
+            self.lms_export_dir = data / "sources" / "lms"
         if self.landing_dir == _UNSET:
             self.landing_dir = data / "landing"
         if self.data_docs_dir == _UNSET:

@@ -278,6 +278,49 @@ CUSTOMER_ACCOUNTS = Dataset(
     fact_table="dim_customer",
 )
 
+EMPLOYEES = Dataset(
+    name="employees",
+    source="lms",
+    key=("employee_id",),
+    columns={
+        "employee_id": "str",
+        "site_id": "str",
+        "line_id": "str",
+        "role": "str",
+        "hired_on": "date",
+        "left_on": "date",
+        "updated_at": "datetime",
+    },
+    required=("employee_id", "site_id", "line_id", "role", "hired_on", "updated_at"),
+    optional=("left_on",),
+    fact_table="dim_employee",
+)
+
+COURSES = Dataset(
+    name="courses",
+    source="lms",
+    key=("course_id",),
+    columns={
+        "course_id": "str",
+        "title": "str",
+        "hours": "float",
+        "pass_mark": "float",
+        "validity_days": "int",
+        "updated_at": "datetime",
+    },
+    required=("course_id", "title", "hours", "pass_mark", "validity_days", "updated_at"),
+    fact_table="dim_course",
+)
+
+ROLE_REQUIREMENTS = Dataset(
+    name="role_requirements",
+    source="lms",
+    key=("role", "course_id"),
+    columns={"role": "str", "course_id": "str", "updated_at": "datetime"},
+    required=("role", "course_id", "updated_at"),
+    fact_table="dim_role_requirement",
+)
+
 # Load order matters: dimensions before the facts that reference them.
 DATASETS: tuple[Dataset, ...] = (
     SITES,
@@ -286,6 +329,9 @@ DATASETS: tuple[Dataset, ...] = (
     DEFECT_CODES,
     PRODUCTS,
     CUSTOMER_ACCOUNTS,
+    EMPLOYEES,
+    COURSES,
+    ROLE_REQUIREMENTS,
     PRODUCTION_RUNS,
     DEFECTS,
     COMPLAINTS,

@@ -74,7 +74,7 @@ class DemoSpec:
 class DemoLocations:
     qms_url: str
     survey_drop_dir: Path
-    lms_export_path: Path
+    lms_export_dir: Path
     finance_url: str = ""  # empty: beside the QMS database
 
 
@@ -95,7 +95,8 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _training_assignments(spec, rng)
-    _write_lms_export(assignments, spec, where.lms_export_path)
+    hr = _hr_exports(spec, rng)
+    _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_export_dir)
     counts = {
         **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),
@@ -106,6 +107,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
         "cost_ledger": len(ledger),
         "feedback": feedback_rows,
         "training_assignments": len(assignments),
+        **{name: len(rows) for name, rows in hr.items()},
     }
     log.info("demo sources written for %s..%s: %s", spec.start_date, spec.end_date, counts)
     return counts
@@ -365,15 +367,9 @@ def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path
 
 def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    employees = [
-        (f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
-        for site_id, lines in SITES.items()
-        for line_id in lines
-        for n in range(12)
-    ]
-    for employee_id, site_id, line_id in employees:
-        # Assignments every ~14 days, staggered per employee, each due 14 days later.
-        offset = int(rng.integers(0, 14)) - 14
+    for employee_id, site_id, line_id in _employee_ids():
+        # Assignments every ~14 days from half a year back, staggered per employee, each due 14 days later.
+        offset = int(rng.integers(0, 14)) - HISTORY_DAYS
         while offset < spec.days:
             assigned_on = spec.day(offset)
             due_on = assigned_on + timedelta(days=14)
@@ -417,12 +413,78 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
     return rows
 
 
-def _write_lms_export(rows: list[dict[str, object]], spec: DemoSpec, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    export = {"exported_at": f"{spec.end_date.isoformat()}T23:00:00", "records": rows}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(export, indent=1), encoding="utf-8")
-    tmp.replace(path)
+HISTORY_DAYS = 190  # the LMS export reaches back half a year, so earlier completions count for compliance
+# course: (title, hours, pass mark, days a completion stays valid)
+COURSE_CATALOG = {
+    "C-SAFETY": ("Safety essentials", 2.0, 70.0, 365),
+    "C-SOLDER": ("Soldering certification", 4.0, 75.0, 60),
+    "C-SPC": ("Statistical process control", 3.0, 70.0, 120),
+    "C-5S": ("5S workplace", 1.0, 60.0, 365),
+}
+ROLE_COURSES = {
+    "operator": ("C-SAFETY", "C-SOLDER"),
+    "technician": ("C-SAFETY", "C-SOLDER", "C-SPC"),
+    "lead": ("C-SAFETY", "C-SOLDER", "C-SPC", "C-5S"),
+}
+
+
+def _employee_ids() -> list[tuple[str, str, str]]:
+    return [
+        (f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
+        for site_id, lines in SITES.items()
+        for line_id in lines
+        for n in range(12)
+    ]
+
+
+def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict[str, object]]]:
+    changed_at = f"{spec.start_date.isoformat()}T06:00:00"
+    employees = []
+    for employee_id, site_id, line_id in _employee_ids():
+        n = int(employee_id[-2:])
+        role = "lead" if n == 0 else "technician" if n < 3 else "operator"
+        left_on = spec.day(int(rng.integers(10, spec.days))) if rng.random() < 0.05 else None
+        employees.append(
+            {
+                "employee_id": employee_id,
+                "site_id": site_id,
+                "line_id": line_id,
+                "role": role,
+                "hired_on": spec.day(-int(rng.integers(200, 2000))).isoformat(),
+                "left_on": left_on.isoformat() if left_on else None,
+                "updated_at": f"{(left_on or spec.start_date).isoformat()}T06:00:00",
+            }
+        )
+    courses = [
+        {
+            "course_id": course,
+            "title": title,
+            "hours": hours,
+            "pass_mark": mark,
+            "validity_days": days,
+            "updated_at": changed_at,
+        }
+        for course, (title, hours, mark, days) in COURSE_CATALOG.items()
+    ]
+    requirements = [
+        {"role": role, "course_id": course, "updated_at": changed_at}
+        for role, required in ROLE_COURSES.items()
+        for course in required
+    ]
+    return {"employees": employees, "courses": courses, "role_requirements": requirements}
+
+
+def _write_lms_exports(exports: dict[str, list[dict[str, object]]], spec: DemoSpec, folder: Path) -> None:
+    """One JSON export per dataset, as the LMS and the HR system write them, replaced atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in exports.items():
+        path = folder / f"{name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"exported_at": f"{spec.end_date.isoformat()}T23:00:00", "records": rows}, indent=1),
+            encoding="utf-8",
+        )
+        tmp.replace(path)
 
 
 # --- Finance / ERP: customer accounts, shipments, the quality cost ledger; QMS complaints -------------------

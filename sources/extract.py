@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from sqlalchemy import MetaData, Table, select
 
 from sources.catalog import Dataset
 from warehouse.db import engine_for
+
+log = logging.getLogger(__name__)
 
 # Columns the extractors add for lineage; they are never business columns.
 SOURCE_FILE = "_source_file"
@@ -105,7 +108,10 @@ def _unparsed(payload: bytes, file_name: str, reason: str) -> pd.DataFrame:
 
 
 def extract_json_export(dataset: Dataset, path: Path, watermark: datetime | None, upper: datetime) -> Extraction:
-    """Records of a JSON export whose ``updated_at`` lies in (watermark, upper]."""
+    """Records of a JSON export whose ``updated_at`` lies in (watermark, upper]; none while the file is absent."""
+    if not path.exists():
+        log.warning("%s: export %s has not arrived; nothing to extract", dataset.name, path)
+        return Extraction(frame=pd.DataFrame(columns=list(dataset.columns)))
     payload = path.read_bytes()
     try:
         document = json.loads(payload.decode("utf-8"))

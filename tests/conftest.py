@@ -104,7 +104,7 @@ def write_demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-d
 
     return generate(
         DemoSpec(end_date=DEMO_END),
-        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_path, settings.finance_url),
+        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_dir, settings.finance_url),
     )
 
 

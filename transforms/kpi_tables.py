@@ -55,6 +55,11 @@ KPI_VALUE: dict[str, Callable[[pd.Series, pd.Series], pd.Series]] = {
     "coq_external_failure_share": kpis.ratio,
     "complaint_rate": kpis.complaint_rate,
     "customer_retention": kpis.ratio,
+    "training_compliance": kpis.training_compliance_rate,
+    "overdue_training": kpis.overdue_share,
+    "training_hours_per_employee": kpis.training_hours_per_employee,
+    "assessment_score": kpis.ratio,
+    "assessment_pass_rate": kpis.assessment_pass_rate,
 }
 # Amounts and counts: the numerator is the amount, the denominator is 1, the value is the numerator.
 AMOUNT_KPIS = (
@@ -65,6 +70,7 @@ AMOUNT_KPIS = (
     "coq_internal_failure",
     "coq_external_failure",
     "complaints",
+    "overdue_training_count",
 )
 KPI_VALUE.update({kpi: (lambda n, d: n.astype("float64")) for kpi in AMOUNT_KPIS})
 PAF = ("prevention", "appraisal", "internal_failure", "external_failure")
@@ -101,6 +107,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "retention": ("customer_retention",),
     "feedback": ("nps", "csat"),
     "training": ("training_completion",),
+    "people": (
+        "training_compliance",
+        "overdue_training",
+        "overdue_training_count",
+        "training_hours_per_employee",
+        "assessment_score",
+        "assessment_pass_rate",
+    ),
 }
 
 
@@ -417,3 +431,149 @@ def retention_periods(accounts: pd.DataFrame, starts: list[date], period: str) -
     return rows.rename(columns={"when": "period_start"}).assign(
         kpi="customer_retention", period=period, line_id=ALL, step_id=ALL
     )[PERIOD_COLUMNS]
+
+
+PEOPLE_DAY_COLUMNS = ["day", "site_id", "line_id"]
+
+
+def _covering(starts: pd.Series, ends: pd.Series, groups: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+    """How many [start, end) intervals cover each day, per site and line (an open end never closes)."""
+    day_values = pd.to_datetime(pd.Series(days)).to_numpy()
+    frame = groups.assign(start=pd.to_datetime(starts), end=pd.to_datetime(ends).fillna(pd.Timestamp.max))
+    frame = frame[frame["end"] > frame["start"]]  # e.g. completed before it fell due: never overdue
+    parts = []
+    for (site_id, line_id), rows in frame.groupby(["site_id", "line_id"]):
+        begun = np.searchsorted(np.sort(rows["start"].to_numpy()), day_values, side="right")
+        ended = np.searchsorted(np.sort(rows["end"].to_numpy()), day_values, side="right")
+        parts.append(pd.DataFrame({"day": days, "site_id": site_id, "line_id": line_id, "count": begun - ended}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*PEOPLE_DAY_COLUMNS, "count"])
+
+
+def people_kpis(
+    employees: pd.DataFrame,
+    courses: pd.DataFrame,
+    requirements: pd.DataFrame,
+    assignments: pd.DataFrame,
+    days: list[date],
+) -> pd.DataFrame:
+    """Training compliance, overdue training (count and share), assessment score and pass rate, and training
+    hours per employee, per day and line, site and company (KPIS.md, People)."""
+    if employees.empty or not days:
+        return pd.DataFrame(columns=KPI_COLUMNS)
+    day_stamps = pd.DataFrame({"day": pd.to_datetime(pd.Series(days))})
+    staff = employees.assign(hired=pd.to_datetime(employees["hired_on"]), left=pd.to_datetime(employees["left_on"]))
+    active = day_stamps.merge(staff, how="cross")
+    active = active[(active["hired"] <= active["day"]) & (active["left"].isna() | (active["left"] > active["day"]))]
+
+    # Compliance: every required course of the role completed, and that completion still valid on the day.
+    needed = active[["day", "employee_id", "role"]].merge(requirements[["role", "course_id"]], on="role")
+    done = assignments[assignments["completed_on"].notna() & assignments["status"].eq("completed")].copy()
+    done["completed"] = pd.to_datetime(done["completed_on"])
+    latest = pd.merge_asof(
+        needed.sort_values("day"),
+        done[["employee_id", "course_id", "completed"]].sort_values("completed"),
+        left_on="day",
+        right_on="completed",
+        by=["employee_id", "course_id"],
+        direction="backward",
+    )
+    latest = latest.merge(courses[["course_id", "validity_days"]], on="course_id", how="left")
+    latest["valid"] = latest["completed"].notna() & (
+        latest["completed"] + pd.to_timedelta(latest["validity_days"].fillna(0), unit="D") > latest["day"]
+    )
+    holds_all = latest.groupby(["day", "employee_id"])["valid"].all().rename("compliant").reset_index()
+    active = active.merge(holds_all, on=["day", "employee_id"], how="left")
+    active["compliant"] = active["compliant"].fillna(True).astype(int)  # a role with no requirement is compliant
+    active["headcount"] = 1
+
+    # Overdue: past due and not completed that day; share of the assignments open that day.
+    live = assignments[assignments["status"].ne("exempt")]
+    groups = live[["site_id", "line_id"]]
+    completed_at = pd.to_datetime(live["completed_on"])
+    overdue = _covering(pd.to_datetime(live["due_on"]) + pd.Timedelta(days=1), completed_at, groups, days)
+    open_ = _covering(pd.to_datetime(live["assigned_on"]), completed_at, groups, days)
+    stock = overdue.rename(columns={"count": "overdue"}).merge(
+        open_.rename(columns={"count": "open"}), on=PEOPLE_DAY_COLUMNS
+    )
+
+    # Flows on the completion day: hours (per active head) and assessment scores against the pass mark.
+    flows = done.merge(courses[["course_id", "hours", "pass_mark"]], on="course_id", how="left")
+    flows = flows.assign(
+        day=flows["completed"],
+        scored=flows["score"].notna().astype(int),
+        passed=(flows["score"] >= flows["pass_mark"]).astype(int),
+        score_sum=flows["score"].fillna(0.0),
+        hours=flows["hours"].fillna(0.0),
+    )
+    flows = flows[flows["day"].isin(day_stamps["day"])]
+    heads = active[["day", "site_id", "line_id", "headcount"]]
+    hours = pd.concat([flows[["day", "site_id", "line_id", "hours"]], heads], ignore_index=True).fillna(0.0)
+
+    def dated(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(day=pd.to_datetime(frame["day"]).dt.date)
+
+    return pd.concat(
+        [
+            _rollup(dated(active), "training_compliance", "day", "compliant", "headcount", LINE_GRAINS),
+            _rollup(dated(stock), "overdue_training", "day", "overdue", "open", LINE_GRAINS),
+            _rollup(dated(stock), "overdue_training_count", "day", "overdue", "open", LINE_GRAINS),
+            _rollup(dated(hours), "training_hours_per_employee", "day", "hours", "headcount", LINE_GRAINS),
+            _rollup(dated(flows), "assessment_score", "day", "score_sum", "scored", LINE_GRAINS),
+            _rollup(dated(flows), "assessment_pass_rate", "day", "passed", "scored", LINE_GRAINS),
+        ],
+        ignore_index=True,
+    )
+
+
+CROSS_SOURCE_KPIS = {
+    "training_compliance": "training_compliance",
+    "training_completion": "training_completion",
+    "fpy": "first_pass_yield",
+    "dpmo": "dpmo",
+    "complaints": "complaints",
+}
+CORRELATION_WINDOW = 8  # trailing periods, the current one included
+MIN_CORRELATION_POINTS = 4
+
+
+def training_vs_outcomes(periods: pd.DataFrame) -> pd.DataFrame:
+    """Per line and week or month: training next to yield, DPMO and complaints (KPIS.md, Cross-source).
+
+    ``compliance_fpy_correlation`` is Pearson's r of training compliance and FPY over the trailing
+    ``CORRELATION_WINDOW`` periods of the line, NULL with fewer than ``MIN_CORRELATION_POINTS`` pairs.
+    """
+    columns = [
+        "period",
+        "period_start",
+        "site_id",
+        "line_id",
+        *CROSS_SOURCE_KPIS.values(),
+        "compliance_fpy_correlation",
+    ]
+    rows = periods[(periods["grain"] == "line") & periods["kpi"].isin(list(CROSS_SOURCE_KPIS))]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    wide = (
+        rows.pivot_table(
+            index=["period", "period_start", "site_id", "line_id"], columns="kpi", values="value", aggfunc="first"
+        )
+        .reset_index()
+        .rename(columns=CROSS_SOURCE_KPIS)
+    )
+    for column in CROSS_SOURCE_KPIS.values():
+        if column not in wide:
+            wide[column] = np.nan
+    wide = wide.sort_values(["period", "line_id", "period_start"]).reset_index(drop=True)
+    wide["compliance_fpy_correlation"] = wide.groupby(["period", "line_id"], group_keys=False)[
+        ["training_compliance", "first_pass_yield"]
+    ].apply(
+        lambda g: (
+            g["training_compliance"]
+            .rolling(CORRELATION_WINDOW, min_periods=MIN_CORRELATION_POINTS)
+            .corr(g["first_pass_yield"])
+        )
+    )
+    wide["compliance_fpy_correlation"] = wide["compliance_fpy_correlation"].where(
+        np.isfinite(wide["compliance_fpy_correlation"])
+    )
+    return wide[columns]

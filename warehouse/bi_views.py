@@ -139,6 +139,47 @@ select * from final
 """,
     ),
     View(
+        name="training_vs_outcomes",
+        grain="one row per line and week or month",
+        description="What the separate tools cannot show: training next to yield, DPMO and complaints per line, with "
+        "the trailing correlation of compliance and FPY, so a lapse in training can be seen ahead of a fall in yield.",
+        columns={
+            "period": "week or month",
+            "period_start": "the Monday of the week or the first of the month",
+            "site": "site id",
+            "line": "line id",
+            "training_compliance": "share of the line's active employees holding every required, unexpired course",
+            "training_completion": "share of assignments due in the period completed by their due date",
+            "first_pass_yield": "the line's FPY over the period, from summed counts",
+            "dpmo": "defects per million opportunities over the period",
+            "complaints": "customer complaints attributed to the line in the period",
+            "compliance_fpy_correlation": "Pearson's r of compliance and FPY over the trailing 8 periods, "
+            "NULL with fewer than 4",
+        },
+        sql="""
+with source as (
+    select * from training_outcomes
+),
+
+final as (
+    select
+        period,
+        period_start,
+        site_id as site,
+        line_id as line,
+        training_compliance,
+        training_completion,
+        first_pass_yield,
+        dpmo,
+        complaints,
+        compliance_fpy_correlation
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
         name="quality_alerts",
         grain="one row per alert: a KPI, rule, place and day",
         description="Regression alerts: what regressed, where, since when, against which limit, and why.",

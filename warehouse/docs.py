@@ -17,7 +17,13 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
     "dim_customer": ("one row per customer account", "Customers, their site and segment, acquired and churned dates."),
     "fact_complaint": ("one row per customer complaint", "Complaints from the QMS, with line and defect code."),
     "fact_cost_ledger": ("one row per quality cost entry", "Quality costs by PAF category, from finance."),
-    "fact_shipment": ("one row per shipment", "Units shipped and revenue, for complaint rates and COPQ share of revenue."),
+    "fact_shipment": (
+        "one row per shipment",
+        "Units shipped and revenue, for complaint rates and COPQ share of revenue.",
+    ),
+    "dim_employee": ("one row per employee", "The HR roster: site, line, role, hire and leaving dates."),
+    "dim_course": ("one row per course", "LMS courses: hours, pass mark and how long a completion stays valid."),
+    "dim_role_requirement": ("one row per role and required course", "Which courses each role must hold."),
     "fact_production_run": (
         "one row per production run: a lot through one process step on one line and shift",
         "Units entered, passed first time, reworked, scrapped, inspected and defective; OEE inputs.",
@@ -37,6 +43,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
     "kpi_period": (
         "one row per KPI, week or month, and company / site / line / step",
         "Weekly and monthly KPIs from summed daily counts.",
+    ),
+    "training_outcomes": (
+        "one row per line and week or month",
+        "Training next to yield, DPMO and complaints, with their trailing correlation.",
     ),
     "alert": ("one row per KPI, rule, place and day", "Regression alerts raised by SPC rules."),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),

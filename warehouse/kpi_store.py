@@ -15,13 +15,14 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.ledger import utcnow
-from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period
+from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period, training_outcomes
 
 RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
 FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
 PRODUCTS = FACT_TABLES["products"]
 COMPLAINTS, COST_LEDGER = FACT_TABLES["complaints"], FACT_TABLES["cost_ledger"]
 SHIPMENTS, ACCOUNTS = FACT_TABLES["shipments"], FACT_TABLES["customer_accounts"]
+EMPLOYEES, COURSES, REQUIREMENTS = FACT_TABLES["employees"], FACT_TABLES["courses"], FACT_TABLES["role_requirements"]
 
 
 @dataclass
@@ -85,6 +86,7 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
             "retention": retention,
             "feedback": feedback,
             "training": training,
+            "people": _people_days(connection, ids, datasets),
         },
         ids,
     )
@@ -166,6 +168,8 @@ def replace_partitions(
         connection.execute(insert(kpi_daily), records)
         written += len(records)
     _replace_periods(connection, partitions, frames, pipeline_run_id, now)
+    if frames:
+        _replace_training_outcomes(connection, now)
     if partitions.batch_ids:
         connection.execute(
             update(batch_ledger).where(batch_ledger.c.batch_id.in_(partitions.batch_ids)).values(kpis_built_at=now)
@@ -244,3 +248,55 @@ def activity_days(connection: Connection) -> set[date]:
         return set()
     first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
     return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+
+
+def _people_days(connection: Connection, ids: list[str], datasets: set[str]) -> set[date] | None:
+    """Compliance and overdue counts are stocks: a change on a day moves every later day up to the as-of day."""
+    if {"courses", "role_requirements"} & datasets:
+        return None
+    touched: set[date] = set()
+    for column in (TRAINING.c.assigned_on, TRAINING.c.due_on, TRAINING.c.completed_on):
+        touched |= _dates(connection.scalars(select(column).where(TRAINING.c.batch_id.in_(ids)).distinct()))
+    for column in (EMPLOYEES.c.hired_on, EMPLOYEES.c.left_on):
+        touched |= _dates(connection.scalars(select(column).where(EMPLOYEES.c.batch_id.in_(ids)).distinct()))
+    as_of = training_as_of(connection)
+    if not touched or as_of is None:
+        return set()
+    first = min(touched)
+    return {first + timedelta(days=i) for i in range((as_of - first).days + 1)}
+
+
+def people_days(connection: Connection) -> set[date]:
+    """Every day from the first assignment to the as-of day: a full rebuild of the people KPIs."""
+    first, as_of = connection.scalar(select(func.min(TRAINING.c.assigned_on))), training_as_of(connection)
+    if first is None or as_of is None:
+        return set()
+    first = pd.Timestamp(first).date()
+    return {first + timedelta(days=i) for i in range((as_of - first).days + 1)}
+
+
+def read_people(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Roster, courses, role requirements and, when there is a roster, every assignment (compliance needs history)."""
+    employees = pd.read_sql(select(EMPLOYEES), connection)
+    if employees.empty:
+        return employees, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    return (
+        employees,
+        pd.read_sql(select(COURSES), connection),
+        pd.read_sql(select(REQUIREMENTS), connection),
+        pd.read_sql(select(TRAINING), connection),
+    )
+
+
+def _replace_training_outcomes(connection: Connection, now: object) -> None:
+    """Rebuild the cross-source table from the period KPIs (small: lines x periods)."""
+    from transforms.kpi_tables import CROSS_SOURCE_KPIS, training_vs_outcomes
+
+    periods = pd.read_sql(
+        select(kpi_period).where(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS))),
+        connection,
+    )
+    rows = training_vs_outcomes(periods).assign(computed_at=now)
+    connection.execute(delete(training_outcomes))
+    if not rows.empty:
+        connection.execute(insert(training_outcomes), rows.astype(object).where(rows.notna(), None).to_dict("records"))

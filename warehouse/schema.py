@@ -176,6 +176,22 @@ kpi_period = Table(
     CheckConstraint("period in ('week', 'month')", name="period"),
 )
 
+training_outcomes = Table(
+    "training_outcomes",
+    metadata,
+    Column("period", String(10), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("site_id", String(40), nullable=False),
+    Column("line_id", String(40), primary_key=True),
+    Column("training_compliance", Float),
+    Column("training_completion", Float),
+    Column("first_pass_yield", Float),
+    Column("dpmo", Float),
+    Column("complaints", Float),
+    Column("compliance_fpy_correlation", Float),  # trailing 8 periods; NULL with fewer than 4 pairs
+    Column("computed_at", DateTime, nullable=False),
+)
+
 alert = Table(
     "alert",
     metadata,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from sources.catalog import SOURCES
 from tests.conftest import DEMO_END
 from tests.helpers import read_table, snapshot
 
@@ -23,7 +24,7 @@ def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings
 
     states = run_dags(RUN_AFTER)
 
-    assert states == {dag_id: "success" for dag_id in states} and len(states) == 5
+    assert states == {dag_id: "success" for dag_id in states} and len(states) == len(SOURCES) + 2
     ledger = read_table(settings, "batch_ledger")
     assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
     assert ledger.groupby("dataset")["rows_extracted"].sum().to_dict() == demo_sources

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from sources.catalog import SOURCES
+
 pytestmark = pytest.mark.dags
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"qp_ingest_qms", "qp_ingest_survey", "qp_ingest_lms", "qp_validate_load", "qp_kpis"}
+EXPECTED = {*(f"qp_ingest_{source}" for source in SOURCES), "qp_validate_load", "qp_kpis"}
 
 
 @pytest.fixture(scope="module")

@@ -100,10 +100,12 @@ def test_a_source_table_missing_a_required_column_blocks_its_batch(settings):
 
 
 def test_an_lms_export_that_is_not_json_is_quarantined_line_by_line(settings):
-    settings.lms_export_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.lms_export_path.write_text('{"records": [{"assignment_id": "A1", "employee_id": "E1",\n  "site_id"')
+    settings.lms_export_dir.mkdir(parents=True, exist_ok=True)
+    (settings.lms_export_dir / "training_assignments.json").write_text(
+        '{"records": [{"assignment_id": "A1", "employee_id": "E1",\n  "site_id"'
+    )
 
-    [result] = pipeline.ingest_source("lms", INTERVAL_END, "test", settings)
+    result = pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", settings)
     [report] = pipeline.validate_and_load(settings)
 
     assert result.rows == 2 and report.quarantined == 2 and report.loaded == 0

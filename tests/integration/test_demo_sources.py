@@ -24,7 +24,9 @@ def _digest(folder: Path) -> dict[str, str]:
     import sqlite3
 
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.csv"))}
-    digests["lms.json"] = hashlib.sha256((folder / "lms.json").read_bytes()).hexdigest()
+    digests.update(
+        {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "lms").glob("*.json"))}
+    )
     with sqlite3.connect(folder / "qms.db") as connection:
         for table in ("products", "production_runs", "defects"):
             rows = connection.execute(f"select * from {table} order by 1").fetchall()
@@ -36,7 +38,7 @@ def test_the_same_seed_writes_the_same_sources_and_another_seed_does_not(tmp_pat
     def write(name: str, seed: int) -> Path:
         folder = tmp_path / name
         spec = DemoSpec(end_date=SPEC.end_date, days=SPEC.days, seed=seed)
-        generate(spec, DemoLocations(f"sqlite:///{folder / 'qms.db'}", folder / "drop", folder / "lms.json"))
+        generate(spec, DemoLocations(f"sqlite:///{folder / 'qms.db'}", folder / "drop", folder / "lms"))
         return folder
 
     assert _digest(write("a", 11)) == _digest(write("b", 11))
@@ -48,7 +50,7 @@ def test_the_qms_source_extracts_the_same_rows_from_sqlite_and_postgresql(qms_ki
     with fresh_warehouse(qms_kind, tmp_path / "qms") as qms_url:
         (tmp_path / "qms").mkdir(exist_ok=True)
         configured = settings.model_copy(update={"qms_url": qms_url})
-        counts = generate(SPEC, DemoLocations(qms_url, configured.survey_drop_dir, configured.lms_export_path))
+        counts = generate(SPEC, DemoLocations(qms_url, configured.survey_drop_dir, configured.lms_export_dir))
         results = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
         again = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
 

@@ -1,0 +1,59 @@
+"""KPI table builders on tiny hand-made frames: the people KPIs' stock counting."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from transforms.kpi_tables import people_kpis
+
+pytestmark = pytest.mark.unit
+
+
+def test_overdue_and_compliance_on_hand_worked_days():
+    employees = pd.DataFrame(
+        {
+            "employee_id": ["E1", "E2"],
+            "site_id": "S1",
+            "line_id": "L1",
+            "role": "operator",
+            "hired_on": [date(2026, 1, 1)] * 2,
+            "left_on": [None, None],
+        }
+    )
+    courses = pd.DataFrame({"course_id": ["C1"], "hours": [2.0], "pass_mark": [70.0], "validity_days": [10]})
+    requirements = pd.DataFrame({"role": ["operator"], "course_id": ["C1"]})
+    assignments = pd.DataFrame(
+        {
+            "assignment_id": ["A1", "A2"],
+            "employee_id": ["E1", "E2"],
+            "site_id": "S1",
+            "line_id": "L1",
+            "course_id": "C1",
+            "assigned_on": [date(2026, 3, 1)] * 2,
+            "due_on": [date(2026, 3, 5)] * 2,
+            # E1 completes early (never overdue); E2 completes late, on the 8th.
+            "completed_on": [date(2026, 3, 2), date(2026, 3, 8)],
+            "status": "completed",
+            "score": [90.0, 60.0],
+        }
+    )
+    days = [date(2026, 3, d) for d in (4, 6, 8, 13)]
+    rows = people_kpis(employees, courses, requirements, assignments, days)
+    line = rows[rows["grain"] == "line"].set_index(["kpi", "kpi_date"])
+
+    # Overdue on the 6th: E2's assignment is past due (5th) and not completed; open: E2's only.
+    assert line.loc[("overdue_training_count", date(2026, 3, 6)), "value"] == 1
+    assert line.loc[("overdue_training", date(2026, 3, 6)), "value"] == 1.0
+    assert line.loc[("overdue_training_count", date(2026, 3, 4)), "value"] == 0
+    assert line.loc[("overdue_training_count", date(2026, 3, 8)), "value"] == 0  # completed that day
+    # Compliance: E1 valid from the 2nd for 10 days (to the 11th); E2 from the 8th to the 17th.
+    assert line.loc[("training_compliance", date(2026, 3, 4)), "value"] == 0.5
+    assert line.loc[("training_compliance", date(2026, 3, 8)), "value"] == 1.0
+    assert line.loc[("training_compliance", date(2026, 3, 13)), "value"] == 0.5  # E1's completion expired
+    # On the 8th E2 completes: 2 hours over a headcount of 2, one assessment scored 60 against a pass mark of 70.
+    assert line.loc[("training_hours_per_employee", date(2026, 3, 8)), "value"] == 1.0
+    assert line.loc[("assessment_pass_rate", date(2026, 3, 8)), "value"] == 0.0
+    assert line.loc[("assessment_score", date(2026, 3, 8)), "value"] == 60.0
