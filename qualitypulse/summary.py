@@ -17,8 +17,12 @@ SUMMARY_KPIS = (
     ("fpy", "First pass yield", "{:.2%}", True),
     ("dpmo", "DPMO", "{:,.0f}", False),
     ("sigma_level", "Sigma level", "{:.2f}", True),
+    ("oee", "OEE", "{:.1%}", True),
+    ("copq_share_of_revenue", "COPQ / revenue", "{:.2%}", False),
+    ("complaint_rate", "Complaints /1000 units", "{:.2f}", False),
     ("nps", "NPS", "{:+.1f}", True),
     ("training_completion", "Training completion", "{:.1%}", True),
+    ("training_compliance", "Training compliance", "{:.1%}", True),
 )
 
 
@@ -68,15 +72,10 @@ def kpi_trend(engine: Engine, kpi: str, line_id: str = ALL, recent_days: int = 7
 
 def _value(kpi: str, rows: pd.DataFrame) -> float | None:
     """A period's value from summed numerators and denominators (never an average of daily ratios)."""
-    from transforms import kpis
+    from transforms.kpi_tables import KPI_VALUE
 
-    numerator, denominator = rows["numerator"].sum(), rows["denominator"].sum()
-    if not denominator:
-        return None
-    if kpi == "sigma_level":
-        return float(kpis.sigma_level(numerator / denominator * 1_000_000))
-    scale = {"dpmo": 1_000_000, "nps": 100}.get(kpi, 1)
-    return float(numerator / denominator * scale)
+    value = KPI_VALUE[kpi](pd.Series([rows["numerator"].sum()]), pd.Series([rows["denominator"].sum()])).iloc[0]
+    return None if pd.isna(value) else float(value)
 
 
 def render(settings: Settings) -> str:

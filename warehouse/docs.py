@@ -44,6 +44,7 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per KPI, week or month, and company / site / line / step",
         "Weekly and monthly KPIs from summed daily counts.",
     ),
+    "dim_date": ("one row per calendar day that has KPIs", "Calendar attributes to slice KPIs by: ISO week, month."),
     "training_outcomes": (
         "one row per line and week or month",
         "Training next to yield, DPMO and complaints, with their trailing correlation.",

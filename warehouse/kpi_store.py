@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.ledger import utcnow
-from warehouse.schema import FACT_TABLES, batch_ledger, kpi_daily, kpi_period, training_outcomes
+from warehouse.schema import FACT_TABLES, batch_ledger, dim_date, kpi_daily, kpi_period, training_outcomes
 
 RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
 FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
@@ -168,6 +168,7 @@ def replace_partitions(
         connection.execute(insert(kpi_daily), records)
         written += len(records)
     _replace_periods(connection, partitions, frames, pipeline_run_id, now)
+    _add_dates(connection, {d for frame in frames.values() if not frame.empty for d in frame["kpi_date"]})
     if frames:
         _replace_training_outcomes(connection, now)
     if partitions.batch_ids:
@@ -300,3 +301,20 @@ def _replace_training_outcomes(connection: Connection, now: object) -> None:
     connection.execute(delete(training_outcomes))
     if not rows.empty:
         connection.execute(insert(training_outcomes), rows.astype(object).where(rows.notna(), None).to_dict("records"))
+
+
+def _add_dates(connection: Connection, days: set[object]) -> None:
+    """Add the calendar rows of new KPI days to ``dim_date`` (days already there are left alone)."""
+    from transforms.calendar import calendar_rows
+
+    wanted = {pd.Timestamp(d).date() for d in days if d is not None}
+    if not wanted:
+        return
+    known = set(
+        _dates(
+            connection.scalars(select(dim_date.c.date_day).where(dim_date.c.date_day.between(min(wanted), max(wanted))))
+        )
+    )
+    missing = sorted(wanted - known)
+    if missing:
+        connection.execute(insert(dim_date), calendar_rows(missing))

@@ -176,6 +176,22 @@ kpi_period = Table(
     CheckConstraint("period in ('week', 'month')", name="period"),
 )
 
+dim_date = Table(
+    "dim_date",
+    metadata,
+    Column("date_day", Date, primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("quarter", Integer, nullable=False),
+    Column("month", Integer, nullable=False),
+    Column("month_name", String(10), nullable=False),
+    Column("iso_year", Integer, nullable=False),
+    Column("iso_week", Integer, nullable=False),
+    Column("week_start", Date, nullable=False),  # the Monday of the ISO week
+    Column("day_of_week", Integer, nullable=False),  # 1 = Monday
+    Column("day_name", String(10), nullable=False),
+    Column("is_weekend", Boolean, nullable=False),
+)
+
 training_outcomes = Table(
     "training_outcomes",
     metadata,

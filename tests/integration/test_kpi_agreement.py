@@ -1,0 +1,105 @@
+"""The KPI tables agree across SQLite and PostgreSQL, and with a direct pandas computation from the facts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
+from tests.helpers import read_table, run_chain
+
+pytestmark = pytest.mark.integration
+
+KEY = ["kpi", "kpi_date", "site_id", "line_id", "step_id"]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The demo chain run once into a SQLite and once into a PostgreSQL warehouse, from the same sources."""
+    built = {}
+    with fresh_warehouse("postgresql", tmp_path_factory.mktemp("pg")) as pg_url:
+        for kind, url in (("sqlite", None), ("postgresql", pg_url)):
+            folder = tmp_path_factory.mktemp(kind)
+            settings = migrated_settings(folder, url or f"sqlite:///{folder / 'warehouse.db'}")
+            write_demo_sources(settings)
+            run_chain(settings)
+            built[kind] = settings
+        yield built
+
+
+def _kpis(settings) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    frame = read_table(settings, "kpi_daily")
+    frame["kpi_date"] = pd.to_datetime(frame["kpi_date"]).dt.date
+    return frame.set_index(KEY).sort_index()
+
+
+def test_sqlite_and_postgresql_hold_the_same_kpis(both):
+    sqlite, postgres = _kpis(both["sqlite"]), _kpis(both["postgresql"])
+    assert len(sqlite) > 40_000
+    assert sqlite.index.equals(postgres.index)
+    for column in ("numerator", "denominator", "value"):
+        difference = (sqlite[column] - postgres[column]).abs()
+        off = ~(difference.fillna(0) < 1e-6 * sqlite[column].abs().clip(lower=1).fillna(1))
+        assert not off.any(), (column, pd.concat([sqlite.loc[off, column], postgres.loc[off, column]], axis=1).head(8))
+        assert sqlite[column].isna().equals(postgres[column].isna()), column
+
+
+def _facts(settings, name: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    return read_table(settings, name)
+
+
+GRAIN_DIMS = {"company": [], "site": ["site_id"], "line": ["line_id"]}
+
+
+def _check(kpis: pd.DataFrame, kpi: str, expected: pd.Series, grain: str) -> None:
+    """Compare a direct computation (indexed by date plus the grain's dim) with the KPI table."""
+    rows = kpis.xs(kpi, level="kpi").reset_index()
+    rows = rows[rows["grain"] == grain]
+    actual = rows.set_index(["kpi_date", *GRAIN_DIMS[grain]])["value"].astype("float64")
+    expected = expected.rename("value")
+    expected.index = expected.index.set_names(["kpi_date", *GRAIN_DIMS[grain]])
+    joined = pd.concat([actual.rename("actual"), expected.rename("expected")], axis=1, join="inner")
+    assert len(joined) == len(expected) > 0, kpi
+    assert ((joined.actual - joined.expected).abs() < 1e-9 * joined.expected.abs().clip(lower=1)).all(), kpi
+
+
+def test_kpis_match_a_direct_pandas_computation(both):
+    settings = both["sqlite"]
+    kpis = _kpis(settings)
+    runs = _facts(settings, "fact_production_run")
+    runs["kpi_date"] = pd.to_datetime(runs["production_date"]).dt.date
+    by_line = runs.groupby(["kpi_date", "line_id"])
+
+    fpy = by_line["units_first_pass"].sum() / by_line["units_entered"].sum()
+    _check(kpis, "fpy", fpy, "line")
+
+    oee = (runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60).groupby([runs.kpi_date, runs.line_id]).sum()
+    _check(kpis, "oee", oee / by_line["planned_minutes"].sum(), "line")
+
+    defects = _facts(settings, "fact_defect").merge(runs[["run_id", "kpi_date"]], on="run_id")
+    products = _facts(settings, "dim_product").set_index("product_id")["opportunities_per_unit"]
+    opportunities = (runs["units_inspected"] * runs["product_id"].map(products)).groupby(runs.kpi_date).sum()
+    dpmo = defects.groupby("kpi_date")["defect_count"].sum().reindex(opportunities.index, fill_value=0)
+    _check(kpis, "dpmo", dpmo / opportunities * 1e6, "company")
+
+    feedback = _facts(settings, "fact_feedback")
+    feedback["kpi_date"] = pd.to_datetime(feedback["responded_at"]).dt.date
+    nps = feedback.groupby(["kpi_date", "site_id"])["nps_score"].apply(
+        lambda s: ((s >= 9).sum() - (s <= 6).sum()) / s.notna().sum() * 100
+    )
+    _check(kpis, "nps", nps, "site")
+
+    shipments = _facts(settings, "fact_shipment")
+    complaints = _facts(settings, "fact_complaint")
+    units = shipments.groupby([pd.to_datetime(shipments.shipped_on).dt.date, "site_id"])["units"].sum()
+    counts = complaints.groupby([pd.to_datetime(complaints.received_on).dt.date, "site_id"]).size()
+    shipped_days = units[units > 0]
+    rate = counts.reindex(shipped_days.index, fill_value=0) / shipped_days * 1000
+    _check(kpis, "complaint_rate", rate, "site")
+
+    ledger = _facts(settings, "fact_cost_ledger")
+    ledger["kpi_date"] = pd.to_datetime(ledger["booked_on"]).dt.date
+    total = ledger.groupby("kpi_date")["amount"].sum()
+    failure = ledger[ledger.category.isin(["internal_failure", "external_failure"])].groupby("kpi_date")["amount"].sum()
+    _check(kpis, "copq", failure, "company")
+    _check(kpis, "coq_total", total, "company")
