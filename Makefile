@@ -8,7 +8,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install run test lint clean distclean lock
+.PHONY: install run test lint bench clean distclean lock
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads against COPY, then KPI builds, side by side.
+bench: install
+	$(BIN)/python -m benchmarks.load
+	$(BIN)/python -m benchmarks.kpi_build
 
 lint: install
 	$(BIN)/ruff check .
