@@ -30,6 +30,7 @@ from warehouse.schema import FACT_TABLES, batch_ledger
 
 
 def _load(engine, dataset: str, frame: pd.DataFrame, batch_id: str) -> None:  # type: ignore[no-untyped-def]
+    frame = frame.reindex(columns=list(BY_NAME[dataset].columns))  # columns the generator leaves out are NULL
     hashes = pd.util.hash_pandas_object(frame, index=False).map(lambda h: f"{int(h):016x}")
     rows = frame.assign(batch_id=batch_id, row_hash=hashes, loaded_at=pd.Timestamp("2026-01-01"))
     with engine.begin() as connection:

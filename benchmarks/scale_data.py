@@ -23,6 +23,7 @@ DEFECT_CODES = np.array(
         "CRACK",
         "CONTAMINATION",
         "WRONG_TORQUE",
+        "POROSITY",
     ]
 )
 
@@ -82,6 +83,9 @@ def production_runs(scale: Scale) -> pd.DataFrame:
             "units_scrapped": defective - defective // 2,
             "units_inspected": entered,
             "units_defective": defective,
+            "planned_minutes": 120.0,
+            "downtime_minutes": rng.poisson(7, n).astype("float64"),
+            "ideal_cycle_seconds": 14.0,
             "updated_at": started + pd.to_timedelta(3, unit="h"),
         }
     )
@@ -117,6 +121,7 @@ def products() -> pd.DataFrame:
             "product_id": ["P100"],
             "product_name": ["Motor controller"],
             "opportunities_per_unit": [12],
+            "route": [",".join(f"ST{i}" for i in range(Scale().steps))],
             "updated_at": [pd.Timestamp("2024-12-01")],
         }
     )

@@ -577,3 +577,22 @@ def training_vs_outcomes(periods: pd.DataFrame) -> pd.DataFrame:
         np.isfinite(wide["compliance_fpy_correlation"])
     )
     return wide[columns]
+
+
+def customer_snapshots(accounts: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+    """One row per customer account and day while it exists: active at the day's end, new, or churned that day."""
+    columns = ["snapshot_date", "customer_id", "site_id", "segment", "is_active", "is_new", "churned"]
+    if accounts.empty or not days:
+        return pd.DataFrame(columns=columns)
+    grid = pd.DataFrame({"snapshot_date": pd.to_datetime(pd.Series(days))}).merge(accounts, how="cross")
+    acquired, churned = pd.to_datetime(grid["acquired_on"]), pd.to_datetime(grid["churned_on"])
+    exists = (acquired <= grid["snapshot_date"]) & (churned.isna() | (churned >= grid["snapshot_date"]))
+    grid = grid[exists].assign(
+        is_active=lambda g: (
+            pd.to_datetime(g["churned_on"]).isna() | (pd.to_datetime(g["churned_on"]) > g["snapshot_date"])
+        ),
+        is_new=lambda g: pd.to_datetime(g["acquired_on"]) == g["snapshot_date"],
+        churned=lambda g: pd.to_datetime(g["churned_on"]) == g["snapshot_date"],
+    )
+    grid["snapshot_date"] = grid["snapshot_date"].dt.date
+    return grid[columns].reset_index(drop=True)

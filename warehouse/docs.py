@@ -44,6 +44,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per KPI, week or month, and company / site / line / step",
         "Weekly and monthly KPIs from summed daily counts.",
     ),
+    "fact_customer_snapshot": (
+        "one row per customer account and day while it exists",
+        "Daily account snapshots: active at the day's end, new that day, churned that day.",
+    ),
     "dim_date": ("one row per calendar day that has KPIs", "Calendar attributes to slice KPIs by: ISO week, month."),
     "training_outcomes": (
         "one row per line and week or month",

@@ -15,7 +15,15 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.ledger import utcnow
-from warehouse.schema import FACT_TABLES, batch_ledger, dim_date, kpi_daily, kpi_period, training_outcomes
+from warehouse.schema import (
+    FACT_TABLES,
+    batch_ledger,
+    customer_snapshot,
+    dim_date,
+    kpi_daily,
+    kpi_period,
+    training_outcomes,
+)
 
 RUNS, DEFECTS = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
 FEEDBACK, TRAINING = FACT_TABLES["feedback"], FACT_TABLES["training_assignments"]
@@ -171,6 +179,8 @@ def replace_partitions(
     _add_dates(connection, {d for frame in frames.values() if not frame.empty for d in frame["kpi_date"]})
     if frames:
         _replace_training_outcomes(connection, now)
+    if "retention" in frames:
+        replace_customer_snapshots(connection, partitions.days["retention"], now)
     if partitions.batch_ids:
         connection.execute(
             update(batch_ledger).where(batch_ledger.c.batch_id.in_(partitions.batch_ids)).values(kpis_built_at=now)
@@ -318,3 +328,18 @@ def _add_dates(connection: Connection, days: set[object]) -> None:
     missing = sorted(wanted - known)
     if missing:
         connection.execute(insert(dim_date), calendar_rows(missing))
+
+
+def replace_customer_snapshots(connection: Connection, days: set[date] | None, now: object) -> None:
+    """Rebuild the account snapshots of the retention family's days (every day on a full rebuild)."""
+    from transforms.kpi_tables import customer_snapshots
+
+    chosen = sorted(days if days is not None else activity_days(connection))
+    if not chosen:
+        return
+    rows = customer_snapshots(read_accounts(connection), chosen)
+    condition = True if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
+    connection.execute(delete(customer_snapshot).where(condition))
+    if not rows.empty:
+        records = rows.assign(computed_at=now).astype(object).where(rows.notna(), None).to_dict("records")
+        connection.execute(insert(customer_snapshot), records)

@@ -176,6 +176,20 @@ kpi_period = Table(
     CheckConstraint("period in ('week', 'month')", name="period"),
 )
 
+customer_snapshot = Table(
+    "fact_customer_snapshot",
+    metadata,
+    Column("snapshot_date", Date, primary_key=True),
+    Column("customer_id", String, primary_key=True),
+    Column("site_id", String, nullable=False),
+    Column("segment", String),
+    Column("is_active", Boolean, nullable=False),  # an account at the end of the day
+    Column("is_new", Boolean, nullable=False),  # acquired that day
+    Column("churned", Boolean, nullable=False),  # churned that day
+    Column("computed_at", DateTime, nullable=False),
+    Index(None, "site_id", "snapshot_date"),
+)
+
 dim_date = Table(
     "dim_date",
     metadata,

@@ -120,3 +120,17 @@ def test_running_the_same_day_twice_leaves_the_warehouse_unchanged(settings, dem
 
     assert reports == []  # nothing new since the watermarks: no batch at all
     assert snapshot(settings) == first
+
+
+def test_customer_snapshots_match_the_account_dates(demo_warehouse):
+    settings, _ = demo_warehouse
+    snapshots = read_table(settings, "fact_customer_snapshot")
+    accounts = read_table(settings, "dim_customer")
+    day = pd.Timestamp(snapshots["snapshot_date"].max())
+    acquired, churned = pd.to_datetime(accounts.acquired_on), pd.to_datetime(accounts.churned_on)
+    on_day = snapshots[pd.to_datetime(snapshots.snapshot_date) == day]
+
+    assert on_day["is_active"].sum() == ((acquired <= day) & (churned.isna() | (churned > day))).sum()
+    assert on_day["churned"].sum() == (churned == day).sum()
+    assert on_day["is_new"].sum() == (acquired == day).sum()
+    assert snapshots.groupby(["snapshot_date", "customer_id"]).size().max() == 1
