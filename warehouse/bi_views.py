@@ -41,6 +41,33 @@ _KPI_COLUMNS = {
     "pipeline_run_id": "the pipeline run that computed the row (lineage)",
 }
 
+
+def _kpi_view_sql(source: str, date_column: str, date_alias: str) -> str:
+    """The KPI views differ only in their source rows and the name of their date."""
+    return f"""
+with source as (
+    select * from {source}
+),
+
+final as (
+    select
+        kpi as kpi_name,
+        {date_column} as {date_alias},
+        grain,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        numerator,
+        denominator,
+        value as kpi_value,
+        pipeline_run_id
+    from source
+)
+
+select * from final
+"""
+
+
 VIEWS: tuple[View, ...] = (
     View(
         name="kpi_daily",
@@ -51,28 +78,7 @@ VIEWS: tuple[View, ...] = (
             "kpi_day": "the day the KPI describes",
             **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
         },
-        sql="""
-with source as (
-    select * from kpi_daily
-),
-
-final as (
-    select
-        kpi as kpi_name,
-        kpi_date as kpi_day,
-        grain,
-        site_id as site,
-        line_id as line,
-        step_id as process_step,
-        numerator,
-        denominator,
-        value as kpi_value,
-        pipeline_run_id
-    from source
-)
-
-select * from final
-""",
+        sql=_kpi_view_sql("kpi_daily", "kpi_date", "kpi_day"),
     ),
     View(
         name="kpi_weekly",
@@ -83,28 +89,7 @@ select * from final
             "week_start": "the Monday that starts the ISO week",
             **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
         },
-        sql="""
-with source as (
-    select * from kpi_period where period = 'week'
-),
-
-final as (
-    select
-        kpi as kpi_name,
-        period_start as week_start,
-        grain,
-        site_id as site,
-        line_id as line,
-        step_id as process_step,
-        numerator,
-        denominator,
-        value as kpi_value,
-        pipeline_run_id
-    from source
-)
-
-select * from final
-""",
+        sql=_kpi_view_sql("kpi_period where period = 'week'", "period_start", "week_start"),
     ),
     View(
         name="kpi_monthly",
@@ -115,28 +100,7 @@ select * from final
             "month_start": "the first day of the month",
             **{k: v for k, v in _KPI_COLUMNS.items() if k != "kpi_name"},
         },
-        sql="""
-with source as (
-    select * from kpi_period where period = 'month'
-),
-
-final as (
-    select
-        kpi as kpi_name,
-        period_start as month_start,
-        grain,
-        site_id as site,
-        line_id as line,
-        step_id as process_step,
-        numerator,
-        denominator,
-        value as kpi_value,
-        pipeline_run_id
-    from source
-)
-
-select * from final
-""",
+        sql=_kpi_view_sql("kpi_period where period = 'month'", "period_start", "month_start"),
     ),
     View(
         name="training_vs_outcomes",

@@ -341,5 +341,6 @@ def replace_customer_snapshots(connection: Connection, days: set[date] | None, n
     condition = True if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
     connection.execute(delete(customer_snapshot).where(condition))
     if not rows.empty:
-        records = rows.assign(computed_at=now).astype(object).where(rows.notna(), None).to_dict("records")
+        rows = rows.assign(computed_at=now)
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
         connection.execute(insert(customer_snapshot), records)
