@@ -49,6 +49,7 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
         failures.setdefault(row, []).extend(reasons)
     if outcome.batch_failures:
         reason = "batch blocked: " + "; ".join(outcome.batch_failures)
+        repeated = set(duplicates[duplicates].index)
         return BatchVerdict(
             batch_id,
             dataset,
@@ -56,7 +57,7 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
             quarantined=[
                 _quarantine_row(raw, i, dataset, failures.get(i, []) + [reason])
                 for i in range(len(raw))
-                if i not in set(duplicates[duplicates].index)
+                if i not in repeated
             ],
             duplicate_count=int(duplicates.sum()),
             results=outcome.results,

@@ -439,7 +439,7 @@ def _employee_ids() -> list[tuple[str, str, str]]:
 
 def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict[str, object]]]:
     changed_at = f"{spec.start_date.isoformat()}T06:00:00"
-    employees = []
+    employees: list[dict[str, object]] = []
     for employee_id, site_id, line_id in _employee_ids():
         n = int(employee_id[-2:])
         role = "lead" if n == 0 else "technician" if n < 3 else "operator"
@@ -455,7 +455,7 @@ def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict
                 "updated_at": f"{(left_on or spec.start_date).isoformat()}T06:00:00",
             }
         )
-    courses = [
+    courses: list[dict[str, object]] = [
         {
             "course_id": course,
             "title": title,
@@ -466,7 +466,7 @@ def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict
         }
         for course, (title, hours, mark, days) in COURSE_CATALOG.items()
     ]
-    requirements = [
+    requirements: list[dict[str, object]] = [
         {"role": role, "course_id": course, "updated_at": changed_at}
         for role, required in ROLE_COURSES.items()
         for course in required

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from warehouse.db import driver_connection
+
 BI_SCHEMA = "bi"
 
 
@@ -347,7 +349,7 @@ def grant_read_only(connection: Connection, role: str, password: str) -> None:
 
     if connection.dialect.name != "postgresql":
         raise ValueError("read-only roles need PostgreSQL; an SQLite file is read-only by file permissions")
-    raw = connection.connection.driver_connection
+    raw = driver_connection(connection)
     ident = sql.Identifier(role)
     exists = raw.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
     verb = "alter" if exists else "create"

@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from warehouse.db import driver_connection
+
 _SQLITE_CHUNK = 50_000
 _COPY_ROWS = 100_000
 # The merge casts staged values to the target's types (for example int8 to int4) on insert.
@@ -112,7 +114,7 @@ def _copy_binary(connection: Connection, stage: Table, target: Table, frame: pd.
     arrow = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
     connection.exec_driver_sql(encoder.schema().ddl(stage.name))
-    raw = connection.connection.driver_connection  # the psycopg connection of this transaction
+    raw = driver_connection(connection)  # the psycopg connection of this transaction
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     with raw.cursor() as cursor, cursor.copy(f"copy {stage.name} ({columns}) from stdin (format binary)") as copy:
         copy.write(encoder.write_header())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -28,3 +29,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("pragma journal_mode=wal")
     cursor.execute("pragma foreign_keys=on")
     cursor.close()
+
+
+def driver_connection(connection: Connection) -> Any:
+    """The DB-API connection (psycopg on PostgreSQL) under a SQLAlchemy connection, in its transaction."""
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the SQLAlchemy connection has no open DB-API connection")
+    return raw

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from sqlalchemy import Table, UniqueConstraint
 
 from warehouse.bi_views import VIEWS
 from warehouse.schema import metadata
@@ -103,7 +103,7 @@ def _table(table: Table) -> list[str]:
     for column in table.columns:
         key = "PK" if column.primary_key else ("indexed" if column.name in indexed else "")
         lines.append(f"| `{column.name}` | {column.type} | {'yes' if column.nullable else 'no'} | {key} |")
-    unique = [c for c in table.constraints if c.__class__.__name__ == "UniqueConstraint"]
+    unique = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
     for constraint in unique:
         lines.append(f"\nUnique: {', '.join(c.name for c in constraint.columns)}.")
     lines.append("")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, true, update
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.ledger import utcnow
@@ -49,6 +49,16 @@ def _dates(values: Iterable[object]) -> set[date]:
     return {d.date() for d in pd.to_datetime(pd.Series(list(values), dtype="object")).dropna()}
 
 
+def _touched(connection: Connection, column, ids: list[str]) -> set[date]:  # type: ignore[no-untyped-def]
+    """The distinct days in ``column`` of the rows that the batches ``ids`` loaded."""
+    return _dates(connection.scalars(select(column).where(column.table.c.batch_id.in_(ids)).distinct()))
+
+
+def _day_range(first: date, last: date) -> set[date]:
+    """Every calendar day from ``first`` to ``last``, both included."""
+    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+
+
 def pending_partitions(connection: Connection, full: bool = False) -> Partitions:
     """The day partitions that loaded batches changed since their KPIs were last built."""
     batches = select(batch_ledger.c.batch_id, batch_ledger.c.dataset).where(
@@ -63,9 +73,7 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     if "products" in datasets:
         production = None  # a changed product (its opportunities per unit) can move any day's DPMO
     else:
-        production = _dates(
-            connection.scalars(select(RUNS.c.production_date).where(RUNS.c.batch_id.in_(ids)).distinct())
-        )
+        production = _touched(connection, RUNS.c.production_date, ids)
         production |= _dates(
             connection.scalars(
                 select(RUNS.c.production_date)
@@ -74,16 +82,11 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
                 .distinct()
             )
         )
-    feedback = _dates(connection.scalars(select(FEEDBACK.c.responded_at).where(FEEDBACK.c.batch_id.in_(ids))))
-    training = _dates(connection.scalars(select(TRAINING.c.due_on).where(TRAINING.c.batch_id.in_(ids)).distinct()))
-    training |= _newly_due_days(connection)
-    shipped = _dates(connection.scalars(select(SHIPMENTS.c.shipped_on).where(SHIPMENTS.c.batch_id.in_(ids)).distinct()))
-    cost = shipped | _dates(
-        connection.scalars(select(COST_LEDGER.c.booked_on).where(COST_LEDGER.c.batch_id.in_(ids)).distinct())
-    )
-    customer = shipped | _dates(
-        connection.scalars(select(COMPLAINTS.c.received_on).where(COMPLAINTS.c.batch_id.in_(ids)).distinct())
-    )
+    feedback = _touched(connection, FEEDBACK.c.responded_at, ids)
+    training = _touched(connection, TRAINING.c.due_on, ids) | _newly_due_days(connection)
+    shipped = _touched(connection, SHIPMENTS.c.shipped_on, ids)
+    cost = shipped | _touched(connection, COST_LEDGER.c.booked_on, ids)
+    customer = shipped | _touched(connection, COMPLAINTS.c.received_on, ids)
     # Retention depends on account dates only: a changed account can move every day; otherwise new days of activity.
     retention = None if "customer_accounts" in datasets else shipped | cost | customer
     return Partitions(
@@ -114,8 +117,7 @@ def _newly_due_days(connection: Connection) -> set[date]:
     last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)).where(kpi_daily.c.kpi == "training_completion"))
     if last is None:
         return set()
-    start = pd.Timestamp(last).date() + timedelta(days=1)
-    return {start + timedelta(days=i) for i in range((as_of - start).days + 1)}
+    return _day_range(pd.Timestamp(last).date() + timedelta(days=1), as_of)
 
 
 def _in_days(column, days: set[date] | None):  # type: ignore[no-untyped-def]
@@ -160,7 +162,7 @@ def replace_partitions(
     written = 0
     for family, frame in frames.items():
         days = partitions.days[family]
-        condition = kpi_daily.c.kpi.in_(FAMILIES[family])
+        condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(FAMILIES[family])
         if days is not None:
             if not days:
                 continue
@@ -257,8 +259,7 @@ def activity_days(connection: Connection) -> set[date]:
     first, last = connection.execute(select(func.min(SHIPMENTS.c.shipped_on), func.max(SHIPMENTS.c.shipped_on))).one()
     if first is None:
         return set()
-    first, last = pd.Timestamp(first).date(), pd.Timestamp(last).date()
-    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    return _day_range(pd.Timestamp(first).date(), pd.Timestamp(last).date())
 
 
 def _people_days(connection: Connection, ids: list[str], datasets: set[str]) -> set[date] | None:
@@ -266,15 +267,19 @@ def _people_days(connection: Connection, ids: list[str], datasets: set[str]) -> 
     if {"courses", "role_requirements"} & datasets:
         return None
     touched: set[date] = set()
-    for column in (TRAINING.c.assigned_on, TRAINING.c.due_on, TRAINING.c.completed_on):
-        touched |= _dates(connection.scalars(select(column).where(TRAINING.c.batch_id.in_(ids)).distinct()))
-    for column in (EMPLOYEES.c.hired_on, EMPLOYEES.c.left_on):
-        touched |= _dates(connection.scalars(select(column).where(EMPLOYEES.c.batch_id.in_(ids)).distinct()))
+    columns = (
+        TRAINING.c.assigned_on,
+        TRAINING.c.due_on,
+        TRAINING.c.completed_on,
+        EMPLOYEES.c.hired_on,
+        EMPLOYEES.c.left_on,
+    )
+    for column in columns:
+        touched |= _touched(connection, column, ids)
     as_of = training_as_of(connection)
     if not touched or as_of is None:
         return set()
-    first = min(touched)
-    return {first + timedelta(days=i) for i in range((as_of - first).days + 1)}
+    return _day_range(min(touched), as_of)
 
 
 def people_days(connection: Connection) -> set[date]:
@@ -282,8 +287,7 @@ def people_days(connection: Connection) -> set[date]:
     first, as_of = connection.scalar(select(func.min(TRAINING.c.assigned_on))), training_as_of(connection)
     if first is None or as_of is None:
         return set()
-    first = pd.Timestamp(first).date()
-    return {first + timedelta(days=i) for i in range((as_of - first).days + 1)}
+    return _day_range(pd.Timestamp(first).date(), as_of)
 
 
 def read_people(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -338,7 +342,7 @@ def replace_customer_snapshots(connection: Connection, days: set[date] | None, n
     if not chosen:
         return
     rows = customer_snapshots(read_accounts(connection), chosen)
-    condition = True if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
+    condition = true() if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
     connection.execute(delete(customer_snapshot).where(condition))
     if not rows.empty:
         rows = rows.assign(computed_at=now)
