@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.load [--rows N] [--rounds R]
 
 On a fresh PostgreSQL database (created and dropped here) it loads the same rows four ways:
-  1. plain binary COPY (ADBC, Arrow-native) into an empty table with the fact table's definition (PK included);
-  2. plain binary COPY into an empty heap without any index: the server's raw limit;
+  1. plain binary COPY (ADBC, Arrow-native) into an empty table with the fact table's definition (its natural
+     key's primary key is the only index): the server's limit for a table that makes duplicates impossible;
+  2. plain binary COPY into an empty heap without any index: the server's raw limit, for reference;
   3. the pipeline: stage (binary COPY) and merge by natural key into the fact table, in one transaction;
   4. the pipeline again with the same rows (an idempotent reload: every row is an unchanged duplicate).
 and prints rows/s and the pipeline's share of each COPY.
@@ -88,8 +89,14 @@ def main() -> None:
         for name, seconds in best.items():
             print(f"{name:<52}{seconds:>9.2f}{len(frame) / seconds:>14,.0f}")
         pipeline = best["pipeline: stage + merge (fresh)"]
-        for name in ("COPY into an empty table of the same definition", "COPY into an empty heap (no index)"):
-            print(f"pipeline rows/s as a share of {name}: {best[name] / pipeline:.0%}")
+        keyed = best["COPY into an empty table of the same definition"] / pipeline
+        heap = best["COPY into an empty heap (no index)"] / pipeline
+        print(f"pipeline rows/s as a share of COPY into the same (keyed) table: {keyed:.0%} (target >= 50%)")
+        print(f"pipeline rows/s as a share of COPY into a bare heap:           {heap:.0%}")
+        print(
+            "A table that makes duplicates impossible maintains its key's index on every row; COPY into such a table "
+            "is the limit a loader that keeps the key can reach."
+        )
     finally:
         engine.dispose()
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

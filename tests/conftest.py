@@ -116,6 +116,13 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
 
 
 @pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """An empty PostgreSQL warehouse database, for behaviour only PostgreSQL has."""
+    with fresh_warehouse("postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
 def settings(tmp_path: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
     """Settings for an isolated data folder and warehouse, migrated to the newest schema."""
     return migrated_settings(tmp_path, warehouse_url)

@@ -170,7 +170,8 @@ def period_start(days: pd.Series, period: str) -> pd.Series:
 def period_rollup(daily: pd.DataFrame, period: str, routes: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Weekly or monthly KPI rows from daily rows: summed numerators and denominators, never averaged ratios.
 
-    Quantiles are not rolled up; RTY is the product of the period's step FPYs on each line's route.
+    Quantiles come from the facts instead (``period_cycle_quantiles``); RTY is the product of the period's step
+    FPYs on each line's route.
     """
     daily = daily[~daily["kpi"].isin(NON_ADDITIVE)]
     if daily.empty:
@@ -206,9 +207,7 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     runs["run_minutes"] = runs["planned_minutes"] - runs["downtime_minutes"]
     runs["ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_entered"] / 60
     runs["good_ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60
-    runs["cycle_minutes"] = (
-        pd.to_datetime(runs["finished_at"]) - pd.to_datetime(runs["started_at"])
-    ).dt.total_seconds() / 60
+    runs["cycle_minutes"] = cycle_minutes(runs)
     runs["run_count"] = 1
     day, grains = "production_date", PRODUCTION_GRAINS
     ratios = [
@@ -233,6 +232,32 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
 
 
 CYCLE_QUANTILES = {"cycle_time_median": 0.5, "cycle_time_p90": 0.9}
+
+
+def cycle_minutes(runs: pd.DataFrame) -> pd.Series:
+    """Each run's process cycle time in minutes: finished_at - started_at (KPIS.md)."""
+    return (pd.to_datetime(runs["finished_at"]) - pd.to_datetime(runs["started_at"])).dt.total_seconds() / 60
+
+
+def period_cycle_quantiles(runs: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Median and p90 cycle time per week or month and grain, from the period's runs themselves.
+
+    Quantiles don't roll up from daily values (the median of daily medians is not the period's median), so
+    these rows come from the facts, unlike the summed-count rollups of ``period_rollup``.
+    """
+    if runs.empty:
+        return pd.DataFrame(columns=PERIOD_COLUMNS)
+    frame = runs.assign(
+        period_start=period_start(runs["production_date"], period), cycle_minutes=cycle_minutes(runs)
+    )
+    rows = pd.concat(
+        [
+            _quantile_rollup(frame, kpi, "period_start", "cycle_minutes", q, PRODUCTION_GRAINS)
+            for kpi, q in CYCLE_QUANTILES.items()
+        ],
+        ignore_index=True,
+    )
+    return rows.rename(columns={"kpi_date": "period_start"}).assign(period=period)[PERIOD_COLUMNS]
 
 
 def _quantile_rollup(

@@ -90,19 +90,43 @@ def merge_frame(
     return MergeCounts(written=len(frame) - int(unchanged), unchanged=int(unchanged))
 
 
-def _stage(connection: Connection, target: Table, frame: pd.DataFrame) -> Table:
+def insert_frame(connection: Connection, target: Table, frame: pd.DataFrame) -> int:
+    """Append rows the caller knows are new (it deleted their partition in this transaction), in bulk."""
+    if frame.empty:
+        return 0
+    columns = [c.name for c in target.columns if c.name in frame.columns]
+    if connection.dialect.name != "postgresql":
+        _insert_many(connection, target, frame[columns])
+        return len(frame)
+    stage = _stage(connection, target, frame, columns)
+    try:
+        rows = select(*[stage.c[c] for c in columns])
+        connection.execute(target.insert().from_select(columns, rows))
+    finally:
+        stage.drop(connection)
+    return len(frame)
+
+
+def _stage(connection: Connection, target: Table, frame: pd.DataFrame, columns: list[str] | None = None) -> Table:
+    """A temporary table holding ``frame``'s ``columns`` (default: all of ``target``'s), typed as the target's."""
+    names = columns or [c.name for c in target.columns]
     stage = Table(
-        f"stage_{target.name}", MetaData(), *[Column(c.name, c.type) for c in target.columns], prefixes=["TEMPORARY"]
+        f"stage_{target.name}", MetaData(), *[Column(n, target.c[n].type) for n in names], prefixes=["TEMPORARY"]
     )
-    ordered = frame[[c.name for c in target.columns]]
+    ordered = frame[names]
     if connection.dialect.name == "postgresql":
         _copy_binary(connection, stage, target, ordered)
         return stage
     stage.create(connection)
-    records = ordered.astype(object).where(ordered.notna(), None).to_dict("records")
-    for start in range(0, len(records), _SQLITE_CHUNK):
-        connection.execute(stage.insert(), records[start : start + _SQLITE_CHUNK])
+    _insert_many(connection, stage, ordered)
     return stage
+
+
+def _insert_many(connection: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """Batched ``executemany`` (SQLite's fastest path), NaN and NaT as NULL."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for start in range(0, len(records), _SQLITE_CHUNK):
+        connection.execute(table.insert(), records[start : start + _SQLITE_CHUNK])
 
 
 def _copy_binary(connection: Connection, stage: Table, target: Table, frame: pd.DataFrame) -> None:
@@ -110,10 +134,15 @@ def _copy_binary(connection: Connection, stage: Table, target: Table, frame: pd.
     from pgpq import ArrowToPostgresBinaryEncoder
 
     # An explicit schema from the target table, so a column that is all null still has its type.
-    schema = pa.schema([(c.name, _ARROW_TYPES[type(c.type)]) for c in target.columns])
+    schema = pa.schema([(name, _ARROW_TYPES[type(target.c[name].type)]) for name in frame.columns])
     arrow = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
-    connection.exec_driver_sql(encoder.schema().ddl(stage.name))
+    # pgpq's own DDL, but with text compared bytewise like the target's columns (a join across collations fails).
+    columns_ddl = [
+        f'"{name}" {column.data_type.ddl()}' + (' collate "C"' if column.data_type.ddl() == "TEXT" else "")
+        for name, column in zip(arrow.schema.names, encoder.schema().columns, strict=True)
+    ]
+    connection.exec_driver_sql(f"create temporary table {stage.name} ({', '.join(columns_ddl)})")
     raw = driver_connection(connection)  # the psycopg connection of this transaction
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     with raw.cursor() as cursor, cursor.copy(f"copy {stage.name} ({columns}) from stdin (format binary)") as copy:

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, true, update
 
 from transforms.kpi_tables import FAMILIES
+from warehouse.bulk import insert_frame
 from warehouse.ledger import utcnow
 from warehouse.schema import (
     FACT_TABLES,
@@ -174,9 +175,7 @@ def replace_partitions(
             kpi_date=pd.to_datetime(frame["kpi_date"]).dt.date, pipeline_run_id=pipeline_run_id, computed_at=now
         )
         rows["value"] = rows["value"].astype("float64")
-        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-        connection.execute(insert(kpi_daily), records)
-        written += len(records)
+        written += insert_frame(connection, kpi_daily, rows)
     _replace_periods(connection, partitions, frames, pipeline_run_id, now)
     _add_dates(connection, {d for frame in frames.values() if not frame.empty for d in frame["kpi_date"]})
     if frames:
@@ -194,7 +193,7 @@ def _replace_periods(
     connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str, now: object
 ) -> None:
     """Recompute the weeks and months that contain a rebuilt day, from the daily rows' summed counts."""
-    from transforms.kpi_tables import line_routes, period_rollup, period_start
+    from transforms.kpi_tables import line_routes, period_cycle_quantiles, period_rollup, period_start
 
     line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
     routes = line_routes(pd.read_sql(select(PRODUCTS), connection), line_products)
@@ -222,6 +221,12 @@ def _replace_periods(
                 continue
             daily = pd.read_sql(daily_query, connection)
             rows = period_rollup(daily, period, routes)
+            if family == "production":
+                runs_query = select(RUNS)
+                if days is not None:
+                    runs_query = runs_query.where(RUNS.c.production_date >= first, RUNS.c.production_date < end)
+                runs = pd.read_sql(runs_query, connection)
+                rows = pd.concat([rows, period_cycle_quantiles(runs, period)], ignore_index=True)
             if days is not None and not rows.empty:
                 rows = rows[rows["period_start"].isin(starts)]
             connection.execute(delete(kpi_period).where(condition))
@@ -233,7 +238,7 @@ def _insert_periods(connection: Connection, rows: pd.DataFrame, pipeline_run_id:
         return
     rows = rows.assign(pipeline_run_id=pipeline_run_id, computed_at=now)
     rows["value"] = rows["value"].astype("float64")
-    connection.execute(insert(kpi_period), rows.astype(object).where(rows.notna(), None).to_dict("records"))
+    insert_frame(connection, kpi_period, rows)
 
 
 def read_cost(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -313,8 +318,7 @@ def _replace_training_outcomes(connection: Connection, now: object) -> None:
     )
     rows = training_vs_outcomes(periods).assign(computed_at=now)
     connection.execute(delete(training_outcomes))
-    if not rows.empty:
-        connection.execute(insert(training_outcomes), rows.astype(object).where(rows.notna(), None).to_dict("records"))
+    insert_frame(connection, training_outcomes, rows)
 
 
 def _add_dates(connection: Connection, days: set[object]) -> None:
@@ -344,7 +348,4 @@ def replace_customer_snapshots(connection: Connection, days: set[date] | None, n
     rows = customer_snapshots(read_accounts(connection), chosen)
     condition = true() if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
     connection.execute(delete(customer_snapshot).where(condition))
-    if not rows.empty:
-        rows = rows.assign(computed_at=now)
-        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-        connection.execute(insert(customer_snapshot), records)
+    insert_frame(connection, customer_snapshot, rows.assign(computed_at=now))

@@ -56,7 +56,9 @@ def _fact_table(dataset: Dataset) -> Table:
         dataset.fact_table,
         metadata,
         *columns,
-        Column("batch_id", String(120), nullable=False, index=True),
+        # Not indexed: an index on it cost 20% of the defect load's speed (5 M rows), and the few queries by batch
+        # (which days a batch touched) scan in well under a second.
+        Column("batch_id", String(120), nullable=False),
         Column("row_hash", String(32), nullable=False),
         Column("loaded_at", DateTime, nullable=False),
         *[Index(None, name) for name in dataset.indexed],
@@ -245,3 +247,21 @@ alert = Table(
     Column("raised_at", DateTime, nullable=False),
     UniqueConstraint("kpi", "rule", "site_id", "line_id", "step_id", "alert_date"),
 )
+
+
+def _bytewise_strings_on_postgresql() -> None:
+    """Every string column compares bytewise ("C" collation) on PostgreSQL.
+
+    Keys here are identifiers, and a locale collation (even C.UTF-8) makes PostgreSQL compare them with
+    ``strcoll`` and sort without abbreviated keys: measured on 5 M defect rows, the merge into the keyed fact
+    table took 17.4 s with the database's C.UTF-8 collation and 13.5 s with "C". UTF-8 byte order is code point
+    order, the same order C.UTF-8 gives, so nothing a user sees changes. SQLite compares bytewise already.
+    """
+    for table in metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, String) and column.type.collation is None:
+                bytewise = type(column.type)(length=column.type.length, collation="C")
+                column.type = column.type.with_variant(bytewise, "postgresql")
+
+
+_bytewise_strings_on_postgresql()

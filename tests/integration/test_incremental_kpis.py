@@ -97,3 +97,21 @@ def test_weekly_and_monthly_rows_sum_the_daily_counts(demo_warehouse):
         assert month.value == pytest.approx(100 * in_month.numerator.sum() / in_month.denominator.sum())
     sigma = periods[(periods.kpi == "sigma_level") & (periods.period == "month") & (periods.grain == "company")]
     assert sigma.value.between(3, 6).all()
+
+
+def test_weekly_and_monthly_cycle_time_quantiles_come_from_the_runs(demo_warehouse):
+    """The median and p90 of a month are those of the month's runs, not an average of daily medians."""
+    settings, _ = demo_warehouse
+    periods = read_table(settings, "kpi_period")
+    runs = read_table(settings, "fact_production_run")
+    runs["minutes"] = (pd.to_datetime(runs.finished_at) - pd.to_datetime(runs.started_at)).dt.total_seconds() / 60
+    runs["month"] = pd.to_datetime(runs.production_date).dt.to_period("M")
+    for kpi, q in (("cycle_time_median", 0.5), ("cycle_time_p90", 0.9)):
+        monthly = periods[(periods.kpi == kpi) & (periods.period == "month") & (periods.line_id == "S1-L2")]
+        monthly = monthly[monthly.step_id == "ALL"]
+        assert len(monthly) >= 3
+        for row in monthly.itertuples():
+            month = runs[(runs.line_id == "S1-L2") & (runs.month == pd.Timestamp(row.period_start).to_period("M"))]
+            assert row.value == pytest.approx(month.minutes.quantile(q))
+    weeks = periods[(periods.kpi == "cycle_time_p90") & (periods.period == "week") & (periods.grain == "company")]
+    assert len(weeks) >= 10 and weeks.value.notna().all()

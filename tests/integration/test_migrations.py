@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from warehouse.db import engine_for
-from warehouse.migrate import upgrade
+from warehouse.bi_views import VIEWS
+from warehouse.migrate import alembic_config, upgrade
 from warehouse.schema import metadata
 
 pytestmark = pytest.mark.integration
@@ -23,3 +25,34 @@ def test_migrated_schema_matches_the_declared_tables(warehouse_url):
     assert set(inspect(engine).get_table_names()) >= set(metadata.tables)
     engine.dispose()
     assert diff == []
+
+
+def test_string_columns_compare_bytewise_on_postgresql_and_the_revision_reverses(postgres_url):
+    engine = engine_for(postgres_url)
+    upgrade(engine)
+    assert _collations(engine) == {"C"}
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")  # drops the BI views that depend on the columns
+    assert _collations(engine) == {None}
+    upgrade(engine)  # re-applies the revision and re-creates the views
+    with engine.connect() as connection:
+        views = connection.scalar(text("select count(*) from pg_views where schemaname = 'bi'"))
+    assert _collations(engine) == {"C"}
+    engine.dispose()
+    assert views == len(VIEWS)
+
+
+def _collations(engine) -> set[str | None]:  # type: ignore[no-untyped-def]
+    """The distinct collations of the warehouse's string columns (None: the database default)."""
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                text(
+                    "select distinct collation_name from information_schema.columns "
+                    "where table_schema = current_schema() and table_name <> 'alembic_version' "
+                    "and data_type in ('character varying', 'text')"
+                )
+            )
+        )

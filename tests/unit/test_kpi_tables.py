@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from transforms.kpi_tables import people_kpis
+from transforms.kpi_tables import people_kpis, period_cycle_quantiles
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,25 @@ def test_overdue_and_compliance_on_hand_worked_days():
     assert line.loc[("training_hours_per_employee", date(2026, 3, 8)), "value"] == 1.0
     assert line.loc[("assessment_pass_rate", date(2026, 3, 8)), "value"] == 0.0
     assert line.loc[("assessment_score", date(2026, 3, 8)), "value"] == 60.0
+
+
+def test_monthly_cycle_time_quantiles_pool_the_runs_of_the_month():
+    # Day 1: runs of 10 and 20 minutes (median 15); day 2: one run of 60 (median 60).
+    # The month's median is the median of 10, 20, 60 = 20, not the mean (37.5) or median of the daily medians.
+    start = pd.Timestamp("2026-03-02 06:00")
+    runs = pd.DataFrame(
+        {
+            "production_date": [date(2026, 3, 2), date(2026, 3, 2), date(2026, 3, 3)],
+            "site_id": "S1",
+            "line_id": "S1-L1",
+            "step_id": "ST1",
+            "started_at": [start, start, start],
+            "finished_at": [start + pd.Timedelta(minutes=m) for m in (10, 20, 60)],
+        }
+    )
+    rows = period_cycle_quantiles(runs, "month")
+    line = rows[(rows.grain == "line")].set_index("kpi")
+    assert line.loc["cycle_time_median", "value"] == 20
+    assert line.loc["cycle_time_p90", "value"] == pytest.approx(52.0)  # 20 + 0.8 x (60 - 20), linear
+    assert set(rows.period_start) == {date(2026, 3, 1)} and set(rows.period) == {"month"}
+    assert set(rows.grain) == {"step", "line", "site", "company"}
