@@ -28,12 +28,14 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from qualitypulse.connections import with_airflow_connections
         from qualitypulse.pipeline import ingest_dataset
         from qualitypulse.settings import get_settings
 
         context = get_current_context()
         interval_end = context.get("data_interval_end") or context["dag_run"].run_after
-        result = ingest_dataset(dataset_name, interval_end.replace(tzinfo=None), context["run_id"], get_settings())
+        settings = with_airflow_connections(get_settings())
+        result = ingest_dataset(dataset_name, interval_end.replace(tzinfo=None), context["run_id"], settings)
         if not result.new:
             raise AirflowSkipException(f"{dataset_name}: no new batch")
         return asdict(result)

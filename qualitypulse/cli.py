@@ -38,7 +38,7 @@ def _demo_sources(args: argparse.Namespace) -> None:
         return
     spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
     counts = generate(
-        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_dir, settings.finance_url)
+        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
     )
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(
@@ -51,10 +51,12 @@ def _demo_sources(args: argparse.Namespace) -> None:
 
 def _run_dags(args: argparse.Namespace) -> None:
     from qualitypulse.airflow_runner import run_dags
+    from qualitypulse.demo_services import demo_lms_api
 
     # The nightly run covering a day is due at the midnight that ends it.
     day = args.day or _yesterday()
-    states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
+    with demo_lms_api(get_settings()):
+        states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
 
 
@@ -66,8 +68,11 @@ def _stage(args: argparse.Namespace) -> None:
     run_id = f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     if args.stage == "ingest":
         end = datetime.combine(args.interval_end or _yesterday() + timedelta(days=1), time(0))
-        for result in pipeline.ingest_source(args.source, end, run_id, settings):
-            print(result)
+        from qualitypulse.demo_services import demo_lms_api
+
+        with demo_lms_api(settings) as configured:
+            for result in pipeline.ingest_source(args.source, end, run_id, configured):
+                print(result)
     elif args.stage == "load":
         for report in pipeline.validate_and_load(settings):
             print(report)
@@ -75,6 +80,49 @@ def _stage(args: argparse.Namespace) -> None:
         print(f"{pipeline.build_kpis(run_id, settings, full=args.full)} KPI rows written")
     elif args.stage == "check":
         print(f"{len(pipeline.check_regressions(run_id, settings))} alerts")
+
+
+def _demo_api(args: argparse.Namespace) -> None:
+    """Serve the demo LMS/HR API until interrupted (the docker-compose demo source, or by hand)."""
+    import os
+
+    from sources.demo_api import DemoApi
+
+    token = os.environ.get("QP_LMS_API_TOKEN")
+    if not token:
+        raise SystemExit("set QP_LMS_API_TOKEN to the bearer token the API should accept")
+    with DemoApi(get_settings().lms_store_dir, token, host=args.host, port=args.port) as api:
+        print(f"demo LMS/HR API at {api.url} (Ctrl-C stops it)", flush=True)
+        try:
+            api.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+def _backfill(args: argparse.Namespace) -> None:
+    """Re-extract a date range, load it, and rebuild the KPIs it touched: idempotent end to end."""
+    from qualitypulse import pipeline
+    from qualitypulse.demo_services import demo_lms_api
+
+    run_id = f"backfill__{args.first_day}__{args.last_day}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    with demo_lms_api(get_settings()) as settings:
+        sources = [args.source] if args.source else [s for s in SOURCES if s != "survey"]
+        for source in sources:
+            for result in pipeline.backfill(source, args.first_day, args.last_day, run_id, settings):
+                print(result)
+        for report in pipeline.validate_and_load(settings):
+            print(report)
+        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
+
+
+def _replay(args: argparse.Namespace) -> None:
+    from qualitypulse import pipeline
+
+    settings = get_settings()
+    for report in pipeline.replay(args.batch_ids, settings):
+        print(report)
+    run_id = f"replay__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
 
 
 def _docs(args: argparse.Namespace) -> None:
@@ -136,6 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         func=_stage, stage="check"
     )
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
+    backfill = commands.add_parser("backfill", help="re-extract a date range and reload it (idempotent)")
+    backfill.add_argument("first_day", type=date.fromisoformat)
+    backfill.add_argument("last_day", type=date.fromisoformat)
+    backfill.add_argument(
+        "--source", choices=[s for s in SOURCES if s != "survey"], help="default: every SQL/API source"
+    )
+    backfill.set_defaults(func=_backfill)
+    replay = commands.add_parser("replay", help="validate and load landed batches again, from the landing zone")
+    replay.add_argument("batch_ids", nargs="+")
+    replay.set_defaults(func=_replay)
+    api = commands.add_parser("demo-api", help="serve the demo LMS/HR API (token from QP_LMS_API_TOKEN)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8765)
+    api.set_defaults(func=_demo_api)
     docs = commands.add_parser("docs", help="write docs/warehouse.md from the schema")
     docs.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "warehouse.md")
     docs.set_defaults(func=_docs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -18,7 +18,9 @@ from sqlalchemy import Engine, insert, select
 from qualitypulse.settings import Settings
 from sources import landing
 from sources.catalog import BY_NAME, Dataset, datasets_of
-from sources.extract import Extraction, extract_file_drops, extract_json_export, extract_sql
+from sources.extract import Extraction, SourceEvent, change_keys_of, extract_sql
+from sources.file_drops import extract_file_drops
+from sources.http_api import HttpSource, SourceUnavailable, extract_http
 from warehouse import ledger
 from warehouse.db import engine_for
 from warehouse.schema import FACT_TABLES, alert, kpi_daily
@@ -55,27 +57,51 @@ def ingest_source(source: str, interval_end: datetime, pipeline_run_id: str, set
     return [ingest_dataset(d.name, interval_end, pipeline_run_id, settings) for d in datasets_of(source)]
 
 
-def ingest_dataset(name: str, interval_end: datetime, pipeline_run_id: str, settings: Settings) -> IngestResult:
-    """Extract what is new in one dataset since its watermark, up to ``interval_end``; land it; enter it."""
+def ingest_dataset(
+    name: str, interval_end: datetime, pipeline_run_id: str, settings: Settings, backfill_from: datetime | None = None
+) -> IngestResult:
+    """Extract what is new in one dataset since its watermark, up to ``interval_end``; land it; enter it.
+
+    With ``backfill_from`` it re-extracts the changes in (backfill_from, interval_end] instead, whatever the
+    watermark, and leaves the watermark alone: rows the warehouse holds already load as unchanged duplicates,
+    and a second backfill of the same window lands the same batch, which the ledger knows.
+    """
     dataset = BY_NAME[name]
     engine = engine_for(settings.warehouse_url)
     try:
-        log.info("%s: extracting changes after the watermark, up to %s", dataset.name, interval_end)
-        extraction = _extract(dataset, engine, interval_end, settings)
-        if extraction.is_empty:
+        window = f"after {backfill_from}" if backfill_from else "after the watermark"
+        log.info("%s: extracting changes %s, up to %s", dataset.name, window, interval_end)
+        try:
+            extraction = _extract(dataset, engine, interval_end, settings, backfill_from)
+        except SourceUnavailable as error:
+            down = SourceEvent("source_unavailable", dataset.source, str(error))
+            ledger.record_events(engine, dataset.name, [down], pipeline_run_id)
+            log.error("%s: %s; the watermark stays, so the next run asks for the same changes", dataset.name, error)
+            raise
+        events = list(extraction.events)
+        writer = landing.BatchWriter(
+            settings.landing_dir, dataset.source, dataset.name, interval_end, extraction.schema
+        )
+        try:
+            for chunk in extraction.chunks or [extraction.frame]:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        if writer.rows == 0 and (extraction.chunks is not None or extraction.is_empty):
+            writer.abort()
+            ledger.record_events(engine, dataset.name, events, pipeline_run_id)
             log.info("%s: nothing new up to %s", dataset.name, interval_end)
             return IngestResult(dataset.name, None, 0, new=False)
-        manifest = landing.land(
-            extraction.frame,
-            source=dataset.source,
-            dataset=dataset.name,
-            landing_dir=settings.landing_dir,
-            interval_end=interval_end,
-            watermark_from=ledger.get_watermark(engine, dataset.name),
-            watermark_to=extraction.watermark_to,
+        events += _new_columns(engine, dataset, extraction.frame)  # drift is news only with a batch that has it
+        manifest = writer.finish(
+            watermark_from=backfill_from or ledger.get_watermark(engine, dataset.name),
+            watermark_to=None if backfill_from else extraction.watermark_to,
             files=extraction.files,
         )
         new = ledger.record_landed(engine, manifest, pipeline_run_id)
+        if new:
+            ledger.record_events(engine, dataset.name, events, pipeline_run_id, manifest.batch_id)
     finally:
         engine.dispose()
     log.info(
@@ -88,20 +114,81 @@ def ingest_dataset(name: str, interval_end: datetime, pipeline_run_id: str, sett
     return IngestResult(dataset.name, manifest.batch_id, manifest.row_count, new=new)
 
 
-def _extract(dataset: Dataset, engine: Engine, interval_end: datetime, settings: Settings) -> Extraction:
+def _taken_since(engine: Engine, dataset: Dataset, since: datetime) -> set[tuple[object, ...]]:
+    """(key, change time) of every row that landed batches took with a change time after ``since``."""
+    columns = [*dataset.key, dataset.watermark_column or "updated_at"]
+    taken: set[tuple[object, ...]] = set()
+    for raw_path in ledger.batches_changed_since(engine, dataset.name, since):
+        taken |= change_keys_of(landing.read_columns(raw_path, columns), dataset)
+    return taken
+
+
+def _new_columns(engine: Engine, dataset: Dataset, frame: pd.DataFrame) -> list[SourceEvent]:
+    """Schema drift: columns the catalog doesn't know that the dataset's previous batch didn't have either.
+
+    The first batch sets the baseline (sources often carry columns the warehouse has no use for, such as a
+    surrogate id); from then on a column that appears is reported once, in the batch that brought it.
+    """
+    previous = ledger.latest_raw_path(engine, dataset.name)
+    if previous is None:
+        return []
+    known = {*dataset.columns, *landing.column_names(previous)}
+    unknown = [c for c in frame.columns if c not in known and not str(c).startswith("_")]
+    for column in unknown:
+        log.warning("%s: new column %r in the source: kept in the raw batch, not loaded", dataset.name, column)
+    return [SourceEvent("schema_drift", str(c), "new column: kept in the raw batch, not loaded") for c in unknown]
+
+
+def _extract(
+    dataset: Dataset, engine: Engine, interval_end: datetime, settings: Settings, backfill_from: datetime | None
+) -> Extraction:
+    if dataset.source == "survey":
+        if backfill_from:
+            raise ValueError("file drops are not re-extracted: replay their landed batches (`qp replay`)")
+        return extract_file_drops(dataset, settings.survey_drop_dir, ledger.taken_files(engine, dataset.name))
+    watermark = backfill_from or ledger.get_watermark(engine, dataset.name)
     if dataset.source in ("qms", "finance"):
         url = settings.qms_url if dataset.source == "qms" else settings.finance_url
-        return extract_sql(dataset, url, ledger.get_watermark(engine, dataset.name), interval_end)
-    if dataset.source == "survey":
-        return extract_file_drops(dataset, settings.survey_drop_dir, ledger.taken_file_checksums(engine, dataset.name))
+        if backfill_from:
+            return extract_sql(dataset, url, backfill_from, interval_end, chunk_rows=settings.sql_chunk_rows)
+        lookback = timedelta(minutes=settings.sql_lookback_minutes)
+        taken = _taken_since(engine, dataset, watermark - lookback) if watermark else set()
+        return extract_sql(dataset, url, watermark, interval_end, lookback, taken, settings.sql_chunk_rows)
     if dataset.source == "lms":
-        return extract_json_export(
-            dataset,
-            settings.lms_export_dir / f"{dataset.name}.json",
-            ledger.get_watermark(engine, dataset.name),
-            interval_end,
-        )
+        return extract_http(dataset, lms_api(settings), watermark, interval_end)
     raise ValueError(f"unknown source {dataset.source!r}")
+
+
+def lms_api(settings: Settings) -> HttpSource:
+    """The LMS/HR reporting API as configured; a clear error when it isn't."""
+    if not settings.lms_api_url:
+        raise ValueError("QP_LMS_API_URL is not set: point it at the LMS/HR reporting API (and QP_LMS_API_TOKEN)")
+    return HttpSource(
+        settings.lms_api_url,
+        settings.lms_api_token,
+        read_timeout=settings.lms_api_timeout_seconds,
+        retries=settings.lms_api_retries,
+        page_size=settings.lms_api_page_size,
+    )
+
+
+def backfill(
+    source: str, first_day: date, last_day: date, pipeline_run_id: str, settings: Settings
+) -> list[IngestResult]:
+    """Re-extract ``source``'s changes from ``first_day`` to ``last_day`` (both included) and land them."""
+    lower = datetime.combine(first_day, time(0)) - timedelta(microseconds=1)  # the window is (lower, upper]
+    upper = datetime.combine(last_day + timedelta(days=1), time(0)) - timedelta(microseconds=1)
+    return [ingest_dataset(d.name, upper, pipeline_run_id, settings, backfill_from=lower) for d in datasets_of(source)]
+
+
+def replay(batch_ids: list[str], settings: Settings) -> list[BatchReport]:
+    """Validate and load landed batches again from the landing zone (after a fix), without the source."""
+    engine = engine_for(settings.warehouse_url)
+    try:
+        ledger.reopen(engine, batch_ids)
+    finally:
+        engine.dispose()
+    return validate_and_load(settings)
 
 
 def validate_and_load(settings: Settings, validator: BatchValidator | None = None) -> list[BatchReport]:

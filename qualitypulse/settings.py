@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -22,9 +22,19 @@ class Settings(BaseSettings):
     warehouse_url: str = ""
     qms_url: str = ""
     finance_url: str = ""
+    # SQL sources: re-read this far behind the watermark for rows that committed late.
+    sql_lookback_minutes: int = 15
+    # SQL sources stream this many rows at a time into the landing zone (bounded memory).
+    sql_chunk_rows: int = 100_000
+    # The LMS/HR reporting API; unset, `make run` and the tests serve the demo one (sources/demo_api.py).
+    lms_api_url: str = ""
+    lms_api_token: SecretStr = SecretStr("")
+    lms_api_timeout_seconds: float = 30.0
+    lms_api_retries: int = 4
+    lms_api_page_size: int = 1000
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
-    lms_export_dir: Path = _UNSET
+    lms_store_dir: Path = _UNSET
     landing_dir: Path = _UNSET
     data_docs_dir: Path = _UNSET
 
@@ -43,8 +53,8 @@ class Settings(BaseSettings):
             self.finance_url = f"sqlite:///{data / 'sources' / 'finance.db'}"
         if self.survey_drop_dir == _UNSET:
             self.survey_drop_dir = data / "sources" / "survey" / "drop"
-        if self.lms_export_dir == _UNSET:
-            self.lms_export_dir = data / "sources" / "lms"
+        if self.lms_store_dir == _UNSET:
+            self.lms_store_dir = data / "sources" / "lms"
         if self.landing_dir == _UNSET:
             self.landing_dir = data / "landing"
         if self.data_docs_dir == _UNSET:

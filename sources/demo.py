@@ -10,6 +10,7 @@ count above the inspected count, an unparseable file and a file that lacks a col
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class DemoSpec:
 class DemoLocations:
     qms_url: str
     survey_drop_dir: Path
-    lms_export_dir: Path
+    lms_store_dir: Path
     finance_url: str = ""  # empty: beside the QMS database
 
 
@@ -96,7 +97,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _training_assignments(spec, rng)
     hr = _hr_exports(spec, rng)
-    _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_export_dir)
+    _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
     counts = {
         **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),
@@ -334,7 +335,7 @@ def _feedback_day(spec: DemoSpec, offset: int, rng: np.random.Generator) -> list
 
 def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path) -> int:
     drop_dir.mkdir(parents=True, exist_ok=True)
-    for old in drop_dir.glob("feedback_*.csv"):
+    for old in drop_dir.glob("feedback_*"):
         old.unlink()
     total = 0
     for offset in range(spec.days):
@@ -359,7 +360,17 @@ def _write_survey_drops(spec: DemoSpec, rng: np.random.Generator, drop_dir: Path
             # A transfer that mangled the file: Latin-1 bytes and a row cut off inside a quoted field.
             path.write_bytes(path.read_bytes() + b'R-BROKEN,2026-01-01T10:00:00,C\xe9\xe9,"S1,9\n')
         total += len(rows) + (1 if offset == UNPARSEABLE_FILE_DAY else 0)
+        _mark_complete(path, len(rows), with_manifest=offset % 7 == 3)
     return total
+
+
+def _mark_complete(path: Path, rows: int, with_manifest: bool) -> None:
+    """Say the file is complete, as survey tools do: a ready marker, or (some days) a manifest with its checksum."""
+    if with_manifest:
+        entry = {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "rows": rows}
+        path.with_name(f"{path.stem}.manifest.json").write_text(json.dumps({"files": [entry]}), encoding="utf-8")
+    else:
+        path.with_name(f"{path.name}.ready").touch()
 
 
 # --- LMS: a JSON export of training assignments -------------------------------------------------------------

@@ -54,6 +54,13 @@ class RequestLog:
 class DemoApi:
     """The API server in a background thread; use as a context manager (stopped on exit)."""
 
+    _running: dict[str, DemoApi] = {}  # by URL: how a test reaches the server a fixture started
+
+    @classmethod
+    def serving(cls, url: str) -> DemoApi:
+        """The running demo API at ``url`` (for fault injection in tests)."""
+        return cls._running[url]
+
     def __init__(self, store_dir: Path, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.store_dir = store_dir
         self.token = token
@@ -71,12 +78,19 @@ class DemoApi:
 
     def start(self) -> DemoApi:
         self._thread.start()
+        DemoApi._running[self.url] = self
         return self
 
     def stop(self) -> None:
+        DemoApi._running.pop(self.url, None)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def wait(self) -> None:
+        """Block until the server stops (or the process is interrupted)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=1)
 
     def __enter__(self) -> DemoApi:
         return self.start()

@@ -6,17 +6,16 @@ interval: an event that was lost only delays data until the next run, it never l
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import MetaData, Table, select
+import pyarrow as pa
+from sqlalchemy import Boolean, Date, DateTime, Engine, Float, Integer, MetaData, Numeric, Select, Table, select
+from sqlalchemy.types import TypeEngine
 
 from sources.catalog import Dataset
 from warehouse.db import engine_for
@@ -27,106 +26,164 @@ log = logging.getLogger(__name__)
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 PARSE_ERROR = "_parse_error"
+RAW_LINE = "_raw_line"  # the source text of a record that could not be parsed
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """Something about the source a data engineer should see: a skipped re-delivery, a refused file, drift."""
+
+    kind: str
+    subject: str  # a file name, a page, a column
+    detail: str
 
 
 @dataclass
 class Extraction:
+    """What one extraction found: a frame, or (SQL sources) chunks to stream into the landing zone."""
+
     frame: pd.DataFrame
     watermark_to: datetime | None = None
     files: list[dict[str, str]] = field(default_factory=list)
+    events: list[SourceEvent] = field(default_factory=list)
+    chunks: Iterator[pd.DataFrame] | None = None  # when set, ``frame`` only names the columns
+    schema: pa.Schema | None = None  # the landed file's schema, when the source declares its types
 
     @property
     def is_empty(self) -> bool:
-        return self.frame.empty and not self.files
+        return self.chunks is None and self.frame.empty and not self.files
 
 
-def extract_sql(dataset: Dataset, url: str, watermark: datetime | None, upper: datetime) -> Extraction:
-    """Rows of the source table whose ``updated_at`` lies in (watermark, upper]."""
+def extract_sql(
+    dataset: Dataset,
+    url: str,
+    watermark: datetime | None,
+    upper: datetime,
+    lookback: timedelta = timedelta(0),
+    taken_before: set[tuple[object, ...]] | None = None,
+    chunk_rows: int = 100_000,
+) -> Extraction:
+    """Rows of the source table whose change time lies in (watermark - lookback, upper], in chunks.
+
+    The rows stream from a server-side cursor ``chunk_rows`` at a time, so memory stays bounded whatever the
+    table's size; ``watermark_to`` is final once the chunks are consumed. The look-back re-reads rows that a
+    source transaction committed late, with a change time already behind the watermark; rows of that window
+    that an earlier batch took (``taken_before``: key and change time) are left out, so only the late ones come
+    back. Every column of the source table is taken: a new one is schema drift, kept in the raw batch.
+    """
     wm_col = dataset.watermark_column or "updated_at"
     engine = engine_for(url)
-    try:
-        # Reflected, so bounds are bound with the column's own type (SQLite compares datetimes as text).
-        source_table = Table(dataset.name, MetaData(), autoload_with=engine)
-        present = [source_table.c[c] for c in dataset.columns if c in source_table.c]
-        query = select(*present).where(source_table.c[wm_col] <= upper)
-        if watermark is not None:
-            query = query.where(source_table.c[wm_col] > watermark)
-        with engine.connect() as connection:
-            frame = pd.read_sql(query.order_by(source_table.c[wm_col]), connection)
-    finally:
-        engine.dispose()
-    frame[wm_col] = pd.to_datetime(frame[wm_col])
-    new_watermark = frame[wm_col].max().to_pydatetime() if not frame.empty else None
-    return Extraction(frame=frame, watermark_to=new_watermark)
+    # Reflected, so bounds are bound with the column's own type (SQLite compares datetimes as text).
+    source_table = Table(dataset.name, MetaData(), autoload_with=engine)
+    query = select(source_table).where(source_table.c[wm_col] <= upper)
+    if watermark is not None:
+        query = query.where(source_table.c[wm_col] > watermark - lookback)
+    extraction = Extraction(
+        frame=pd.DataFrame(columns=[c.name for c in source_table.columns]),
+        schema=pa.schema([(c.name, _arrow_type(c.type)) for c in source_table.columns]),
+    )
+
+    query = query.order_by(source_table.c[wm_col])
+    read = _arrow_chunks if engine.dialect.name == "postgresql" else _row_chunks
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        late = 0
+        try:
+            for raw in read(engine, query, chunk_rows):
+                frame = _typed(raw, extraction.schema)
+                if watermark is not None and taken_before:
+                    frame, found = _without_taken(frame, dataset, watermark, taken_before)
+                    late += found
+                if not frame.empty:
+                    newest = pd.Timestamp(frame[wm_col].max()).to_pydatetime()
+                    # Late rows never move the watermark back.
+                    extraction.watermark_to = max(d for d in (newest, extraction.watermark_to, watermark) if d)
+                yield frame
+        finally:
+            engine.dispose()
+        if late:
+            log.warning("%s: %d row(s) committed late, behind the watermark; taken now", dataset.name, late)
+
+    extraction.chunks = chunks()
+    return extraction
 
 
-def extract_file_drops(dataset: Dataset, drop_dir: Path, taken_checksums: set[str]) -> Extraction:
-    """Every CSV file in the drop folder not taken before (by checksum), as strings, with its lineage.
+def _row_chunks(engine: Engine, query: Select[Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Any SQLAlchemy database: rows from a streaming cursor, ``chunk_rows`` at a time."""
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+        for rows in result.partitions(chunk_rows):
+            yield pd.DataFrame.from_records(rows, columns=list(result.keys()))
 
-    A file that cannot be parsed, or lacks a required column, still lands: each of its lines becomes a row
-    that carries the reason in ``_parse_error``, so validation quarantines it and nothing is dropped.
+
+def _arrow_chunks(engine: Engine, query: Select[Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """PostgreSQL: the query's rows as Arrow record batches over ADBC (binary COPY underneath).
+
+    Measured on 5 M defect rows, the SQLAlchemy cursor path ran at 8% of ``COPY ... TO``: it builds a Python
+    object per value. ADBC streams Arrow batches of about ``chunk_rows`` rows without that.
     """
-    frames, files = [], []
-    for path in sorted(drop_dir.glob("*.csv")):
-        payload = path.read_bytes()
-        checksum = hashlib.sha256(payload).hexdigest()
-        if checksum in taken_checksums:
-            continue  # an identical re-delivery
-        frames.append(_parse_csv(payload, path.name, dataset))
-        files.append({"file_name": path.name, "checksum": checksum})
-    columns = [*dataset.columns, SOURCE_FILE, SOURCE_LINE, PARSE_ERROR]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return Extraction(frame=frame.reindex(columns=columns), files=files)
+    import adbc_driver_postgresql.dbapi as adbc
+
+    compiled = query.compile(dialect=engine.dialect)
+    # psycopg's %(name)s placeholders become PostgreSQL's $n, bound in the same order.
+    names = list(compiled.params)
+    sql = compiled.string % {name: f"${i}" for i, name in enumerate(names, start=1)}
+    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(chunk_rows * 100)})
+        cursor.execute(sql, parameters=[compiled.params[n] for n in names] or None)
+        for batch in cursor.fetch_record_batch():
+            yield batch.to_pandas()
 
 
-def _parse_csv(payload: bytes, file_name: str, dataset: Dataset) -> pd.DataFrame:
-    try:
-        text = payload.decode("utf-8")
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        header, *records = list(reader)
-        missing = [c for c in dataset.required if c not in header]
-        if missing:
-            return _unparsed(payload, file_name, f"file lacks required column(s): {', '.join(missing)}")
-        ragged = next((i for i, r in enumerate(records, start=2) if len(r) != len(header)), None)
-        if ragged is not None:
-            return _unparsed(payload, file_name, f"line {ragged} has a different number of fields than the header")
-    except (UnicodeDecodeError, csv.Error, ValueError) as error:
-        return _unparsed(payload, file_name, f"file could not be parsed: {error}")
-    frame = pd.DataFrame(records, columns=header, dtype="str").replace("", None)
-    frame[SOURCE_FILE] = file_name
-    frame[SOURCE_LINE] = range(2, len(frame) + 2)
-    frame[PARSE_ERROR] = None
+def _without_taken(
+    frame: pd.DataFrame, dataset: Dataset, watermark: datetime, taken_before: set[tuple[object, ...]]
+) -> tuple[pd.DataFrame, int]:
+    """The chunk without the rows behind the watermark that an earlier batch took; and how many late ones stay."""
+    behind = pd.to_datetime(frame[dataset.watermark_column or "updated_at"]) <= watermark
+    if not behind.any():
+        return frame, 0
+    seen = pd.Series([k in taken_before for k in _change_keys(frame[behind], dataset)], index=frame.index[behind])
+    return frame.drop(index=seen[seen].index).reset_index(drop=True), int((~seen).sum())
+
+
+def _arrow_type(sql_type: TypeEngine) -> pa.DataType:
+    """How a source column lands: its declared type, so a chunk of nulls can't change the file's schema."""
+    if isinstance(sql_type, Boolean):
+        return pa.bool_()
+    if isinstance(sql_type, Integer):
+        return pa.int64()
+    if isinstance(sql_type, (Float, Numeric)):
+        return pa.float64()
+    if isinstance(sql_type, DateTime):
+        return pa.timestamp("us")
+    if isinstance(sql_type, Date):
+        return pa.date32()
+    return pa.string()
+
+
+def _typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """Values the landed schema can hold: decimals as floats, anything else in a text column as text."""
+    for field_ in schema:
+        column = frame[field_.name]
+        if column.dtype != object:
+            continue
+        if pa.types.is_floating(field_.type):
+            frame[field_.name] = pd.to_numeric(column)
+        elif pa.types.is_string(field_.type):
+            frame[field_.name] = column.map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return frame
 
 
-def _unparsed(payload: bytes, file_name: str, reason: str) -> pd.DataFrame:
-    """One row per data line of a file that could not be read as a table; the raw line is kept."""
-    lines = payload.decode("utf-8", errors="replace").splitlines()[1:]
-    return pd.DataFrame(
-        {"_raw_line": lines, SOURCE_FILE: file_name, SOURCE_LINE: range(2, len(lines) + 2), PARSE_ERROR: reason}
-    )
+def _change_keys(frame: pd.DataFrame, dataset: Dataset) -> list[tuple[object, ...]]:
+    """Each row's natural key and change time, as plain comparable values."""
+    wm_col = dataset.watermark_column or "updated_at"
+    columns = [frame[k].astype(str) for k in dataset.key] + [pd.to_datetime(frame[wm_col])]
+    return list(zip(*columns, strict=True))
 
 
-def extract_json_export(dataset: Dataset, path: Path, watermark: datetime | None, upper: datetime) -> Extraction:
-    """Records of a JSON export whose ``updated_at`` lies in (watermark, upper]; none while the file is absent."""
-    if not path.exists():
-        log.warning("%s: export %s has not arrived; nothing to extract", dataset.name, path)
-        return Extraction(frame=pd.DataFrame(columns=list(dataset.columns)))
-    payload = path.read_bytes()
-    try:
-        document = json.loads(payload.decode("utf-8"))
-        records = document["records"] if isinstance(document, dict) else document
-        frame = pd.DataFrame.from_records(records).reindex(columns=list(dataset.columns))
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        # Land the export's lines with the reason; the watermark stays where it was.
-        file = {"file_name": path.name, "checksum": hashlib.sha256(payload).hexdigest()}
-        return Extraction(
-            frame=_unparsed(b"\n" + payload, path.name, f"export could not be parsed: {error}"), files=[file]
-        )
-    changed_at = pd.to_datetime(frame["updated_at"], errors="coerce", format="ISO8601")
-    # Records without a usable change time can't be placed against the watermark: always take them, so
-    # validation quarantines them rather than the extraction dropping them.
-    in_window = changed_at.isna() | (changed_at.le(upper) & (changed_at.gt(watermark) if watermark else True))
-    frame = frame[in_window].reset_index(drop=True)
-    new_watermark = changed_at[in_window].max()
-    return Extraction(frame=frame, watermark_to=None if pd.isna(new_watermark) else new_watermark.to_pydatetime())
+def change_keys_of(frame: pd.DataFrame, dataset: Dataset) -> set[tuple[object, ...]]:
+    """The (key, change time) pairs of a landed batch: what it took from the source."""
+    if frame.empty or any(c not in frame.columns for c in (*dataset.key, dataset.watermark_column or "updated_at")):
+        return set()
+    return set(_change_keys(frame, dataset))

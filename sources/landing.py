@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,81 @@ class ChecksumMismatch(RuntimeError):
     """A landed batch no longer matches its manifest: the landing zone was changed after the fact."""
 
 
+class BatchWriter:
+    """Write a batch to the landing zone chunk by chunk (bounded memory), then name it by its checksum.
+
+    The first chunk (or ``schema``) fixes the file's schema; every later chunk is cast to it. ``finish``
+    returns the manifest; a batch identical to one landed before (same bytes) is the same batch.
+    """
+
+    def __init__(
+        self,
+        landing_dir: Path,
+        source: str,
+        dataset: str,
+        interval_end: datetime | None,
+        schema: pa.Schema | None = None,
+    ) -> None:
+        self.source, self.dataset, self.interval_end = source, dataset, interval_end
+        partition = (interval_end or datetime(1970, 1, 1)).date().isoformat()
+        self.folder = landing_dir / source / dataset / f"date={partition}"
+        self.schema = schema
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        if self._writer is None:
+            self.schema = table.schema.remove_metadata()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.folder / f".incoming-{uuid.uuid4().hex}.parquet"
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self.rows += len(frame)
+
+    def finish(
+        self,
+        *,
+        watermark_from: datetime | None,
+        watermark_to: datetime | None,
+        files: list[dict[str, str]] | None = None,
+    ) -> Manifest:
+        if self._writer is None or self._tmp is None:
+            raise ValueError("a batch needs at least one chunk, even an empty one")
+        self._writer.close()
+        checksum = _sha256(self._tmp)
+        stamp = (watermark_to or self.interval_end or datetime(1970, 1, 1)).strftime("%Y%m%dT%H%M%S")
+        batch_id = f"{self.dataset}-{stamp}-{checksum[:12]}"
+        path = self.folder / f"{batch_id}.parquet"
+        if path.exists():
+            self._tmp.unlink()  # the same batch landed before: keep the first copy, immutable
+        else:
+            os.replace(self._tmp, path)
+        manifest = Manifest(
+            batch_id=batch_id,
+            source=self.source,
+            dataset=self.dataset,
+            interval_end=self.interval_end,
+            watermark_from=watermark_from,
+            watermark_to=watermark_to,
+            row_count=self.rows,
+            checksum=checksum,
+            schema={f.name: str(f.type) for f in self.schema or []},
+            raw_path=str(path),
+            files=files or [],
+        )
+        _write_atomically(path.with_suffix(".manifest.json"), manifest.to_json().encode())
+        return manifest
+
+    def abort(self) -> None:
+        """Discard what was written (the extraction failed): nothing lands."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+
 def land(
     frame: pd.DataFrame,
     *,
@@ -60,34 +136,17 @@ def land(
     files: list[dict[str, str]] | None = None,
 ) -> Manifest:
     """Write ``frame`` as a batch in the landing zone and return its manifest (idempotent)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    payload = sink.getvalue().to_pybytes()
-    checksum = hashlib.sha256(payload).hexdigest()
-    stamp = (watermark_to or interval_end or datetime(1970, 1, 1)).strftime("%Y%m%dT%H%M%S")
-    batch_id = f"{dataset}-{stamp}-{checksum[:12]}"
-    partition = (interval_end or watermark_to or datetime(1970, 1, 1)).date().isoformat()
-    folder = landing_dir / source / dataset / f"date={partition}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{batch_id}.parquet"
-    manifest = Manifest(
-        batch_id=batch_id,
-        source=source,
-        dataset=dataset,
-        interval_end=interval_end,
-        watermark_from=watermark_from,
-        watermark_to=watermark_to,
-        row_count=len(frame),
-        checksum=checksum,
-        schema={f.name: str(f.type) for f in table.schema},
-        raw_path=str(path),
-        files=files or [],
-    )
-    if not path.exists():
-        _write_atomically(path, payload)
-    _write_atomically(path.with_suffix(".manifest.json"), manifest.to_json().encode())
-    return manifest
+    writer = BatchWriter(landing_dir, source, dataset, interval_end)
+    writer.write(frame)
+    return writer.finish(watermark_from=watermark_from, watermark_to=watermark_to, files=files)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_batch(raw_path: str, checksum: str) -> pd.DataFrame:
@@ -97,6 +156,17 @@ def read_batch(raw_path: str, checksum: str) -> pd.DataFrame:
     if actual != checksum:
         raise ChecksumMismatch(f"{raw_path}: checksum {actual[:12]} differs from the ledger's {checksum[:12]}")
     return pq.read_table(pa.BufferReader(payload)).to_pandas()
+
+
+def column_names(raw_path: str) -> list[str]:
+    """The columns of a landed batch, from its Parquet footer."""
+    return list(pq.read_schema(raw_path).names)
+
+
+def read_columns(raw_path: str, columns: list[str]) -> pd.DataFrame:
+    """Some columns of a landed batch (those it has), without reading the rest."""
+    present = [c for c in columns if c in column_names(raw_path)]
+    return pq.read_table(raw_path, columns=present).to_pandas()
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:

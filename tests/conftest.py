@@ -104,7 +104,7 @@ def write_demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-d
 
     return generate(
         DemoSpec(end_date=DEMO_END),
-        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_export_dir, settings.finance_url),
+        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url),
     )
 
 
@@ -124,8 +124,12 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
-    """Settings for an isolated data folder and warehouse, migrated to the newest schema."""
-    return migrated_settings(tmp_path, warehouse_url)
+    """Settings for an isolated data folder and warehouse, migrated to the newest schema, with the demo LMS/HR
+    API serving that folder's store on 127.0.0.1 for the test's duration."""
+    from qualitypulse.demo_services import demo_lms_api
+
+    with demo_lms_api(migrated_settings(tmp_path, warehouse_url)) as configured:
+        yield configured
 
 
 @pytest.fixture
@@ -141,10 +145,12 @@ def demo_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
     folder = tmp_path_factory.mktemp(f"demo-{request.param}")
     with fresh_warehouse(request.param, folder) as url:
-        configured = migrated_settings(folder, url)
-        counts = write_demo_sources(configured)
-        run_chain(configured)
-        yield configured, counts
+        from qualitypulse.demo_services import demo_lms_api
+
+        with demo_lms_api(migrated_settings(folder, url)) as configured:
+            counts = write_demo_sources(configured)
+            run_chain(configured)
+            yield configured, counts
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ AUDIT_COLUMNS = {
     "raised_at",
     "updated_at",
     "taken_at",
+    "kpis_built_at",
     "pipeline_run_id",
 }
 

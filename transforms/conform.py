@@ -9,6 +9,10 @@ import pandas as pd
 from sources.catalog import Dataset
 from sources.extract import PARSE_ERROR
 
+# A column whose every value (at least this many) fails its declared type has changed type in the source:
+# the batch is blocked as a whole, instead of each row being quarantined for the same reason.
+CHANGED_TYPE_MIN_VALUES = 3
+
 
 @dataclass
 class Conformed:
@@ -32,11 +36,20 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
             frame=raw.iloc[0:0], row_errors=row_errors, batch_error=f"missing required column(s): {', '.join(missing)}"
         )
     typed = pd.DataFrame(index=raw.index)
+    changed: list[str] = []
     for name, kind in dataset.columns.items():
         values = raw[name] if name in raw.columns else pd.Series(None, index=raw.index, dtype="object")
         typed[name], bad = _cast(values, kind)
+        present = int(values.notna().sum())
+        if present >= CHANGED_TYPE_MIN_VALUES and int(bad.sum()) == present:
+            example = values[bad].iloc[0]
+            changed.append(f"{name} (none of its {present} values is a valid {kind}, e.g. {example!r})")
         for row in bad[bad].index:
             row_errors.setdefault(int(row), []).append(f"type: {name} {values[row]!r} is not a valid {kind}")
+    if changed:
+        return Conformed(
+            frame=raw.iloc[0:0], row_errors=row_errors, batch_error=f"column type changed: {'; '.join(changed)}"
+        )
     return Conformed(frame=typed, row_errors=row_errors, batch_error=None)
 
 

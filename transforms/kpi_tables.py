@@ -247,9 +247,7 @@ def period_cycle_quantiles(runs: pd.DataFrame, period: str) -> pd.DataFrame:
     """
     if runs.empty:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
-    frame = runs.assign(
-        period_start=period_start(runs["production_date"], period), cycle_minutes=cycle_minutes(runs)
-    )
+    frame = runs.assign(period_start=period_start(runs["production_date"], period), cycle_minutes=cycle_minutes(runs))
     rows = pd.concat(
         [
             _quantile_rollup(frame, kpi, "period_start", "cycle_minutes", q, PRODUCTION_GRAINS)

@@ -34,6 +34,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
     "batch_ledger": ("one row per landed batch", "Where every source row went: loaded, quarantined or duplicate."),
     "source_watermark": ("one row per incrementally extracted dataset", "The newest change already extracted."),
     "source_file": ("one row per file taken from a drop folder", "Checksums of taken files: re-deliveries skip."),
+    "extraction_event": (
+        "one row per thing extraction noticed",
+        "Skipped re-deliveries, refused or broken files, new source columns, sources that stayed down.",
+    ),
     "quarantine": ("one row per quarantined source row", "Rows held back, every rule they broke, the raw record."),
     "validation_result": ("one row per expectation per batch", "Great Expectations results, for data quality trends."),
     "kpi_daily": (

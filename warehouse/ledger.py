@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from sources.catalog import DATASETS
+from sources.extract import SourceEvent
 from sources.landing import Manifest
-from warehouse.schema import batch_ledger, source_file, source_watermark
+from warehouse.schema import batch_ledger, extraction_event, source_file, source_watermark
 
 
 def utcnow() -> datetime:
@@ -32,9 +33,11 @@ def get_watermark(engine: Engine, dataset: str) -> datetime | None:
         return connection.scalar(select(source_watermark.c.watermark).where(source_watermark.c.dataset == dataset))
 
 
-def taken_file_checksums(engine: Engine, dataset: str) -> set[str]:
+def taken_files(engine: Engine, dataset: str) -> dict[str, str]:
+    """The checksums of the files taken so far, with the name each was taken under."""
+    query = select(source_file.c.checksum, source_file.c.file_name).where(source_file.c.dataset == dataset)
     with engine.connect() as connection:
-        return set(connection.scalars(select(source_file.c.checksum).where(source_file.c.dataset == dataset)))
+        return {checksum: name for checksum, name in connection.execute(query)}
 
 
 def record_landed(engine: Engine, manifest: Manifest, pipeline_run_id: str) -> bool:
@@ -81,6 +84,45 @@ def record_landed(engine: Engine, manifest: Manifest, pipeline_run_id: str) -> b
     return True
 
 
+REPORTED_ONCE = ("redelivery_skipped", "file_refused")
+
+
+def record_events(
+    engine: Engine, dataset: str, events: list[SourceEvent], pipeline_run_id: str, batch_id: str | None = None
+) -> None:
+    """Keep what extraction noticed, for the run summary and for operators."""
+    if not events:
+        return
+    now = utcnow()
+    with engine.begin() as connection:
+        # A file that stays in the drop folder is reported once, not on every run.
+        reported = set(
+            connection.execute(
+                select(extraction_event.c.kind, extraction_event.c.subject).where(
+                    extraction_event.c.dataset == dataset, extraction_event.c.kind.in_(REPORTED_ONCE)
+                )
+            ).tuples()
+        )
+        events = [e for e in events if (e.kind, e.subject) not in reported]
+        if not events:
+            return
+        connection.execute(
+            insert(extraction_event),
+            [
+                {
+                    "dataset": dataset,
+                    "kind": e.kind,
+                    "subject": e.subject,
+                    "detail": e.detail,
+                    "batch_id": batch_id,
+                    "pipeline_run_id": pipeline_run_id,
+                    "occurred_at": now,
+                }
+                for e in events
+            ],
+        )
+
+
 def _set_watermark(connection: Connection, dataset: str, watermark: datetime, batch_id: str, now: datetime) -> None:
     values = {"watermark": watermark, "batch_id": batch_id, "updated_at": now}
     changed = connection.execute(
@@ -88,6 +130,45 @@ def _set_watermark(connection: Connection, dataset: str, watermark: datetime, ba
     ).rowcount
     if not changed:
         connection.execute(insert(source_watermark).values(dataset=dataset, **values))
+
+
+def latest_raw_path(engine: Engine, dataset: str) -> str | None:
+    """The landed file of the dataset's most recent batch, if any."""
+    query = (
+        select(batch_ledger.c.raw_path)
+        .where(batch_ledger.c.dataset == dataset)
+        .order_by(batch_ledger.c.landed_at.desc(), batch_ledger.c.batch_id.desc())
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        return connection.scalar(query)
+
+
+def batches_changed_since(engine: Engine, dataset: str, since: datetime) -> list[str]:
+    """Raw paths of the dataset's batches whose changes reach past ``since`` (for the look-back window)."""
+    query = select(batch_ledger.c.raw_path).where(
+        batch_ledger.c.dataset == dataset, batch_ledger.c.watermark_to > since
+    )
+    with engine.connect() as connection:
+        return list(connection.scalars(query))
+
+
+class UnknownBatch(KeyError):
+    """A batch id the ledger doesn't hold."""
+
+
+def reopen(engine: Engine, batch_ids: list[str]) -> None:
+    """Put processed batches back in the queue (their landed files stay the same); their KPIs rebuild after."""
+    with engine.begin() as connection:
+        known = set(connection.scalars(select(batch_ledger.c.batch_id).where(batch_ledger.c.batch_id.in_(batch_ids))))
+        missing = sorted(set(batch_ids) - known)
+        if missing:
+            raise UnknownBatch(f"not in the ledger: {', '.join(missing)}")
+        connection.execute(
+            update(batch_ledger)
+            .where(batch_ledger.c.batch_id.in_(batch_ids))
+            .values(status="landed", processed_at=None, kpis_built_at=None)
+        )
 
 
 def pending_batches(engine: Engine) -> list[PendingBatch]:

@@ -105,6 +105,22 @@ source_watermark = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
+# What extraction noticed about a source, batch or not: skipped re-deliveries, refused or broken files, new
+# columns, a source that stayed down. The run log says it once; this table keeps it.
+extraction_event = Table(
+    "extraction_event",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(60), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("batch_id", String(120)),  # the batch it belongs to, when one landed
+    Column("pipeline_run_id", String(250)),
+    Column("occurred_at", DateTime, nullable=False),
+    Index(None, "dataset", "occurred_at"),
+)
+
 source_file = Table(
     "source_file",
     metadata,

@@ -50,7 +50,7 @@ def test_the_qms_source_extracts_the_same_rows_from_sqlite_and_postgresql(qms_ki
     with fresh_warehouse(qms_kind, tmp_path / "qms") as qms_url:
         (tmp_path / "qms").mkdir(exist_ok=True)
         configured = settings.model_copy(update={"qms_url": qms_url})
-        counts = generate(SPEC, DemoLocations(qms_url, configured.survey_drop_dir, configured.lms_export_dir))
+        counts = generate(SPEC, DemoLocations(qms_url, configured.survey_drop_dir, configured.lms_store_dir))
         results = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
         again = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
 

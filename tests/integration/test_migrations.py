@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from warehouse.db import engine_for
 from warehouse.bi_views import VIEWS
+from warehouse.db import engine_for
 from warehouse.migrate import alembic_config, upgrade
 from warehouse.schema import metadata
 
