@@ -36,6 +36,7 @@ test: install
 bench: install
 	$(BIN)/python -m benchmarks.load
 	$(BIN)/python -m benchmarks.kpi_build
+	$(BIN)/python -m benchmarks.extract
 
 lint: install
 	$(BIN)/ruff check .

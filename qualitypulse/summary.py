@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from qualitypulse.settings import Settings
 from warehouse.db import engine_for
-from warehouse.schema import ALL, alert, batch_ledger, kpi_daily, quarantine
+from warehouse.schema import ALL, alert, batch_ledger, extraction_event, kpi_daily, quarantine
 
 # (kpi, label, format, higher is better)
 SUMMARY_KPIS = (
@@ -92,6 +93,10 @@ def render(settings: Settings) -> str:
                 f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}"
                 f"{row.quarantined:>13}{row.duplicates:>12}{row.blocked:>9}"
             )
+        lines += ["", "Extraction: what the sources did (latest 8 of each dataset's events)"]
+        lines += [f"  {e.dataset}: {e.kind} {e.subject}: {e.detail[:100]}" for e in _recent_events(engine)] or [
+            "  (nothing unusual)"
+        ]
         lines += ["", "Quarantine: the most frequent reasons"]
         lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
@@ -133,6 +138,16 @@ def render(settings: Settings) -> str:
         return "\n".join(lines)
     finally:
         engine.dispose()
+
+
+def _recent_events(engine: Engine, per_dataset: int = 8) -> list[Any]:
+    query = select(extraction_event).order_by(extraction_event.c.dataset, extraction_event.c.event_id)
+    with engine.connect() as connection:
+        events = connection.execute(query).all()
+    by_dataset: dict[str, list[Any]] = {}
+    for event in events:
+        by_dataset.setdefault(event.dataset, []).append(event)
+    return [e for dataset_events in by_dataset.values() for e in dataset_events[-per_dataset:]]
 
 
 def _top_reasons(engine: Engine, top: int = 6) -> list[tuple[str, int]]:

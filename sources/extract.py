@@ -124,14 +124,14 @@ def _arrow_chunks(engine: Engine, query: Select[Any], chunk_rows: int) -> Iterat
     """
     import adbc_driver_postgresql.dbapi as adbc
 
-    compiled = query.compile(dialect=engine.dialect)
-    # psycopg's %(name)s placeholders become PostgreSQL's $n, bound in the same order.
-    names = list(compiled.params)
-    sql = compiled.string % {name: f"${i}" for i, name in enumerate(names, start=1)}
+    # Bounds inline (rendered and quoted by SQLAlchemy; they are our own timestamps): with bound parameters the
+    # driver runs a prepared statement and holds the whole result in memory (measured: 1.9 GB for 5 M rows);
+    # without, it streams the result with COPY (0.2 GB).
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
     uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with adbc.connect(uri) as connection, connection.cursor() as cursor:
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(chunk_rows * 100)})
-        cursor.execute(sql, parameters=[compiled.params[n] for n in names] or None)
+        cursor.execute(sql)
         for batch in cursor.fetch_record_batch():
             yield batch.to_pandas()
 

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR, RAW_LINE, Extraction
+from sources.extract import PARSE_ERROR, RAW_LINE, Extraction, SourceEvent
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,24 @@ def extract_http(dataset: Dataset, source: HttpSource, watermark: datetime | Non
     params: dict[str, str | int] = {"updated_to": upper.isoformat(), "limit": source.page_size}
     if watermark is not None:
         params["updated_after"] = watermark.isoformat()
-    frames, page_number = [], 0
+    frames, events, page_number = [], [], 0
     with source.session() as session:
         while True:
             page_number += 1
-            body = _get_page(session, url, params, (source.connect_timeout, source.read_timeout), dataset.name)
+            body, retried = _get_page(session, url, params, (source.connect_timeout, source.read_timeout), dataset.name)
+            if retried:
+                detail = f"answered after {len(retried)} retried attempt(s): {', '.join(retried)}"
+                log.warning("%s: page %d: %s", dataset.name, page_number, detail)
+                events.append(SourceEvent("source_retried", f"page {page_number}", detail))
             records = body.get("records")
             if not isinstance(records, list):
                 raise SourceUnavailable(f"{dataset.name}: page {page_number} of {url} has no 'records' list")
-            frames.append(_page_frame(records, page_number, dataset))
+            page = _page_frame(records, page_number, dataset)
+            problem = page[PARSE_ERROR].dropna()
+            if len(problem):
+                log.warning("%s: page %d: %s; its records go to quarantine", dataset.name, page_number, problem.iloc[0])
+                events.append(SourceEvent("schema_drift", f"page {page_number}", str(problem.iloc[0])))
+            frames.append(page)
             cursor = body.get("next_cursor")
             if not cursor:
                 break
@@ -92,16 +101,19 @@ def extract_http(dataset: Dataset, source: HttpSource, watermark: datetime | Non
     log.info("%s: %d records in %d page(s) from %s", dataset.name, len(frame), page_number, url)
     changed_at = pd.to_datetime(frame["updated_at"], errors="coerce", format="ISO8601")
     newest = changed_at[frame[PARSE_ERROR].isna()].max() if not frame.empty else pd.NaT
-    return Extraction(frame=frame, watermark_to=None if pd.isna(newest) else newest.to_pydatetime())
+    return Extraction(frame=frame, watermark_to=None if pd.isna(newest) else newest.to_pydatetime(), events=events)
 
 
 def _get_page(
     session: requests.Session, url: str, params: dict[str, str | int], timeout: tuple[float, float], name: str
-) -> dict[str, object]:
+) -> tuple[dict[str, object], list[str]]:
+    """The page's JSON object, and what each retried attempt before it met (a status or an error)."""
     try:
         response = session.get(url, params=params, timeout=timeout)
         response.raise_for_status()
         body = response.json()
+        history = response.raw.retries.history if response.raw.retries else ()
+        retried = [str(h.status) if h.status else type(h.error).__name__ for h in history]
     except requests.exceptions.RetryError as error:
         raise SourceUnavailable(f"{name}: {url} kept failing after retries ({_reason(error)})") from None
     except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as error:
@@ -115,7 +127,7 @@ def _get_page(
         raise SourceUnavailable(f"{name}: {url} answered something that is not JSON") from None
     if not isinstance(body, dict):
         raise SourceUnavailable(f"{name}: {url} answered JSON that is not an object")
-    return body
+    return body, retried
 
 
 def _reason(error: Exception) -> str:

@@ -11,6 +11,7 @@ import os
 import pytest
 
 from qualitypulse import pipeline
+from qualitypulse.summary import render
 from sources.demo import FEEDBACK_COLUMNS
 from tests.helpers import INTERVAL_END, read_table
 
@@ -72,6 +73,9 @@ def test_an_identical_redelivery_is_skipped_and_counted_a_corrected_one_is_proce
     assert "feedback_a_resent.csv: identical to feedback_a.csv; skipped" in caplog.text
     assert taken.rows == 2 and (report.loaded, report.duplicates) == (1, 1)  # R2 updated, R1 unchanged
     assert [kind for kind, _, _ in _events(settings)].count("redelivery_skipped") == 1  # reported once
+    assert "feedback: redelivery_skipped feedback_a_resent.csv: identical to feedback_a.csv; skipped" in render(
+        settings
+    )
     feedback = read_table(settings, "fact_feedback").set_index("response_id")
     assert feedback.loc["R2", "nps_score"] == 8 and len(feedback) == 2
 

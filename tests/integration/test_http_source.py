@@ -66,6 +66,9 @@ def test_500_twice_then_200_is_retried_and_the_batch_is_whole(settings, demo_sou
 
     assert result.rows == demo_sources["training_assignments"]
     assert api.log.statuses()[:3] == [500, 500, 200]
+    assert "page 1: answered after 2 retried attempt(s): 500, 500" in caplog.text
+    events = read_table(settings, "extraction_event")
+    assert list(events.kind) == ["source_retried"] and events.batch_id.iloc[0] == result.batch_id
     [report] = pipeline.validate_and_load(settings)
     assert report.extracted == report.loaded + report.quarantined + report.duplicates
     assert settings.lms_api_token.get_secret_value() not in caplog.text
@@ -92,6 +95,8 @@ def test_an_api_that_stays_down_fails_the_run_and_keeps_the_watermark(settings, 
         )
 
     assert _watermark(settings, "training_assignments") == before
+    events = read_table(settings, "extraction_event")
+    assert events.kind.iloc[-1] == "source_unavailable" and "kept failing after retries" in events.detail.iloc[-1]
     assert api.log.statuses()[-3:] == [503, 503, 503]  # the first try and two retries
 
 
@@ -122,5 +127,7 @@ def test_a_page_with_a_changed_schema_is_quarantined_with_the_reason_and_the_oth
     assert result.rows == demo_sources["training_assignments"]
     assert report.quarantined >= 200 and report.loaded > 0
     assert report.extracted == report.loaded + report.quarantined + report.duplicates
+    events = read_table(settings, "extraction_event")
+    assert ("schema_drift", "page 1") in set(zip(events.kind, events.subject, strict=True))
     quarantine = read_table(settings, "quarantine")
     assert quarantine["failed_rules"].str.contains("page 1 lacks required field\\(s\\): employee_id").sum() == 200
