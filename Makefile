@@ -8,7 +8,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install run test lint bench clean distclean lock
+.PHONY: install run simulate test lint bench clean distclean lock
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,12 @@ run: install
 	$(BIN)/qp run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
 	@grep -h "DAG runs:" $(AIRFLOW_HOME)/last-run.log
 	@echo "Airflow task logs of this run: $(AIRFLOW_HOME)/last-run.log"
+	$(BIN)/qp summary
+
+# One more day in every demo source, then the DAGs over it: the incremental path, live.
+simulate: install
+	$(BIN)/qp simulate --run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
+	@grep -h "^20..-..-..: \|DAG runs:" $(AIRFLOW_HOME)/last-run.log
 	$(BIN)/qp summary
 
 test: install

@@ -8,9 +8,13 @@ import logging
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qualitypulse.settings import PROJECT_ROOT, get_settings
 from sources.catalog import SOURCES
+
+if TYPE_CHECKING:
+    from sources.demo import DemoSpec
 
 
 def _yesterday() -> date:
@@ -36,17 +40,52 @@ def _demo_sources(args: argparse.Namespace) -> None:
     if marker.exists() and not args.force:
         print(f"demo sources exist ({json.loads(marker.read_text())}); --force regenerates them")
         return
-    spec = DemoSpec(end_date=args.end_date or _yesterday(), days=args.days, seed=args.seed)
+    spec = DemoSpec(
+        end_date=args.end_date or _yesterday(),
+        days=args.days,
+        seed=args.seed,
+        sites=args.sites,
+        lines_per_site=args.lines_per_site,
+        products=args.products,
+        customers=args.customers,
+        employees_per_line=args.employees_per_line,
+    )
     counts = generate(
         spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
     )
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps(
-            {"start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(), "seed": spec.seed}
-        )
-    )
+    marker.write_text(json.dumps({"start_date": spec.start_date.isoformat(), **_size(spec)}, default=str))
     print(f"demo sources for {spec.start_date}..{spec.end_date} (seed {spec.seed}): {counts}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    """Append the next day to every demo source (after ``demo-sources``)."""
+    from sources.demo import DemoLocations, DemoSpec
+    from sources.simulate import simulate_day
+
+    settings = get_settings()
+    marker = settings.data_dir / "sources" / "demo.json"
+    if not marker.exists():
+        raise SystemExit("no demo sources yet: run `qp demo-sources` first")
+    known = json.loads(marker.read_text())
+    start, end = date.fromisoformat(known.pop("start_date")), date.fromisoformat(known.pop("end_date"))
+    known.pop("days", None)
+    spec = DemoSpec(end_date=end, days=(end - start).days + 1, **known)
+    where = DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
+    for _ in range(args.days):
+        spec, counts = simulate_day(spec, where)
+        marker.write_text(json.dumps({"start_date": start.isoformat(), **_size(spec)}, default=str))
+        print(f"{spec.end_date}: {counts}")
+        if args.run_dags:
+            args.day = spec.end_date
+            _run_dags(args)
+
+
+def _size(spec: DemoSpec) -> dict[str, object]:
+    """What the demo marker keeps: enough to rebuild the spec (for ``simulate``)."""
+    from dataclasses import asdict
+
+    return {**asdict(spec), "end_date": spec.end_date.isoformat()}
 
 
 def _run_dags(args: argparse.Namespace) -> None:
@@ -165,8 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--end-date", type=date.fromisoformat, help="last day with data (default: yesterday, UTC)")
     demo.add_argument("--days", type=int, default=90)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--sites", type=int, default=2)
+    demo.add_argument("--lines-per-site", type=int, default=3)
+    demo.add_argument("--products", type=int, default=3)
+    demo.add_argument("--customers", type=int, default=400)
+    demo.add_argument("--employees-per-line", type=int, default=12)
     demo.add_argument("--force", action="store_true", help="regenerate even if the demo sources exist")
     demo.set_defaults(func=_demo_sources)
+    simulate = commands.add_parser("simulate", help="append the next day to every demo source")
+    simulate.add_argument("--days", type=int, default=1)
+    simulate.add_argument("--run-dags", action="store_true", help="run the DAGs over each new day after writing it")
+    simulate.set_defaults(func=_simulate)
     run = commands.add_parser("run-dags", help="run the Airflow DAGs in-process (dag.test) in Asset order")
     run.add_argument("--day", type=date.fromisoformat, help="the day the nightly run covers (default: yesterday)")
     run.set_defaults(func=_run_dags)

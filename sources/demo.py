@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,13 +26,15 @@ from warehouse.db import engine_for
 
 log = logging.getLogger(__name__)
 
-SITES = {"S1": ("S1-L1", "S1-L2", "S1-L3"), "S2": ("S2-L1", "S2-L2", "S2-L3")}
 STEPS = ("ASSY", "SOLDER", "TEST", "PACK")
 STEP_NAMES = {"ASSY": "Assembly", "SOLDER": "Soldering", "TEST": "Functional test", "PACK": "Packing"}
-PRODUCTS = {"P100": ("Motor controller", 12), "P200": ("Sensor module", 20), "P300": ("Power supply", 8)}
+BASE_PRODUCTS = {
+    "P100": ("Motor controller", 12, 120.0),
+    "P200": ("Sensor module", 20, 85.0),
+    "P300": ("Power supply", 8, 60.0),
+}
 IDEAL_CYCLE_SECONDS = {"ASSY": 15.0, "SOLDER": 12.0, "TEST": 14.0, "PACK": 8.0}
 PLANNED_MINUTES = 120.0  # per run: a two-hour slot, breaks excluded
-LINE_PRODUCTS = {"S1-L1": "P100", "S1-L2": "P200", "S1-L3": "P300", "S2-L1": "P100", "S2-L2": "P200", "S2-L3": "P300"}
 DEFECT_CODES = ("SOLDER_BRIDGE", "COLD_JOINT", "MISALIGNED", "SCRATCH", "MISSING_PART", "LABEL_ERROR")
 DEFECT_CATEGORIES = {
     "SOLDER_BRIDGE": ("Solder bridge between pads", "workmanship"),
@@ -62,6 +65,17 @@ class DemoSpec:
     end_date: date
     days: int = 90
     seed: int = 7
+    # Size. The story (regression, training lapse, NPS dip) plays on site S1, line S1-L2: keep at least
+    # one site with two lines.
+    sites: int = 2
+    lines_per_site: int = 3
+    products: int = 3
+    customers: int = 400
+    employees_per_line: int = 12
+
+    def __post_init__(self) -> None:
+        if self.sites < 1 or self.lines_per_site < 2 or self.products < 1:
+            raise ValueError("the demo needs at least 1 site, 2 lines per site and 1 product (its story is on S1-L2)")
 
     @property
     def start_date(self) -> date:
@@ -69,6 +83,30 @@ class DemoSpec:
 
     def day(self, offset: int) -> date:
         return self.start_date + timedelta(days=offset)
+
+    @property
+    def site_lines(self) -> dict[str, tuple[str, ...]]:
+        return {
+            f"S{i}": tuple(f"S{i}-L{j}" for j in range(1, self.lines_per_site + 1)) for i in range(1, self.sites + 1)
+        }
+
+    @property
+    def product_catalog(self) -> dict[str, tuple[str, int, float]]:
+        """Product id -> (name, defect opportunities per unit, unit price)."""
+        catalog = dict(list(BASE_PRODUCTS.items())[: self.products])
+        for k in range(len(BASE_PRODUCTS), self.products):
+            catalog[f"P{100 * (k + 1)}"] = (f"Product {k + 1}", 8 + (5 * k) % 14, 50.0 + (17 * k) % 90)
+        return catalog
+
+    @property
+    def line_products(self) -> dict[str, str]:
+        """Each line makes one product; a site's lines take the catalogue in turn."""
+        catalog = list(self.product_catalog)
+        return {line: catalog[j % len(catalog)] for lines in self.site_lines.values() for j, line in enumerate(lines)}
+
+    def line_of(self, site_id: str, product_id: str) -> str | None:
+        """The first line of the site that makes the product."""
+        return next((line for line in self.site_lines[site_id] if self.line_products[line] == product_id), None)
 
 
 @dataclass(frozen=True)
@@ -86,7 +124,8 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     defects = _defects(runs, spec, rng)
     runs = _with_bad_runs(runs, rng)
     defects = _with_bad_defects(defects)
-    master = _master_data(datetime.combine(spec.start_date, datetime.min.time()))
+    runs, defects = _with_late_changes(runs, defects, spec)
+    master = _master_data(spec, datetime.combine(spec.start_date, datetime.min.time()))
     accounts = _customer_accounts(spec, rng)
     shipments = _shipments(spec, rng, accounts)
     complaints = _complaints(spec, rng, shipments)
@@ -117,7 +156,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
 # --- QMS / MES --------------------------------------------------------------------------------------------
 
 
-def _master_data(changed_at: datetime) -> dict[str, pd.DataFrame]:
+def _master_data(spec: DemoSpec, changed_at: datetime) -> dict[str, pd.DataFrame]:
     route = ",".join(STEPS)
     return {
         "sites": pd.DataFrame(
@@ -128,7 +167,7 @@ def _master_data(changed_at: datetime) -> dict[str, pd.DataFrame]:
                     "region": "EU" if site == "S1" else "US",
                     "updated_at": changed_at,
                 }
-                for site in SITES
+                for site in spec.site_lines
             ]
         ),
         "lines": pd.DataFrame(
@@ -140,7 +179,7 @@ def _master_data(changed_at: datetime) -> dict[str, pd.DataFrame]:
                     "owner_email": f"owner.{line.lower()}@example.com",
                     "updated_at": changed_at,
                 }
-                for site, lines in SITES.items()
+                for site, lines in spec.site_lines.items()
                 for line in lines
             ]
         ),
@@ -165,7 +204,7 @@ def _master_data(changed_at: datetime) -> dict[str, pd.DataFrame]:
                     "route": route,
                     "updated_at": changed_at,
                 }
-                for pid, (name, opp) in PRODUCTS.items()
+                for pid, (name, opp, _) in spec.product_catalog.items()
             ]
         ),
     }
@@ -179,14 +218,14 @@ def _fraction_defective(line_id: str, step_id: str, offset: int) -> float:
     return base
 
 
-def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
+def _production_runs(spec: DemoSpec, rng: np.random.Generator, offsets: Iterable[int] | None = None) -> pd.DataFrame:
     rows = []
-    for offset in range(spec.days):
+    for offset in range(spec.days) if offsets is None else offsets:
         day = spec.day(offset)
         if day.weekday() == 6:  # no production on Sundays
             continue
         weekday_factor = 0.7 if day.weekday() == 5 else 1.0
-        for site_id, lines in SITES.items():
+        for site_id, lines in spec.site_lines.items():
             for line_id in lines:
                 for shift, shift_start in (("A", 6), ("B", 14)):
                     entered = int(rng.poisson(380 * weekday_factor * (0.92 if shift == "B" else 1.0)))
@@ -206,7 +245,7 @@ def _production_runs(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
                                 "site_id": site_id,
                                 "line_id": line_id,
                                 "step_id": step_id,
-                                "product_id": LINE_PRODUCTS[line_id],
+                                "product_id": spec.line_products[line_id],
                                 "production_date": day,
                                 "shift": shift,
                                 "started_at": started,
@@ -268,6 +307,21 @@ def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
     return defects
 
 
+def _with_late_changes(runs: pd.DataFrame, defects: pd.DataFrame, spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows that change after the day they describe, as in a real QMS: inspection records uploaded one to three
+    days late, and runs corrected the next day (their ``updated_at`` moves, the business date doesn't)."""
+    rng = np.random.default_rng([spec.seed, 2])  # its own stream: the rest of the data stays as it was
+    defects, runs = defects.copy(), runs.copy()
+    late = rng.random(len(defects)) < 0.01
+    defects.loc[late, "updated_at"] += pd.to_timedelta(rng.integers(1, 4, int(late.sum())), unit="D")
+    corrected = rng.random(len(runs)) < 0.005
+    runs.loc[corrected, "updated_at"] += pd.Timedelta(days=1)
+    end = pd.Timestamp(spec.end_date) + pd.Timedelta(hours=23, minutes=59)
+    defects["updated_at"] = defects["updated_at"].clip(upper=end)  # nothing from the future
+    runs["updated_at"] = runs["updated_at"].clip(upper=end)
+    return runs, defects
+
+
 def _write_database(url: str, frames: dict[str, pd.DataFrame]) -> None:
     metadata = MetaData()
     # Like many legacy QMS databases, business keys are not enforced unique: double postings happen.
@@ -308,7 +362,7 @@ FEEDBACK_COLUMNS = ("response_id", "responded_at", "customer_id", "site_id", "np
 def _feedback_day(spec: DemoSpec, offset: int, rng: np.random.Generator) -> list[dict[str, object]]:
     day = spec.day(offset)
     rows: list[dict[str, object]] = []
-    for site_id in SITES:
+    for site_id in spec.site_lines:
         dipped = site_id == REGRESSION_SITE and offset >= NPS_DIP_START
         # promoters / passives / detractors
         mix = [0.30, 0.32, 0.38] if dipped else [0.55, 0.30, 0.15]
@@ -323,7 +377,7 @@ def _feedback_day(spec: DemoSpec, offset: int, rng: np.random.Generator) -> list
                     "responded_at": (
                         datetime.combine(day, datetime.min.time()) + timedelta(minutes=int(rng.integers(420, 1260)))
                     ).isoformat(),
-                    "customer_id": f"C{int(rng.integers(1, 400)):04d}",
+                    "customer_id": f"C{int(rng.integers(1, spec.customers)):04d}",
                     "site_id": site_id,
                     "nps_score": nps,
                     "csat_score": csat if rng.random() < 0.8 else "",
@@ -378,7 +432,7 @@ def _mark_complete(path: Path, rows: int, with_manifest: bool) -> None:
 
 def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    for employee_id, site_id, line_id in _employee_ids():
+    for employee_id, site_id, line_id in _employee_ids(spec):
         # Assignments every ~14 days from half a year back, staggered per employee, each due 14 days later.
         offset = int(rng.integers(0, 14)) - HISTORY_DAYS
         while offset < spec.days:
@@ -439,19 +493,19 @@ ROLE_COURSES = {
 }
 
 
-def _employee_ids() -> list[tuple[str, str, str]]:
+def _employee_ids(spec: DemoSpec) -> list[tuple[str, str, str]]:
     return [
-        (f"E{site_id}{line_id[-1]}{n:02d}", site_id, line_id)
-        for site_id, lines in SITES.items()
+        (f"E-{line_id}-{n:02d}", site_id, line_id)
+        for site_id, lines in spec.site_lines.items()
         for line_id in lines
-        for n in range(12)
+        for n in range(spec.employees_per_line)
     ]
 
 
 def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict[str, object]]]:
     changed_at = f"{spec.start_date.isoformat()}T06:00:00"
     employees: list[dict[str, object]] = []
-    for employee_id, site_id, line_id in _employee_ids():
+    for employee_id, site_id, line_id in _employee_ids(spec):
         n = int(employee_id[-2:])
         role = "lead" if n == 0 else "technician" if n < 3 else "operator"
         left_on = spec.day(int(rng.integers(10, spec.days))) if rng.random() < 0.05 else None
@@ -500,14 +554,12 @@ def _write_lms_exports(exports: dict[str, list[dict[str, object]]], spec: DemoSp
 
 # --- Finance / ERP: customer accounts, shipments, the quality cost ledger; QMS complaints -------------------
 
-PRICES = {"P100": 120.0, "P200": 85.0, "P300": 60.0}
-SITE_LINE_OF_PRODUCT = {(site, product): line for line, product in LINE_PRODUCTS.items() for site in [line[:2]]}
-
 
 def _customer_accounts(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    for i in range(400):
-        site_id = "S1" if i % 2 == 0 else "S2"
+    sites = list(spec.site_lines)
+    for i in range(spec.customers):
+        site_id = sites[i % len(sites)]
         offset = int(rng.integers(-900, -30)) if rng.random() < 0.85 else int(rng.integers(0, spec.days))
         acquired = spec.day(offset)
         churned = None
@@ -532,20 +584,23 @@ def _customer_accounts(spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _shipments(spec: DemoSpec, rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:
+def _shipments(
+    spec: DemoSpec, rng: np.random.Generator, accounts: pd.DataFrame, offsets: Iterable[int] | None = None
+) -> pd.DataFrame:
     rows = []
-    for offset in range(spec.days):
+    for offset in range(spec.days) if offsets is None else offsets:
         day = spec.day(offset)
         if day.weekday() >= 5:
             continue
-        for site_id in SITES:
+        for site_id in spec.site_lines:
+            made_here = sorted({spec.line_products[line] for line in spec.site_lines[site_id]})
             active = accounts[
                 (accounts.site_id == site_id)
                 & (accounts.acquired_on <= day)
                 & (accounts.churned_on.isna() | (accounts.churned_on > day))
             ]
             for n in range(6):
-                product_id = list(PRODUCTS)[int(rng.integers(0, len(PRODUCTS)))]
+                product_id = made_here[int(rng.integers(0, len(made_here)))]
                 units = int(rng.poisson(120)) + 1
                 rows.append(
                     {
@@ -555,7 +610,7 @@ def _shipments(spec: DemoSpec, rng: np.random.Generator, accounts: pd.DataFrame)
                         "product_id": product_id,
                         "shipped_on": day,
                         "units": units,
-                        "revenue": round(units * PRICES[product_id], 2),
+                        "revenue": round(units * spec.product_catalog[product_id][2], 2),
                         "updated_at": datetime.combine(day, datetime.min.time()) + timedelta(hours=17),
                     }
                 )
@@ -565,7 +620,7 @@ def _shipments(spec: DemoSpec, rng: np.random.Generator, accounts: pd.DataFrame)
 def _complaints(spec: DemoSpec, rng: np.random.Generator, shipments: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for shipment in shipments.itertuples(index=False):
-        line_id = SITE_LINE_OF_PRODUCT[(shipment.site_id, shipment.product_id)]
+        line_id = spec.line_of(shipment.site_id, shipment.product_id)
         offset = (shipment.shipped_on - spec.start_date).days
         regressed = line_id == REGRESSION_LINE and offset >= REGRESSION_START + 2
         per_thousand = 9.0 if regressed else 1.5
@@ -589,7 +644,9 @@ def _complaints(spec: DemoSpec, rng: np.random.Generator, shipments: pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _cost_ledger(spec: DemoSpec, runs: pd.DataFrame, complaints: pd.DataFrame) -> pd.DataFrame:
+def _cost_ledger(
+    spec: DemoSpec, runs: pd.DataFrame, complaints: pd.DataFrame, offsets: Iterable[int] | None = None
+) -> pd.DataFrame:
     """Quality costs by PAF category, derived from what happened: scrap, rework, inspection, complaints."""
     rows = []
 
@@ -613,15 +670,15 @@ def _cost_ledger(spec: DemoSpec, runs: pd.DataFrame, complaints: pd.DataFrame) -
         ["units_scrapped", "units_reworked", "units_inspected"]
     ].sum()
     for row in per_line.itertuples(index=False):
-        price = PRICES[row.product_id]
+        price = spec.product_catalog[row.product_id][2]
         book(
             row.production_date, row.site_id, row.line_id, "internal_failure", "scrap", row.units_scrapped * price * 0.6
         )
         book(row.production_date, row.site_id, row.line_id, "internal_failure", "rework", row.units_reworked * 4.0)
         book(row.production_date, row.site_id, row.line_id, "appraisal", "inspection", row.units_inspected * 0.05)
-    for offset in range(spec.days):
+    for offset in range(spec.days) if offsets is None else offsets:
         day = spec.day(offset)
-        for site_id in SITES:
+        for site_id in spec.site_lines:
             lapsed = site_id == REGRESSION_SITE and TRAINING_LAPSE_START <= offset < REGRESSION_START
             book(day, site_id, None, "prevention", "training", 150.0 if lapsed else 400.0)
             book(day, site_id, None, "prevention", "quality_planning", 200.0)
@@ -644,6 +701,6 @@ def _cost_ledger(spec: DemoSpec, runs: pd.DataFrame, complaints: pd.DataFrame) -
                 None,
                 "external_failure",
                 f"warranty_{row.product_id}",
-                row.count * PRICES[row.product_id],
+                row.count * spec.product_catalog[row.product_id][2],
             )
     return pd.DataFrame(rows)

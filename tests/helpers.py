@@ -30,9 +30,11 @@ AUDIT_COLUMNS = {
 }
 
 
-def run_chain(settings: Settings, run_id: str = "test-run") -> list[pipeline.BatchReport]:
+def run_chain(
+    settings: Settings, run_id: str = "test-run", interval_end: datetime = INTERVAL_END
+) -> list[pipeline.BatchReport]:
     for source in SOURCES:
-        pipeline.ingest_source(source, INTERVAL_END, run_id, settings)
+        pipeline.ingest_source(source, interval_end, run_id, settings)
     reports = pipeline.validate_and_load(settings)
     pipeline.build_kpis(run_id, settings)
     pipeline.check_regressions(run_id, settings)

@@ -6,7 +6,9 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sqlalchemy import create_engine
 
 from qualitypulse import pipeline
 from sources.catalog import datasets_of
@@ -60,3 +62,26 @@ def test_the_qms_source_extracts_the_same_rows_from_sqlite_and_postgresql(qms_ki
     assert sum(r.loaded for r in reports) > 0
     runs = read_table(configured, "fact_production_run")
     assert str(runs["production_date"].min())[:10] == SPEC.start_date.isoformat()
+
+
+def test_the_demo_scales_to_the_size_asked_for(tmp_path):
+    spec = DemoSpec(
+        end_date=date(2026, 11, 24), days=14, sites=3, lines_per_site=4, products=5, customers=250, employees_per_line=5
+    )
+    where = DemoLocations(f"sqlite:///{tmp_path / 'qms.db'}", tmp_path / "drop", tmp_path / "lms")
+
+    counts = generate(spec, where)
+
+    assert (counts["sites"], counts["lines"], counts["products"]) == (3, 12, 5)
+    assert (counts["customer_accounts"], counts["employees"]) == (250, 3 * 4 * 5)
+    finance = f"sqlite:///{tmp_path / 'finance.db'}"
+    shipments = pd.read_sql("select site_id, product_id from shipments", create_engine(finance))
+    made = {(line[:2], product) for line, product in spec.line_products.items()}
+    assert set(map(tuple, shipments.to_numpy())) <= made  # a site ships only what its lines make
+    complaints = pd.read_sql("select line_id from complaints", create_engine(where.qms_url))
+    assert complaints.line_id.notna().all()
+
+
+def test_a_demo_without_a_second_line_is_refused():
+    with pytest.raises(ValueError, match="at least 1 site, 2 lines per site"):
+        DemoSpec(end_date=date(2026, 11, 24), lines_per_site=1)

@@ -16,20 +16,19 @@ from tests.helpers import INTERVAL_END, read_table
 pytestmark = pytest.mark.integration
 
 
-def _terminate_when_loading(database: str, stop: threading.Event, killed: list[str]) -> None:
-    """Terminate the backend of ``database`` as soon as it is seen staging or merging fact rows."""
+def _terminate_when_blocked(database: str, stop: threading.Event, killed: list[str]) -> None:
+    """Terminate the backend of ``database`` that waits on a lock: the load, in the middle of a batch."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         while not stop.is_set():
             row = admin.execute(
-                "select pid, query from pg_stat_activity where datname = %s and state = 'active' "
-                "and (query ilike 'copy stage_fact%%' or query ilike 'insert into fact_%%')",
+                "select pid, query from pg_stat_activity where datname = %s and wait_event_type = 'Lock'",
                 (database,),
             ).fetchone()
             if row:
                 admin.execute("select pg_terminate_backend(%s)", (row[0],))
-                killed.append(row[1][:60])
+                killed.append(row[1])
                 return
-            time.sleep(0.002)
+            time.sleep(0.01)
 
 
 def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(tmp_path):
@@ -39,22 +38,27 @@ def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(
         pipeline.ingest_source("qms", INTERVAL_END, "test", settings)
         stop, killed = threading.Event(), []
         killer = threading.Thread(
-            target=_terminate_when_loading, args=(make_url(url).database, stop, killed), daemon=True
+            target=_terminate_when_blocked, args=(make_url(url).database, stop, killed), daemon=True
         )
-        killer.start()
-        with pytest.raises(Exception, match="(?i)terminat|connection|closed"):
-            pipeline.validate_and_load(settings)
+        # The defect batch's merge waits on this lock after its rows are staged in its transaction: the killer
+        # then terminates it there, every time, instead of racing a load that takes milliseconds.
+        with psycopg.connect(url) as blocker:
+            blocker.execute("lock table fact_defect in access exclusive mode")
+            killer.start()
+            with pytest.raises(Exception, match="(?i)terminat|connection|closed"):
+                pipeline.validate_and_load(settings)
+            blocker.rollback()
         stop.set()
         killer.join()
 
-        assert killed, "the load finished before it could be interrupted"
+        assert killed and "fact_defect" in killed[0], killed
         ledger = read_table(settings, "batch_ledger")
         loaded = ledger[ledger.status == "loaded"]
         for dataset, table in (("production_runs", "fact_production_run"), ("defects", "fact_defect")):
             rows = len(read_table(settings, table))
             # Each batch is all or nothing: loaded in full, or not at all and still waiting in the ledger.
             assert rows == loaded.loc[loaded.dataset == dataset, "rows_loaded"].sum()
-        assert (ledger.status == "landed").any()
+        assert set(ledger.loc[ledger.dataset == "defects", "status"]) == {"landed"}  # the killed batch waits
 
         pipeline.validate_and_load(settings)  # the rerun
 

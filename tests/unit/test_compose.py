@@ -48,7 +48,7 @@ def test_images_are_pinned_and_services_have_healthchecks(compose):
     for name, service in compose["services"].items():
         image = service.get("image", "")
         assert ":" in image and not image.endswith(":latest"), name
-        if name != "airflow-init":
+        if service.get("restart") != "no":  # one-shot jobs (migrations, demo data) exit; services stay healthy
             assert "healthcheck" in service, name
     assert "apache/airflow:3.3.2" in (ROOT / "Dockerfile").read_text()
 
