@@ -18,9 +18,9 @@ from sqlalchemy import Engine, insert, select
 from qualitypulse.settings import Settings
 from sources import landing
 from sources.catalog import BY_NAME, Dataset, datasets_of
-from sources.extract import Extraction, SourceEvent, change_keys_of, extract_sql
+from sources.extract import Extraction, SourceEvent, SourceUnavailable, change_keys_of, extract_sql
 from sources.file_drops import extract_file_drops
-from sources.http_api import HttpSource, SourceUnavailable, extract_http
+from sources.http_api import HttpSource, extract_http
 from warehouse import ledger
 from warehouse.db import engine_for
 from warehouse.schema import FACT_TABLES, alert, kpi_daily

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Boolean, Date, DateTime, Engine, Float, Integer, MetaData, Numeric, Select, Table, select
+from sqlalchemy.exc import NoSuchTableError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from sources.catalog import Dataset
@@ -27,6 +28,10 @@ SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 PARSE_ERROR = "_parse_error"
 RAW_LINE = "_raw_line"  # the source text of a record that could not be parsed
+
+
+class SourceUnavailable(RuntimeError):
+    """The source did not answer usefully (after any retries); the run fails and the watermark stays."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,16 @@ def extract_sql(
     """
     wm_col = dataset.watermark_column or "updated_at"
     engine = engine_for(url)
-    # Reflected, so bounds are bound with the column's own type (SQLite compares datetimes as text).
-    source_table = Table(dataset.name, MetaData(), autoload_with=engine)
+    try:
+        # Reflected, so bounds are bound with the column's own type (SQLite compares datetimes as text).
+        source_table = Table(dataset.name, MetaData(), autoload_with=engine)
+    except NoSuchTableError:
+        engine.dispose()
+        raise SourceUnavailable(f"{dataset.name}: the source database has no table {dataset.name!r}") from None
+    except OperationalError as error:
+        engine.dispose()
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise SourceUnavailable(f"{dataset.name}: the source database is unreachable ({reason})") from None
     query = select(source_table).where(source_table.c[wm_col] <= upper)
     if watermark is not None:
         query = query.where(source_table.c[wm_col] > watermark - lookback)

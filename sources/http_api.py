@@ -20,16 +20,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR, RAW_LINE, Extraction, SourceEvent
+from sources.extract import PARSE_ERROR, RAW_LINE, Extraction, SourceEvent, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PAGE_NUMBER = "_page"
-
-
-class SourceUnavailable(RuntimeError):
-    """The source did not answer usefully after every retry; the run fails and the watermark stays."""
 
 
 @dataclass(frozen=True)

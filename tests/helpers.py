@@ -61,3 +61,18 @@ def snapshot(settings: Settings) -> dict[str, list[tuple]]:
             frame = frame.drop(columns=[c for c in frame.columns if c in AUDIT_COLUMNS and c != "updated_at"])
         out[name] = sorted(frame.astype(str).itertuples(index=False, name=None))
     return out
+
+
+def changed_tables(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, str]:
+    """The tables whose content differs between two snapshots, each with a short account of how.
+
+    Comparing whole snapshots with ``==`` makes pytest diff millions of characters on failure; this says which
+    tables changed and by how many rows, with one example row.
+    """
+    out = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = set(before.get(name, [])), set(after.get(name, []))
+        if old != new:
+            example = next(iter(new - old), None) or next(iter(old - new))
+            out[name] = f"{len(new - old)} rows added, {len(old - new)} gone, e.g. {str(example)[:200]}"
+    return out

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, insert, select, true, update
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.bulk import insert_frame
@@ -121,21 +122,29 @@ def _newly_due_days(connection: Connection) -> set[date]:
     return _day_range(pd.Timestamp(last).date() + timedelta(days=1), as_of)
 
 
+def _read(connection: Connection, table: Table, condition: Any = None) -> pd.DataFrame:
+    """A table's rows in key order: the same rows always sum in the same order, so a rebuilt KPI is
+    bit-for-bit the KPI it replaces (floating-point sums depend on order)."""
+    query = select(table).order_by(*table.primary_key)
+    return pd.read_sql(query if condition is None or condition is True else query.where(condition), connection)
+
+
 def _in_days(column, days: set[date] | None):  # type: ignore[no-untyped-def]
     return True if days is None else column.in_(sorted(days))
 
 
 def read_production(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Runs of those days, their defect totals per run (summed in SQL), and the products."""
-    runs = pd.read_sql(select(RUNS).where(_in_days(RUNS.c.production_date, days)), connection)
+    runs = _read(connection, RUNS, _in_days(RUNS.c.production_date, days))
     totals = pd.read_sql(
         select(DEFECTS.c.run_id, func.sum(DEFECTS.c.defect_count).label("defect_count"))
         .join(RUNS, RUNS.c.run_id == DEFECTS.c.run_id)
         .where(_in_days(RUNS.c.production_date, days))
-        .group_by(DEFECTS.c.run_id),
+        .group_by(DEFECTS.c.run_id)
+        .order_by(DEFECTS.c.run_id),
         connection,
     )
-    products = pd.read_sql(select(PRODUCTS), connection)
+    products = _read(connection, PRODUCTS)
     return runs, totals, products
 
 
@@ -145,14 +154,14 @@ def read_feedback(connection: Connection, days: set[date] | None) -> pd.DataFram
         query = query.where(
             and_(FEEDBACK.c.responded_at >= min(days), FEEDBACK.c.responded_at < max(days) + timedelta(days=1))
         )
-    frame = pd.read_sql(query, connection)
+    frame = pd.read_sql(query.order_by(*FEEDBACK.primary_key), connection)
     if days is not None and not frame.empty:
         frame = frame[pd.to_datetime(frame["responded_at"]).dt.date.isin(days)]
     return frame
 
 
 def read_training(connection: Connection, days: set[date] | None) -> pd.DataFrame:
-    return pd.read_sql(select(TRAINING).where(_in_days(TRAINING.c.due_on, days)), connection)
+    return _read(connection, TRAINING, _in_days(TRAINING.c.due_on, days))
 
 
 def replace_partitions(
@@ -196,7 +205,7 @@ def _replace_periods(
     from transforms.kpi_tables import line_routes, period_cycle_quantiles, period_rollup, period_start
 
     line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
-    routes = line_routes(pd.read_sql(select(PRODUCTS), connection), line_products)
+    routes = line_routes(_read(connection, PRODUCTS), line_products)
     for family in frames:
         days = partitions.days[family]
         kpi_names = FAMILIES[family]
@@ -219,13 +228,13 @@ def _replace_periods(
                 connection.execute(delete(kpi_period).where(condition))
                 _insert_periods(connection, rows, pipeline_run_id, now)
                 continue
-            daily = pd.read_sql(daily_query, connection)
+            daily = pd.read_sql(daily_query.order_by(*kpi_daily.primary_key), connection)
             rows = period_rollup(daily, period, routes)
             if family == "production":
                 runs_query = select(RUNS)
                 if days is not None:
                     runs_query = runs_query.where(RUNS.c.production_date >= first, RUNS.c.production_date < end)
-                runs = pd.read_sql(runs_query, connection)
+                runs = pd.read_sql(runs_query.order_by(*RUNS.primary_key), connection)
                 rows = pd.concat([rows, period_cycle_quantiles(runs, period)], ignore_index=True)
             if days is not None and not rows.empty:
                 rows = rows[rows["period_start"].isin(starts)]
@@ -242,21 +251,21 @@ def _insert_periods(connection: Connection, rows: pd.DataFrame, pipeline_run_id:
 
 
 def read_cost(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ledger = pd.read_sql(select(COST_LEDGER).where(_in_days(COST_LEDGER.c.booked_on, days)), connection)
+    ledger = _read(connection, COST_LEDGER, _in_days(COST_LEDGER.c.booked_on, days))
     return ledger, read_shipments(connection, days)
 
 
 def read_customer(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    complaints = pd.read_sql(select(COMPLAINTS).where(_in_days(COMPLAINTS.c.received_on, days)), connection)
+    complaints = _read(connection, COMPLAINTS, _in_days(COMPLAINTS.c.received_on, days))
     return complaints, read_shipments(connection, days)
 
 
 def read_shipments(connection: Connection, days: set[date] | None) -> pd.DataFrame:
-    return pd.read_sql(select(SHIPMENTS).where(_in_days(SHIPMENTS.c.shipped_on, days)), connection)
+    return _read(connection, SHIPMENTS, _in_days(SHIPMENTS.c.shipped_on, days))
 
 
 def read_accounts(connection: Connection) -> pd.DataFrame:
-    return pd.read_sql(select(ACCOUNTS), connection)
+    return _read(connection, ACCOUNTS)
 
 
 def activity_days(connection: Connection) -> set[date]:
@@ -297,14 +306,14 @@ def people_days(connection: Connection) -> set[date]:
 
 def read_people(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Roster, courses, role requirements and, when there is a roster, every assignment (compliance needs history)."""
-    employees = pd.read_sql(select(EMPLOYEES), connection)
+    employees = _read(connection, EMPLOYEES)
     if employees.empty:
         return employees, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     return (
         employees,
-        pd.read_sql(select(COURSES), connection),
-        pd.read_sql(select(REQUIREMENTS), connection),
-        pd.read_sql(select(TRAINING), connection),
+        _read(connection, COURSES),
+        _read(connection, REQUIREMENTS),
+        _read(connection, TRAINING),
     )
 
 
@@ -313,7 +322,9 @@ def _replace_training_outcomes(connection: Connection, now: object) -> None:
     from transforms.kpi_tables import CROSS_SOURCE_KPIS, training_vs_outcomes
 
     periods = pd.read_sql(
-        select(kpi_period).where(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS))),
+        select(kpi_period)
+        .where(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS)))
+        .order_by(*kpi_period.primary_key),
         connection,
     )
     rows = training_vs_outcomes(periods).assign(computed_at=now)

@@ -15,7 +15,8 @@ from pydantic import SecretStr
 from qualitypulse import pipeline
 from sources.catalog import BY_NAME
 from sources.demo_api import DemoApi
-from sources.http_api import HttpSource, SourceUnavailable, extract_http
+from sources.extract import SourceUnavailable
+from sources.http_api import HttpSource, extract_http
 from tests.helpers import INTERVAL_END, read_table
 from warehouse import ledger
 from warehouse.db import engine_for

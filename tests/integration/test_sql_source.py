@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from qualitypulse import pipeline
+from sources.extract import SourceUnavailable
 from tests.helpers import INTERVAL_END, read_table
 from warehouse.db import engine_for
 
@@ -127,3 +128,19 @@ def test_the_watermark_is_the_newest_change_taken(settings):
     _run(settings)
     watermark = read_table(settings, "source_watermark").set_index("dataset").loc["products", "watermark"]
     assert str(watermark)[:19] == str(datetime(2026, 11, 1, 8, 0))
+
+
+def test_a_source_without_the_table_fails_clearly_and_the_failure_is_recorded(settings):
+    with pytest.raises(SourceUnavailable, match="the source database has no table 'products'"):
+        pipeline.ingest_dataset("products", INTERVAL_END, "test", settings)
+
+    events = read_table(settings, "extraction_event")
+    assert list(zip(events.kind, events.subject, strict=True)) == [("source_unavailable", "qms")]
+    assert read_table(settings, "source_watermark").empty
+
+
+def test_an_unreachable_source_database_fails_clearly(settings):
+    unreachable = settings.model_copy(update={"qms_url": "postgresql://nobody@127.0.0.1:1/qms"})
+
+    with pytest.raises(SourceUnavailable, match="products: the source database is unreachable"):
+        pipeline.ingest_dataset("products", INTERVAL_END, "test", unreachable)
