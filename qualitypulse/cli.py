@@ -164,6 +164,39 @@ def _replay(args: argparse.Namespace) -> None:
     print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
 
 
+def _quarantine(args: argparse.Namespace) -> None:
+    """List the open quarantined rows by reason, or replay them (after a fix) and rebuild the KPIs they touch."""
+    import pandas as pd
+
+    from qualitypulse import pipeline
+    from warehouse import ledger
+    from warehouse.db import engine_for
+
+    settings = get_settings()
+    if args.action == "replay":
+        run_id = f"quarantine_replay__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        for report in pipeline.replay_quarantined(run_id, settings, args.dataset, args.batch):
+            print(report)
+        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
+        return
+    engine = engine_for(settings.warehouse_url)
+    try:
+        rows = ledger.open_quarantine(engine, args.dataset, args.batch)
+    finally:
+        engine.dispose()
+    if rows.empty:
+        print("no open quarantined rows")
+        return
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for row in rows.itertuples(index=False):
+        for reason in json.loads(row.failed_rules):
+            key = f"{row.batch_id} row {row.source_row}" if pd.isna(row.record_key) else str(row.record_key)
+            reasons.setdefault((row.dataset, reason), []).append(key)
+    for (dataset, reason), keys in sorted(reasons.items(), key=lambda item: -len(item[1])):
+        print(f"{len(keys):>6}  {dataset}: {reason[:100]}  (e.g. {', '.join(keys[:3])})")
+    print(f"{len(rows)} open rows in {rows['batch_id'].nunique()} batch(es); `qp quarantine replay` after a fix")
+
+
 def _docs(args: argparse.Namespace) -> None:
     from warehouse.docs import render
 
@@ -239,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         "--source", choices=[s for s in SOURCES if s != "survey"], help="default: every SQL/API source"
     )
     backfill.set_defaults(func=_backfill)
+    quarantine = commands.add_parser("quarantine", help="list open quarantined rows, or replay them after a fix")
+    quarantine.add_argument("action", choices=["list", "replay"])
+    quarantine.add_argument("--dataset")
+    quarantine.add_argument("--batch")
+    quarantine.set_defaults(func=_quarantine)
     replay = commands.add_parser("replay", help="validate and load landed batches again, from the landing zone")
     replay.add_argument("batch_ids", nargs="+")
     replay.set_defaults(func=_replay)

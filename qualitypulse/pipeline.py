@@ -7,6 +7,7 @@ rerun finds nothing new and changes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -189,6 +190,40 @@ def replay(batch_ids: list[str], settings: Settings) -> list[BatchReport]:
     finally:
         engine.dispose()
     return validate_and_load(settings)
+
+
+def replay_quarantined(
+    pipeline_run_id: str, settings: Settings, dataset: str | None = None, batch_id: str | None = None
+) -> list[BatchReport]:
+    """Re-validate the open quarantined rows (of one dataset or batch) and load the ones that now pass.
+
+    After a fix of a rule, or of a row (a data steward may correct ``raw_record``), the rows become a new batch
+    in the landing zone and the ledger, so its counts add up like any other's; the quarantined originals stay,
+    marked ``replayed`` with the batch that took them. Rows that still fail are quarantined again there.
+    """
+    engine = engine_for(settings.warehouse_url)
+    try:
+        rows = ledger.open_quarantine(engine, dataset, batch_id)
+        replay_batches = []
+        for name, group in rows.groupby("dataset"):
+            records = [json.loads(r) for r in group["raw_record"]]
+            manifest = landing.land(
+                pd.DataFrame.from_records(records),
+                source=BY_NAME[str(name)].source,
+                dataset=str(name),
+                landing_dir=settings.landing_dir,
+                interval_end=ledger.utcnow(),
+                watermark_from=None,
+                watermark_to=None,
+            )
+            if not ledger.record_landed(engine, manifest, pipeline_run_id):
+                ledger.reopen(engine, [manifest.batch_id])  # the same rows replayed before: validate them again
+            ledger.mark_replayed(engine, group[["batch_id", "source_row"]], manifest.batch_id)
+            replay_batches.append(manifest.batch_id)
+            log.info("%s: %d quarantined row(s) replayed as %s", name, len(group), manifest.batch_id)
+    finally:
+        engine.dispose()
+    return [r for r in validate_and_load(settings) if r.batch_id in replay_batches]
 
 
 def validate_and_load(settings: Settings, validator: BatchValidator | None = None) -> list[BatchReport]:

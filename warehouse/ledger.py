@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from sources.catalog import DATASETS
 from sources.extract import SourceEvent
 from sources.landing import Manifest
-from warehouse.schema import batch_ledger, extraction_event, source_file, source_watermark
+from warehouse.schema import batch_ledger, extraction_event, quarantine, source_file, source_watermark
 
 
 def utcnow() -> datetime:
@@ -169,6 +170,35 @@ def reopen(engine: Engine, batch_ids: list[str]) -> None:
             .where(batch_ledger.c.batch_id.in_(batch_ids))
             .values(status="landed", processed_at=None, kpis_built_at=None)
         )
+
+
+def open_quarantine(engine: Engine, dataset: str | None = None, batch_id: str | None = None) -> pd.DataFrame:
+    """The quarantined rows still open, oldest batch first (of one dataset or batch, if given)."""
+    query = select(quarantine).where(quarantine.c.status == "open")
+    if dataset:
+        query = query.where(quarantine.c.dataset == dataset)
+    if batch_id:
+        query = query.where(quarantine.c.batch_id == batch_id)
+    with engine.connect() as connection:
+        return pd.read_sql(
+            query.order_by(quarantine.c.quarantined_at, quarantine.c.batch_id, quarantine.c.source_row), connection
+        )
+
+
+def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None:
+    """Keep the quarantined originals as history: replayed, and into which batch (that batch's own rows aside)."""
+    originals = rows[rows["batch_id"] != replay_batch]
+    if originals.empty:
+        return
+    with engine.begin() as connection:
+        for batch, group in originals.groupby("batch_id"):
+            connection.execute(
+                update(quarantine)
+                .where(
+                    quarantine.c.batch_id == batch, quarantine.c.source_row.in_([int(r) for r in group["source_row"]])
+                )
+                .values(status="replayed", replayed_in=replay_batch)
+            )
 
 
 def pending_batches(engine: Engine) -> list[PendingBatch]:

@@ -1,0 +1,71 @@
+"""Quarantined rows can be replayed after a fix: the fixed ones load, the rest are quarantined again, the
+originals stay as history, and every count adds up in the ledger."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import update
+
+from qualitypulse import pipeline
+from tests.helpers import read_table, run_chain
+from warehouse.db import engine_for
+from warehouse.schema import quarantine
+
+pytestmark = pytest.mark.integration
+
+
+def _open(settings, dataset: str):  # type: ignore[no-untyped-def]
+    rows = read_table(settings, "quarantine")
+    return rows[(rows.status == "open") & (rows.dataset == dataset)]
+
+
+def test_a_steward_fixes_a_quarantined_row_and_the_replay_loads_it(settings, demo_sources):
+    run_chain(settings)
+    before = _open(settings, "feedback")
+    worded = before[before.failed_rules.str.contains("nps_score 'ten' is not a valid int")]
+    assert len(worded) == 1
+    fixed = {**json.loads(worded.raw_record.iloc[0]), "nps_score": "10"}  # the survey team confirms: ten
+    engine = engine_for(settings.warehouse_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(quarantine)
+            .where(
+                quarantine.c.batch_id == worded.batch_id.iloc[0],
+                quarantine.c.source_row == int(worded.source_row.iloc[0]),
+            )
+            .values(raw_record=json.dumps(fixed))
+        )
+    engine.dispose()
+
+    [report] = pipeline.replay_quarantined("replay", settings, dataset="feedback")
+    pipeline.build_kpis("replay", settings)
+
+    assert report.extracted == len(before) == report.loaded + report.quarantined + report.duplicates
+    assert report.loaded == 1 and report.quarantined == len(before) - 1
+    loaded = read_table(settings, "fact_feedback").set_index("response_id")
+    assert loaded.loc[fixed["response_id"], "nps_score"] == 10
+    history = read_table(settings, "quarantine")
+    originals = history[history.batch_id.isin(before.batch_id.unique())]
+    assert set(originals.status) == {"replayed"} and set(originals.replayed_in) == {report.batch_id}
+    assert len(_open(settings, "feedback")) == len(before) - 1  # the still-bad rows, now under the replay batch
+    ledger = read_table(settings, "batch_ledger")
+    assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
+
+
+def test_replaying_again_without_a_fix_changes_nothing(settings, demo_sources):
+    run_chain(settings)
+    pipeline.replay_quarantined("first", settings, dataset="production_runs")
+    open_after_first = _open(settings, "production_runs")[["record_key", "failed_rules"]].sort_values("record_key")
+    runs_after_first = read_table(settings, "fact_production_run")
+
+    [again] = pipeline.replay_quarantined("second", settings, dataset="production_runs")
+
+    assert again.loaded == 0 and again.quarantined == len(open_after_first)
+    after = _open(settings, "production_runs")[["record_key", "failed_rules"]].sort_values("record_key")
+    assert after.reset_index(drop=True).equals(open_after_first.reset_index(drop=True))
+    runs = read_table(settings, "fact_production_run")
+    assert sorted(runs.run_id) == sorted(runs_after_first.run_id) and runs.row_hash.equals(runs_after_first.row_hash)
+    ledger = read_table(settings, "batch_ledger")
+    assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
