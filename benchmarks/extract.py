@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pyarrow as pa
-
-ADMIN_URL = os.environ.get("QP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def main() -> None:
@@ -41,16 +37,13 @@ def main() -> None:
         return
 
     from benchmarks.scale_data import Scale, defects, production_runs
+    from benchmarks.scratch import scratch_database
 
     frame = defects(production_runs(Scale()), Scale())
     if args.rows:
         frame = frame.iloc[: args.rows]
     in_memory_mb = frame.memory_usage(deep=True).sum() / 2**20
-    database = f"qp_bench_qms_{uuid.uuid4().hex[:8]}"
-    url = f"{ADMIN_URL.rpartition('/')[0]}/{database}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'create database "{database}"')
-    try:
+    with scratch_database("qp_bench_qms") as url:
         _create_source(url, frame)
         copy_seconds, copy_bytes = _copy_out(url)
         with tempfile.TemporaryDirectory(prefix="qp-bench-extract-") as folder:
@@ -61,9 +54,6 @@ def main() -> None:
                 text=True,
             )
         measured = json.loads(child.stdout.strip().splitlines()[-1])
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{database}" with (force)')
     rows = len(frame)
     print(f"{rows:,} defect rows ({in_memory_mb:,.0f} MB as a pandas frame)\n")
     print(f"{'method':<58}{'seconds':>9}{'rows/s':>12}")

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from datetime import timedelta
 
 import pandas as pd
-import psycopg
 from sqlalchemy import insert
 
-from benchmarks.load import ADMIN_URL
 from benchmarks.scale_data import Scale, defects, feedback, production_runs, products, training_assignments
+from benchmarks.scratch import scratch_database
 from qualitypulse.pipeline import build_kpis
 from qualitypulse.settings import Settings
 from sources.catalog import BY_NAME
@@ -82,33 +80,28 @@ def main() -> None:
         "| new day:",
         {k: f"{len(v):,}" for k, v in new_day.items()},
     )
-    database = f"qp_bench_{uuid.uuid4().hex[:8]}"
-    url = f"{ADMIN_URL.rpartition('/')[0]}/{database}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'create database "{database}"')
-    engine = engine_for(url)
-    try:
-        upgrade(engine)
-        settings = Settings(warehouse_url=url)
-        _load(engine, "products", products(), "products-1")
-        for name, frame in year.items():
-            _load(engine, name, frame, f"{name}-year")
-        start = time.perf_counter()
-        full_rows = build_kpis("bench-full", settings, full=True)
-        full = time.perf_counter() - start
-        for name, frame in new_day.items():
-            _load(engine, name, frame, f"{name}-new-day")
-        start = time.perf_counter()
-        incremental_rows = build_kpis("bench-incremental", settings)
-        incremental = time.perf_counter() - start
-        print(f"\n{'KPI build':<40}{'seconds':>9}{'rows written':>14}")
-        print(f"{'full (every day of the year)':<40}{full:>9.2f}{full_rows:>14,}")
-        print(f"{'incremental (one new day)':<40}{incremental:>9.2f}{incremental_rows:>14,}")
-        print(f"incremental cost as a share of the full build: {incremental / full:.1%} (target: under 5%)")
-    finally:
-        engine.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{database}" with (force)')
+    with scratch_database() as url:
+        engine = engine_for(url)
+        try:
+            upgrade(engine)
+            settings = Settings(warehouse_url=url)
+            _load(engine, "products", products(), "products-1")
+            for name, frame in year.items():
+                _load(engine, name, frame, f"{name}-year")
+            start = time.perf_counter()
+            full_rows = build_kpis("bench-full", settings, full=True)
+            full = time.perf_counter() - start
+            for name, frame in new_day.items():
+                _load(engine, name, frame, f"{name}-new-day")
+            start = time.perf_counter()
+            incremental_rows = build_kpis("bench-incremental", settings)
+            incremental = time.perf_counter() - start
+            print(f"\n{'KPI build':<40}{'seconds':>9}{'rows written':>14}")
+            print(f"{'full (every day of the year)':<40}{full:>9.2f}{full_rows:>14,}")
+            print(f"{'incremental (one new day)':<40}{incremental:>9.2f}{incremental_rows:>14,}")
+            print(f"incremental cost as a share of the full build: {incremental / full:.1%} (target: under 5%)")
+        finally:
+            engine.dispose()
 
 
 if __name__ == "__main__":

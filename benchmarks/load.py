@@ -14,9 +14,7 @@ and prints rows/s and the pipeline's share of each COPY.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
 from collections.abc import Callable
 
 import pandas as pd
@@ -24,12 +22,11 @@ import psycopg
 import pyarrow as pa
 
 from benchmarks.scale_data import Scale, defects, production_runs
+from benchmarks.scratch import scratch_database
 from warehouse.bulk import merge_frame
 from warehouse.db import engine_for
 from warehouse.migrate import upgrade
 from warehouse.schema import FACT_TABLES
-
-ADMIN_URL = os.environ.get("QP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _rows(limit: int | None) -> pd.DataFrame:
@@ -59,48 +56,42 @@ def main() -> None:
     print(f"generated {len(frame):,} defect rows in {time.perf_counter() - t:.1f} s")
     arrow = pa.Table.from_pandas(frame.astype({"defect_count": "int32"}), preserve_index=False)
 
-    database = f"qp_bench_{uuid.uuid4().hex[:8]}"
-    base = ADMIN_URL.rpartition("/")[0]
-    url = f"{base}/{database}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'create database "{database}"')
-    engine = engine_for(url)
-    try:
-        upgrade(engine)
-        target = FACT_TABLES["defects"]
-        best: dict[str, float] = {}
-        for _ in range(args.rounds):
-            with psycopg.connect(url, autocommit=True) as connection:
-                connection.execute("drop table if exists copy_same_definition; drop table if exists copy_heap")
-                connection.execute(f"create table copy_same_definition (like {target.name} including all)")
-                connection.execute(f"create table copy_heap (like {target.name})")
-                connection.execute(f"truncate {target.name}")
-            timings = {
-                "COPY into an empty table of the same definition": _timed(
-                    lambda: _adbc(url, "copy_same_definition", arrow)
-                ),
-                "COPY into an empty heap (no index)": _timed(lambda: _adbc(url, "copy_heap", arrow)),
-            }
-            timings["pipeline: stage + merge (fresh)"] = _timed(lambda: _merge(engine, target, frame))
-            timings["pipeline: reload of the same rows"] = _timed(lambda: _merge(engine, target, frame))
-            for name, seconds in timings.items():
-                best[name] = min(best.get(name, seconds), seconds)
-        print(f"\n{'method':<52}{'seconds':>9}{'rows/s':>14}")
-        for name, seconds in best.items():
-            print(f"{name:<52}{seconds:>9.2f}{len(frame) / seconds:>14,.0f}")
-        pipeline = best["pipeline: stage + merge (fresh)"]
-        keyed = best["COPY into an empty table of the same definition"] / pipeline
-        heap = best["COPY into an empty heap (no index)"] / pipeline
-        print(f"pipeline rows/s as a share of COPY into the same (keyed) table: {keyed:.0%} (target >= 50%)")
-        print(f"pipeline rows/s as a share of COPY into a bare heap:           {heap:.0%}")
-        print(
-            "A table that makes duplicates impossible maintains its key's index on every row; COPY into such a table "
-            "is the limit a loader that keeps the key can reach."
-        )
-    finally:
-        engine.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{database}" with (force)')
+    with scratch_database() as url:
+        engine = engine_for(url)
+        try:
+            upgrade(engine)
+            target = FACT_TABLES["defects"]
+            best: dict[str, float] = {}
+            for _ in range(args.rounds):
+                with psycopg.connect(url, autocommit=True) as connection:
+                    connection.execute("drop table if exists copy_same_definition; drop table if exists copy_heap")
+                    connection.execute(f"create table copy_same_definition (like {target.name} including all)")
+                    connection.execute(f"create table copy_heap (like {target.name})")
+                    connection.execute(f"truncate {target.name}")
+                timings = {
+                    "COPY into an empty table of the same definition": _timed(
+                        lambda: _adbc(url, "copy_same_definition", arrow)
+                    ),
+                    "COPY into an empty heap (no index)": _timed(lambda: _adbc(url, "copy_heap", arrow)),
+                }
+                timings["pipeline: stage + merge (fresh)"] = _timed(lambda: _merge(engine, target, frame))
+                timings["pipeline: reload of the same rows"] = _timed(lambda: _merge(engine, target, frame))
+                for name, seconds in timings.items():
+                    best[name] = min(best.get(name, seconds), seconds)
+            print(f"\n{'method':<52}{'seconds':>9}{'rows/s':>14}")
+            for name, seconds in best.items():
+                print(f"{name:<52}{seconds:>9.2f}{len(frame) / seconds:>14,.0f}")
+            pipeline = best["pipeline: stage + merge (fresh)"]
+            keyed = best["COPY into an empty table of the same definition"] / pipeline
+            heap = best["COPY into an empty heap (no index)"] / pipeline
+            print(f"pipeline rows/s as a share of COPY into the same (keyed) table: {keyed:.0%} (target >= 50%)")
+            print(f"pipeline rows/s as a share of COPY into a bare heap:           {heap:.0%}")
+            print(
+                "A table that makes duplicates impossible maintains its key's index on every row; "
+                "COPY into such a table is the limit a loader that keeps the key can reach."
+            )
+        finally:
+            engine.dispose()
 
 
 def _adbc(url: str, table: str, arrow: pa.Table) -> None:

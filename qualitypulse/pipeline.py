@@ -117,10 +117,12 @@ def ingest_dataset(
 
 def _taken_since(engine: Engine, dataset: Dataset, since: datetime) -> set[tuple[object, ...]]:
     """(key, change time) of every row that landed batches took with a change time after ``since``."""
-    columns = [*dataset.key, dataset.watermark_column or "updated_at"]
+    changed = dataset.watermark_column or "updated_at"
     taken: set[tuple[object, ...]] = set()
     for raw_path in ledger.batches_changed_since(engine, dataset.name, since):
-        taken |= change_keys_of(landing.read_columns(raw_path, columns), dataset)
+        # Only the rows changed after ``since`` can meet the look-back window: the initial batch of a big table
+        # must not be read whole on every run.
+        taken |= change_keys_of(landing.read_columns(raw_path, [*dataset.key, changed], (changed, since)), dataset)
     return taken
 
 

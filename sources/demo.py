@@ -540,16 +540,18 @@ def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict
 
 
 def _write_lms_exports(exports: dict[str, list[dict[str, object]]], spec: DemoSpec, folder: Path) -> None:
-    """One JSON export per dataset, as the LMS and the HR system write them, replaced atomically."""
+    """One JSON document per dataset in the LMS/HR store (which the demo API serves)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in exports.items():
-        path = folder / f"{name}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"exported_at": f"{spec.end_date.isoformat()}T23:00:00", "records": rows}, indent=1),
-            encoding="utf-8",
-        )
-        tmp.replace(path)
+        write_lms_store(folder / f"{name}.json", rows, spec.end_date)
+
+
+def write_lms_store(path: Path, records: list[dict[str, object]], as_of: date) -> None:
+    """Replace one resource of the LMS/HR store atomically (the API may be reading it)."""
+    tmp = path.with_suffix(".tmp")
+    document = {"exported_at": f"{as_of.isoformat()}T23:00:00", "records": records}
+    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    tmp.replace(path)
 
 
 # --- Finance / ERP: customer accounts, shipments, the quality cost ledger; QMS complaints -------------------

@@ -70,11 +70,12 @@ def extract_sql(
 ) -> Extraction:
     """Rows of the source table whose change time lies in (watermark - lookback, upper], in chunks.
 
-    The rows stream from a server-side cursor ``chunk_rows`` at a time, so memory stays bounded whatever the
-    table's size; ``watermark_to`` is final once the chunks are consumed. The look-back re-reads rows that a
-    source transaction committed late, with a change time already behind the watermark; rows of that window
-    that an earlier batch took (``taken_before``: key and change time) are left out, so only the late ones come
-    back. Every column of the source table is taken: a new one is schema drift, kept in the raw batch.
+    The rows stream ``chunk_rows`` at a time (Arrow batches on PostgreSQL, a streaming cursor elsewhere), so
+    memory stays bounded whatever the table's size; ``watermark_to`` is final once the chunks are consumed. The
+    look-back re-reads rows that a source transaction committed late, with a change time already behind the
+    watermark; rows of that window that an earlier batch took (``taken_before``: key and change time) are left
+    out, so only the late ones come back. Every column of the source table is taken: a new one is schema
+    drift, kept in the raw batch.
     """
     wm_col = dataset.watermark_column or "updated_at"
     engine = engine_for(url)
@@ -88,15 +89,13 @@ def extract_sql(
         engine.dispose()
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
         raise SourceUnavailable(f"{dataset.name}: the source database is unreachable ({reason})") from None
-    query = select(source_table).where(source_table.c[wm_col] <= upper)
+    query = select(source_table).where(source_table.c[wm_col] <= upper).order_by(source_table.c[wm_col])
     if watermark is not None:
         query = query.where(source_table.c[wm_col] > watermark - lookback)
     extraction = Extraction(
         frame=pd.DataFrame(columns=[c.name for c in source_table.columns]),
         schema=pa.schema([(c.name, _arrow_type(c.type)) for c in source_table.columns]),
     )
-
-    query = query.order_by(source_table.c[wm_col])
     read = _arrow_chunks if engine.dialect.name == "postgresql" else _row_chunks
 
     def chunks() -> Iterator[pd.DataFrame]:

@@ -163,10 +163,21 @@ def column_names(raw_path: str) -> list[str]:
     return list(pq.read_schema(raw_path).names)
 
 
-def read_columns(raw_path: str, columns: list[str]) -> pd.DataFrame:
-    """Some columns of a landed batch (those it has), without reading the rest."""
-    present = [c for c in columns if c in column_names(raw_path)]
-    return pq.read_table(raw_path, columns=present).to_pandas()
+def read_columns(raw_path: str, columns: list[str], newer_than: tuple[str, datetime] | None = None) -> pd.DataFrame:
+    """Some columns of a landed batch (those it has), without reading the rest.
+
+    ``newer_than=(column, moment)`` keeps the rows whose timestamp column lies after ``moment``, filtered while
+    reading, so a look at the tail of a large batch doesn't load the whole of it.
+    """
+    schema = pq.read_schema(raw_path)
+    present = [c for c in columns if c in schema.names]
+    if newer_than is None:
+        return pq.read_table(raw_path, columns=present).to_pandas()
+    column, moment = newer_than
+    if column in schema.names and pa.types.is_timestamp(schema.field(column).type):
+        return pq.read_table(raw_path, columns=present, filters=[(column, ">", moment)]).to_pandas()
+    frame = pq.read_table(raw_path, columns=present).to_pandas()  # change times landed as text
+    return frame[pd.to_datetime(frame[column], errors="coerce") > moment] if column in frame else frame
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:

@@ -179,8 +179,7 @@ def _churn(url: str, accounts: pd.DataFrame, day: date, offset: int, rng: np.ran
 def _lms_day(where: DemoLocations, spec: DemoSpec, day: date, rng: np.random.Generator) -> int:
     """New assignments for employees whose 14-day cycle comes round; open ones completed (updates)."""
     path = where.lms_store_dir / "training_assignments.json"
-    document = json.loads(path.read_text(encoding="utf-8"))
-    records = document["records"]
+    records = json.loads(path.read_text(encoding="utf-8"))["records"]
     changed_at = f"{day.isoformat()}T18:00:00"
     touched = 0
     for record in records:
@@ -212,8 +211,5 @@ def _lms_day(where: DemoLocations, spec: DemoSpec, day: date, rng: np.random.Gen
                 }
             )
             touched += 1
-    document["exported_at"] = f"{day.isoformat()}T23:00:00"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    demo.write_lms_store(path, records, day)
     return touched

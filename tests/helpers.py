@@ -41,6 +41,15 @@ def run_chain(
     return reports
 
 
+def ingest_and_load(settings: Settings, dataset: str) -> tuple[pipeline.IngestResult, list[pipeline.BatchReport]]:
+    """Extract one dataset up to ``INTERVAL_END`` and load what landed; every batch's counts must add up."""
+    result = pipeline.ingest_dataset(dataset, INTERVAL_END, "test", settings)
+    reports = pipeline.validate_and_load(settings)
+    for report in reports:
+        assert report.extracted == report.loaded + report.quarantined + report.duplicates, report
+    return result, reports
+
+
 def read_table(settings: Settings, name: str) -> pd.DataFrame:
     engine = engine_for(settings.warehouse_url)
     try:

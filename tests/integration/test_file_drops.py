@@ -10,10 +10,9 @@ import os
 
 import pytest
 
-from qualitypulse import pipeline
 from qualitypulse.summary import render
 from sources.demo import FEEDBACK_COLUMNS
-from tests.helpers import INTERVAL_END, read_table
+from tests.helpers import ingest_and_load, read_table
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +31,6 @@ def _manifest(settings, name: str, files: list[dict[str, object]]) -> None:  # t
     (settings.survey_drop_dir / name).write_text(json.dumps({"files": files}))
 
 
-def _ingest_and_load(settings):  # type: ignore[no-untyped-def]
-    result = pipeline.ingest_dataset("feedback", INTERVAL_END, "test", settings)
-    reports = pipeline.validate_and_load(settings)
-    for report in reports:
-        assert report.extracted == report.loaded + report.quarantined + report.duplicates
-    return result, reports
-
-
 def _events(settings) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     events = read_table(settings, "extraction_event")
     return list(zip(events["kind"], events["subject"], events["detail"], strict=True))
@@ -51,22 +42,22 @@ def _reasons(settings) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_a_file_without_a_ready_marker_waits_and_is_taken_once_marked(settings):
     _drop(settings, "feedback_a.csv", GOOD, ready=False)
-    waiting, _ = _ingest_and_load(settings)
+    waiting, _ = ingest_and_load(settings, "feedback")
     (settings.survey_drop_dir / "feedback_a.csv.ready").touch()
-    taken, [report] = _ingest_and_load(settings)
+    taken, [report] = ingest_and_load(settings, "feedback")
 
     assert waiting.batch_id is None and taken.rows == 2 and report.loaded == 2
 
 
 def test_an_identical_redelivery_is_skipped_and_counted_a_corrected_one_is_processed(settings, caplog):
     _drop(settings, "feedback_a.csv", GOOD)
-    _ingest_and_load(settings)
+    ingest_and_load(settings, "feedback")
     _drop(settings, "feedback_a_resent.csv", GOOD)
     with caplog.at_level(logging.WARNING):
-        skipped, _ = _ingest_and_load(settings)
+        skipped, _ = ingest_and_load(settings, "feedback")
     corrected = GOOD.replace(b"R2,2026-11-01T10:00:00,C2,S1,7,4,", b"R2,2026-11-01T10:00:00,C2,S1,8,4,")
     _drop(settings, "feedback_a_corrected.csv", corrected)
-    taken, [report] = _ingest_and_load(settings)
+    taken, [report] = ingest_and_load(settings, "feedback")
 
     assert skipped.batch_id is None
     assert ("redelivery_skipped", "feedback_a_resent.csv", "identical to feedback_a.csv; skipped") in _events(settings)
@@ -84,7 +75,7 @@ def test_an_empty_file_and_a_header_only_file_are_reported_and_load_nothing(sett
     _drop(settings, "feedback_empty.csv", b"")
     _drop(settings, "feedback_header.csv", f"{HEADER}\n".encode())
 
-    result, [report] = _ingest_and_load(settings)
+    result, [report] = ingest_and_load(settings, "feedback")
 
     assert result.rows == 0 and (report.extracted, report.loaded, report.quarantined) == (0, 0, 0)
     events = _events(settings)
@@ -100,7 +91,7 @@ def test_a_truncated_file_is_caught_by_its_manifest_and_quarantined_whole(settin
     entry = {"name": "feedback_t.csv", "sha256": hashlib.sha256(complete).hexdigest(), "rows": 3}
     _manifest(settings, "delivery.manifest.json", [entry])
 
-    result, [report] = _ingest_and_load(settings)
+    result, [report] = ingest_and_load(settings, "feedback")
 
     assert (report.extracted, report.loaded, report.quarantined) == (3, 0, 3)
     assert all("truncated or altered in transfer" in r for r in _reasons(settings))
@@ -132,7 +123,7 @@ def test_a_malformed_json_line_is_quarantined_and_the_good_lines_load(settings):
     content = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines).encode()
     _drop(settings, "feedback_j.jsonl", content)
 
-    result, [report] = _ingest_and_load(settings)
+    result, [report] = ingest_and_load(settings, "feedback")
 
     assert (report.extracted, report.loaded, report.quarantined) == (3, 2, 1)
     assert sorted(read_table(settings, "fact_feedback")["response_id"]) == ["J1", "J3"]
@@ -149,7 +140,7 @@ def test_a_name_that_leads_outside_the_drop_folder_is_refused(settings, tmp_path
     (settings.survey_drop_dir / "feedback_link.csv.ready").touch()
     _manifest(settings, "evil.manifest.json", [{"name": "../outside/secrets.csv", "rows": 2}])
 
-    result, reports = _ingest_and_load(settings)
+    result, reports = ingest_and_load(settings, "feedback")
 
     assert result.batch_id is None and reports == []
     assert read_table(settings, "fact_feedback").empty

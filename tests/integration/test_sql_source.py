@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from qualitypulse import pipeline
 from sources.extract import SourceUnavailable
-from tests.helpers import INTERVAL_END, read_table
+from tests.helpers import INTERVAL_END, ingest_and_load, read_table
 from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
@@ -33,21 +33,13 @@ def _products_table(settings, extra_columns: str = "") -> None:  # type: ignore[
     )
 
 
-def _run(settings):  # type: ignore[no-untyped-def]
-    result = pipeline.ingest_dataset("products", INTERVAL_END, "test", settings)
-    reports = pipeline.validate_and_load(settings)
-    for report in reports:
-        assert report.extracted == report.loaded + report.quarantined + report.duplicates
-    return result, reports
-
-
 def test_a_row_updated_after_extraction_is_taken_again_and_updates_the_warehouse(settings):
     _products_table(settings)
     _qms(settings, "insert into products values ('P1', 'Widget', 10, 'ST1', '2026-11-01 08:00:00')")
-    _run(settings)
+    ingest_and_load(settings, "products")
     _qms(settings, "update products set opportunities_per_unit = 12, updated_at = '2026-11-02 08:00:00'")
 
-    result, [report] = _run(settings)
+    result, [report] = ingest_and_load(settings, "products")
 
     products = read_table(settings, "dim_product")
     assert result.rows == 1 and report.loaded == 1
@@ -61,12 +53,12 @@ def test_a_late_commit_behind_the_watermark_is_taken_and_nothing_is_taken_twice(
         "insert into products values ('P1', 'Widget', 10, 'ST1', '2026-11-01 08:00:00')",
         "insert into products values ('P2', 'Gadget', 12, 'ST1', '2026-11-01 08:10:00')",
     )
-    _run(settings)
+    ingest_and_load(settings, "products")
     # A transaction that began at 08:05 commits now: its change time is behind the watermark (08:10).
     _qms(settings, "insert into products values ('P3', 'Gizmo', 8, 'ST1', '2026-11-01 08:05:00')")
 
-    late, [report] = _run(settings)
-    again, _ = _run(settings)
+    late, [report] = ingest_and_load(settings, "products")
+    again, _ = ingest_and_load(settings, "products")
 
     assert late.rows == 1 and report.loaded == 1  # only the late row; P1 and P2 in the window are not re-sent
     assert again.batch_id is None
@@ -76,10 +68,10 @@ def test_a_late_commit_behind_the_watermark_is_taken_and_nothing_is_taken_twice(
 def test_a_change_further_back_than_the_lookback_is_not_re_read(settings):
     _products_table(settings)
     _qms(settings, "insert into products values ('P1', 'Widget', 10, 'ST1', '2026-11-01 08:00:00')")
-    _run(settings)
+    ingest_and_load(settings, "products")
     _qms(settings, "insert into products values ('P0', 'Old', 10, 'ST1', '2026-11-01 07:00:00')")
 
-    result, _ = _run(settings)
+    result, _ = ingest_and_load(settings, "products")
 
     assert result.batch_id is None  # 60 minutes behind: beyond the 15-minute look-back; a backfill takes it
 
@@ -87,15 +79,15 @@ def test_a_change_further_back_than_the_lookback_is_not_re_read(settings):
 def test_a_new_source_column_is_kept_in_the_raw_batch_and_reported(settings):
     _products_table(settings)
     _qms(settings, "insert into products values ('P1', 'Widget', 10, 'ST1', '2026-11-01 08:00:00')")
-    _run(settings)
+    ingest_and_load(settings, "products")
     _qms(
         settings,
         "alter table products add column colour varchar",
         "insert into products values ('P2', 'Gadget', 10, 'ST1', '2026-11-02 08:00:00', 'red')",
     )
 
-    result, [report] = _run(settings)
-    _run(settings)  # nothing new: no second report
+    result, [report] = ingest_and_load(settings, "products")
+    ingest_and_load(settings, "products")  # nothing new: no second report
 
     assert report.loaded == 1
     raw_path = read_table(settings, "batch_ledger").set_index("batch_id").loc[result.batch_id, "raw_path"]
@@ -115,7 +107,7 @@ def test_a_column_whose_type_changed_blocks_the_whole_batch_with_the_reason(sett
         ],
     )
 
-    _, [report] = _run(settings)
+    _, [report] = ingest_and_load(settings, "products")
 
     assert report.status == "blocked" and (report.loaded, report.quarantined) == (0, 4)
     assert report.reason.startswith("batch blocked: column type changed: opportunities_per_unit (none of its 4")
@@ -125,7 +117,7 @@ def test_a_column_whose_type_changed_blocks_the_whole_batch_with_the_reason(sett
 def test_the_watermark_is_the_newest_change_taken(settings):
     _products_table(settings)
     _qms(settings, "insert into products values ('P1', 'Widget', 10, 'ST1', '2026-11-01 08:00:00')")
-    _run(settings)
+    ingest_and_load(settings, "products")
     watermark = read_table(settings, "source_watermark").set_index("dataset").loc["products", "watermark"]
     assert str(watermark)[:19] == str(datetime(2026, 11, 1, 8, 0))
 
