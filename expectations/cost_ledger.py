@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import between, in_set, not_null, unique
+from expectations.rules import between, fresh, in_set, known, not_null, unique
 from sources.catalog import COST_LEDGER
 
 PAF_CATEGORIES = ["prevention", "appraisal", "internal_failure", "external_failure"]
@@ -16,5 +16,8 @@ def build_suite() -> gx.ExpectationSuite:
             unique("entry_id"),
             in_set("category", PAF_CATEGORIES),
             between("amount", 0, None),
+            known("site_id", "sites"),
+            known("line_id", "lines"),
+            fresh("updated_at", lag_hours=72),
         ],
     )

@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import at_least, not_null, unique
+from expectations.rules import at_least, known, not_null, unique
 from sources.catalog import CUSTOMER_ACCOUNTS
 
 
@@ -13,5 +13,6 @@ def build_suite() -> gx.ExpectationSuite:
             *[not_null(c) for c in CUSTOMER_ACCOUNTS.required],
             unique("customer_id"),
             at_least("churned_on", "acquired_on"),
+            known("site_id", "sites"),
         ],
     )

@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import between, not_null, unique
+from expectations.rules import between, fresh, known, not_null, typical_volume, unique
 from sources.catalog import DEFECTS
 
 
@@ -13,5 +13,8 @@ def build_suite() -> gx.ExpectationSuite:
             *[not_null(c) for c in DEFECTS.required],
             unique("defect_id"),
             between("defect_count", 1, None),
+            known("defect_code", "defect_codes"),
+            fresh("updated_at", lag_hours=48),
+            *typical_volume(),
         ],
     )

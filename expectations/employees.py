@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import at_least, in_set, not_null, unique
+from expectations.rules import at_least, in_set, known, not_null, unique
 from sources.catalog import EMPLOYEES
 
 
@@ -14,5 +14,7 @@ def build_suite() -> gx.ExpectationSuite:
             unique("employee_id"),
             in_set("role", ["operator", "technician", "lead"]),
             at_least("left_on", "hired_on"),
+            known("site_id", "sites"),
+            known("line_id", "lines"),
         ],
     )

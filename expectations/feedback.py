@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import between, not_null, unique
+from expectations.rules import between, fresh, known, not_null, typical_distribution, typical_volume, unique
 from sources.catalog import FEEDBACK
 
 
@@ -14,5 +14,11 @@ def build_suite() -> gx.ExpectationSuite:
             unique("response_id"),
             between("nps_score", 0, 10),
             between("csat_score", 1, 5),
+            known("site_id", "sites"),
+            known("customer_id", "customer_accounts"),
+            fresh("responded_at", lag_hours=72),
+            *typical_volume(),
+            *typical_distribution("nps_score", "responded_at"),
+            *typical_distribution("csat_score", "responded_at"),
         ],
     )

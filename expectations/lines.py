@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import matches, not_null, unique
+from expectations.rules import known, matches, not_null, unique
 from sources.catalog import LINES
 
 
@@ -13,5 +13,6 @@ def build_suite() -> gx.ExpectationSuite:
             *[not_null(c) for c in LINES.required],
             unique("line_id"),
             matches("owner_email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "owner_email is an email address"),
+            known("site_id", "sites"),
         ],
     )

@@ -2,8 +2,11 @@
 
 import great_expectations as gx
 
-from expectations.rules import at_least, between, not_null, unique
+from expectations.rules import at_least, between, fresh, known, not_null, typical_volume, unique
 from sources.catalog import PRODUCTION_RUNS
+
+# Every run happens at a known site, on a known line and step, making a known product.
+REFERENCES = (("site_id", "sites"), ("line_id", "lines"), ("step_id", "process_steps"), ("product_id", "products"))
 
 
 def build_suite() -> gx.ExpectationSuite:
@@ -23,5 +26,8 @@ def build_suite() -> gx.ExpectationSuite:
             between("downtime_minutes", 0, None),
             between("ideal_cycle_seconds", 0, None),
             at_least("planned_minutes", "downtime_minutes"),
+            *[known(c, d) for c, d in REFERENCES],
+            fresh("updated_at", lag_hours=48),
+            *typical_volume(),
         ],
     )

@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import not_null
+from expectations.rules import known, not_null
 from sources.catalog import ROLE_REQUIREMENTS
 
 
@@ -15,5 +15,6 @@ def build_suite() -> gx.ExpectationSuite:
                 column_list=["role", "course_id"],
                 meta={"rule": "role and course_id are unique", "severity": "critical"},
             ),
+            known("course_id", "courses"),
         ],
     )

@@ -51,3 +51,83 @@ def at_least(column_a: str, column_b: str, severity: Severity = "critical") -> E
 
 def matches(column: str, pattern: str, rule: str, severity: Severity = "critical") -> Expectation:
     return gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=pattern, meta=_meta(rule, severity))
+
+
+# Checks against the warehouse and the dataset's history. Their bounds are GX expectation parameters that
+# ``expectations.context`` fills for each batch; ``check`` in the meta tells it which. A bound of ``None``
+# means "not judged" (no history yet, or a backfill/replay batch): the expectation passes and still records
+# what it observed.
+
+
+def known(column: str, dimension: str, severity: Severity = "critical") -> Expectation:
+    """Referential: every value of ``column`` is a key the warehouse's ``dimension`` holds (nulls aside)."""
+    return gx.expectations.ExpectColumnValuesToBeInSet(
+        column=column,
+        value_set={"$PARAMETER": f"known_{dimension}"},
+        meta={**_meta(f"{column} is a known {dimension}", severity), "check": "known", "dimension": dimension},
+    )
+
+
+def fresh(column: str, lag_hours: int, severity: Severity = "critical") -> Expectation:
+    """Freshness: the batch's newest ``column`` is at most ``lag_hours`` older than the end of its interval."""
+    return gx.expectations.ExpectColumnMaxToBeBetween(
+        column=column,
+        min_value={"$PARAMETER": "fresh_after"},
+        meta={
+            **_meta(f"newest {column} within {lag_hours} h of the interval end", severity),
+            "check": "fresh",
+            "lag_hours": lag_hours,
+        },
+    )
+
+
+def typical_volume(floor_share: float = 0.25, ceiling_share: float = 3.0) -> list[Expectation]:
+    """Volume: a daily batch's rows within a band of the trailing average of the same weekday's batches.
+
+    A collapse below the floor blocks the batch (the source lost data); a surge above the ceiling is a warning.
+    """
+    return [
+        gx.expectations.ExpectTableRowCountToBeBetween(
+            min_value={"$PARAMETER": "volume_floor"},
+            meta={
+                **_meta(f"row count at least {floor_share:.0%} of the weekday's trailing average", "critical"),
+                "check": "volume",
+                "bound": "floor",
+                "share": floor_share,
+            },
+        ),
+        gx.expectations.ExpectTableRowCountToBeBetween(
+            max_value={"$PARAMETER": "volume_ceiling"},
+            meta={
+                **_meta(f"row count at most {ceiling_share:.0%} of the weekday's trailing average", "warning"),
+                "check": "volume",
+                "bound": "ceiling",
+                "share": ceiling_share,
+            },
+        ),
+    ]
+
+
+def typical_distribution(column: str, time_column: str, standard_errors: float = 4.0) -> list[Expectation]:
+    """Distribution: the batch's mean and standard deviation of ``column`` within a band of its history.
+
+    The history is the loaded rows whose ``time_column`` falls in the trailing window before the batch.
+
+    The band is ``standard_errors`` standard errors of the batch statistic around the trailing history's value,
+    so it narrows for big batches and widens for small ones. A shift is a warning: the rows load.
+    """
+    check = {"check": "distribution", "time_column": time_column, "standard_errors": standard_errors}
+    return [
+        gx.expectations.ExpectColumnMeanToBeBetween(
+            column=column,
+            min_value={"$PARAMETER": f"{column}_mean_min"},
+            max_value={"$PARAMETER": f"{column}_mean_max"},
+            meta={**_meta(f"mean {column} within the band of its history", "warning"), **check},
+        ),
+        gx.expectations.ExpectColumnStdevToBeBetween(
+            column=column,
+            min_value={"$PARAMETER": f"{column}_stdev_min"},
+            max_value={"$PARAMETER": f"{column}_stdev_max"},
+            meta={**_meta(f"spread of {column} within the band of its history", "warning"), **check},
+        ),
+    ]

@@ -28,6 +28,7 @@ class RuleResult:
     unexpected_count: int | None
     unexpected_percent: float | None
     observed_value: str | None
+    judged: bool = True  # False when a context check had no bounds for this batch (see expectations.context)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ValidationOutcome:
     row_failures: dict[int, list[str]] = field(default_factory=dict)  # critical row-level failures
     batch_failures: list[str] = field(default_factory=list)  # critical failures that block the batch
     results: list[RuleResult] = field(default_factory=list)
+    data_docs_page: str | None = None  # the batch's validation page, when Data Docs are built
 
     @property
     def warnings(self) -> list[RuleResult]:
@@ -90,13 +92,27 @@ class BatchValidator:
             )
         return self._checkpoints[dataset]
 
-    def validate(self, dataset: str, frame: pd.DataFrame, batch_id: str) -> ValidationOutcome:
+    def expectations(self, dataset: str) -> list[Any]:
+        """The dataset's suite: what ``expectations.context`` reads to know which parameters to fill."""
+        return list(self._checkpoint(dataset).validation_definitions[0].suite.expectations)
+
+    def validate(
+        self, dataset: str, frame: pd.DataFrame, batch_id: str, parameters: dict[str, Any] | None = None
+    ) -> ValidationOutcome:
+        """Run the dataset's suite on ``frame``; ``parameters`` fill the bounds of its context checks."""
         checkpoint = self._checkpoint(dataset)
-        run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=self._gx.RunIdentifier(run_name=batch_id))
+        run = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters or {},
+            run_id=self._gx.RunIdentifier(run_name=batch_id),
+        )
         outcome = ValidationOutcome()
-        for validation in run.run_results.values():
+        for identifier, validation in run.run_results.items():
             for result in validation.results:
                 outcome.results.append(self._record(result, frame, outcome))
+            if self._site_names:
+                urls = self._context.get_docs_sites_urls(resource_identifier=identifier, site_name=self._site_names[0])
+                outcome.data_docs_page = urls[0]["site_url"] if urls else None
         return outcome
 
     @staticmethod
@@ -127,4 +143,15 @@ class BatchValidator:
             unexpected_count=details.get("unexpected_count"),
             unexpected_percent=details.get("unexpected_percent"),
             observed_value=None if observed is None else json.dumps(observed, default=str),
+            judged=_judged(meta, config.kwargs),
         )
+
+
+def _judged(meta: dict[str, Any], kwargs: dict[str, Any]) -> bool:
+    """A bounded context check whose bounds were filled with ``None`` (none for this batch) judged nothing.
+
+    GX substitutes the parameters into the result's kwargs, dropping the bounds that are ``None``.
+    """
+    if meta.get("check") not in ("fresh", "volume", "distribution"):
+        return True
+    return any(kwargs.get(k) is not None for k in ("min_value", "max_value"))

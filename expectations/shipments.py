@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import between, not_null, unique
+from expectations.rules import between, fresh, known, not_null, typical_volume, unique
 from sources.catalog import SHIPMENTS
 
 
@@ -14,5 +14,10 @@ def build_suite() -> gx.ExpectationSuite:
             unique("shipment_id"),
             between("units", 1, None),
             between("revenue", 0, None),
+            known("customer_id", "customer_accounts"),
+            known("site_id", "sites"),
+            known("product_id", "products"),
+            fresh("updated_at", lag_hours=72),
+            *typical_volume(),
         ],
     )

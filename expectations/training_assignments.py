@@ -2,7 +2,7 @@
 
 import great_expectations as gx
 
-from expectations.rules import at_least, between, in_set, not_null, unique
+from expectations.rules import at_least, between, fresh, in_set, known, not_null, unique
 from sources.catalog import TRAINING_ASSIGNMENTS
 
 
@@ -16,5 +16,10 @@ def build_suite() -> gx.ExpectationSuite:
             at_least("due_on", "assigned_on"),
             at_least("completed_on", "assigned_on"),
             between("score", 0, 100),
+            known("employee_id", "employees"),
+            known("course_id", "courses"),
+            known("line_id", "lines"),
+            known("site_id", "sites"),
+            fresh("updated_at", lag_hours=72),
         ],
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -21,13 +23,24 @@ class BatchVerdict:
     duplicate_count: int = 0
     results: list[RuleResult] = field(default_factory=list)
     blocked_reason: str | None = None
+    data_docs_page: str | None = None
 
     @property
     def row_count(self) -> int:
         return len(self.valid) + len(self.quarantined) + self.duplicate_count
 
 
-def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: BatchValidator) -> BatchVerdict:
+# Given the suite's expectations and the number of rows to validate, the values of its expectation parameters.
+ParametersFor = Callable[[list[Any], int], dict[str, Any]]
+
+
+def judge_batch(
+    raw: pd.DataFrame,
+    dataset: Dataset,
+    batch_id: str,
+    validator: BatchValidator,
+    parameters_for: ParametersFor | None = None,
+) -> BatchVerdict:
     raw = raw.reset_index(drop=True)
     conformed = conform(raw, dataset)
     if conformed.batch_error:
@@ -44,7 +57,8 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
     candidates = typed.drop(index=list(failures))
     duplicates = exact_duplicates(candidates)
     candidates = candidates[~duplicates]
-    outcome = validator.validate(dataset.name, candidates, batch_id)
+    parameters = parameters_for(validator.expectations(dataset.name), len(candidates)) if parameters_for else None
+    outcome = validator.validate(dataset.name, candidates, batch_id, parameters)
     for row, reasons in outcome.row_failures.items():
         failures.setdefault(row, []).extend(reasons)
     if outcome.batch_failures:
@@ -62,6 +76,7 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
             duplicate_count=int(duplicates.sum()),
             results=outcome.results,
             blocked_reason=reason,
+            data_docs_page=outcome.data_docs_page,
         )
     valid = candidates.drop(index=[r for r in failures if r in candidates.index])
     valid = _for_loading(valid, dataset)
@@ -72,6 +87,7 @@ def judge_batch(raw: pd.DataFrame, dataset: Dataset, batch_id: str, validator: B
         quarantined=[_quarantine_row(raw, row, dataset, reasons) for row, reasons in sorted(failures.items())],
         duplicate_count=int(duplicates.sum()),
         results=outcome.results,
+        data_docs_page=outcome.data_docs_page,
     )
 
 

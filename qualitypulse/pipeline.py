@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -99,6 +100,7 @@ def ingest_dataset(
             watermark_from=backfill_from or ledger.get_watermark(engine, dataset.name),
             watermark_to=None if backfill_from else extraction.watermark_to,
             files=extraction.files,
+            kind="backfill" if backfill_from else "incremental",
         )
         new = ledger.record_landed(engine, manifest, pipeline_run_id)
         if new:
@@ -217,6 +219,7 @@ def replay_quarantined(
                 interval_end=ledger.utcnow(),
                 watermark_from=None,
                 watermark_to=None,
+                kind="replay",
             )
             if not ledger.record_landed(engine, manifest, pipeline_run_id):
                 ledger.reopen(engine, [manifest.batch_id])  # the same rows replayed before: validate them again
@@ -230,6 +233,7 @@ def replay_quarantined(
 
 def validate_and_load(settings: Settings, validator: BatchValidator | None = None) -> list[BatchReport]:
     """Validate every landed batch with GX and load it: valid rows to facts, the rest to quarantine."""
+    from expectations.context import BatchScope, expectation_parameters
     from expectations.runner import BatchValidator
     from expectations.verdict import judge_batch
     from warehouse.loads import apply_verdict
@@ -242,7 +246,15 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
             validator = BatchValidator(settings.data_docs_dir)
         for batch in pending:
             raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
-            verdict = judge_batch(raw, BY_NAME[batch.dataset], batch.batch_id, validator)  # type: ignore[arg-type]
+            scope = BatchScope(batch.batch_id, batch.dataset, batch.batch_kind, batch.interval_end)
+            with engine.connect() as connection:  # the warehouse as it is now: dimensions, history
+                verdict = judge_batch(
+                    raw,
+                    BY_NAME[batch.dataset],
+                    batch.batch_id,
+                    validator,  # type: ignore[arg-type]
+                    partial(expectation_parameters, connection, scope),
+                )
             counts = apply_verdict(engine, verdict, batch.rows_extracted)
             status = "blocked" if verdict.blocked_reason else "loaded"
             report = BatchReport(
@@ -285,12 +297,13 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
         retention_kpis,
         training_kpis,
     )
-    from warehouse import kpi_store
+    from warehouse import kpi_holds, kpi_store
 
     engine = engine_for(settings.warehouse_url)
     try:
         with engine.begin() as connection:
-            partitions = kpi_store.pending_partitions(connection, full=full)
+            holds = kpi_holds.sync_holds(connection)
+            partitions = kpi_store.pending_partitions(connection, full=full).with_holds(holds)
             if partitions.empty:
                 log.info("KPIs: no day changed since the last build")
                 written = kpi_store.replace_partitions(connection, partitions, {}, pipeline_run_id)
@@ -315,7 +328,7 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
                     ),
                 }
                 frames = {
-                    family: build(days[family])
+                    family: kpi_holds.without_held_days(build(days[family]), holds.held.get(family))
                     for family, build in builders.items()
                     if days[family] is None or days[family]
                 }

@@ -11,7 +11,17 @@ from sqlalchemy import Engine, func, select
 
 from qualitypulse.settings import Settings
 from warehouse.db import engine_for
-from warehouse.schema import ALL, alert, batch_ledger, extraction_event, kpi_daily, quarantine
+from warehouse.schema import (
+    ALL,
+    alert,
+    batch_ledger,
+    data_quality_alert,
+    extraction_event,
+    kpi_daily,
+    kpi_hold,
+    quarantine,
+    validation_result,
+)
 
 # (kpi, label, format, higher is better)
 SUMMARY_KPIS = (
@@ -99,6 +109,12 @@ def render(settings: Settings) -> str:
         ]
         lines += ["", "Quarantine: the most frequent reasons"]
         lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
+        lines += ["", "Validation: the rules that caught records (all batches; rows, or what GX observed)"]
+        lines += [f"  {r.dataset:<22}{r.severity:<9}{r.rule[:60]:<61}{_caught(r)}" for r in _failed_rules(engine)] or [
+            "  (every rule held)"
+        ]
+        lines += _blocked_section(engine)
+        lines += _data_quality_alerts_section(engine)
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
         for kpi, label, fmt, higher_better in SUMMARY_KPIS:
             trend = kpi_trend(engine, kpi)
@@ -131,7 +147,7 @@ def render(settings: Settings) -> str:
         lines += [
             "",
             f"Warehouse:  {settings.warehouse_url_redacted}",
-            f"Data Docs:  {settings.data_docs_dir / 'index.html'}",
+            f"Data Docs:  {settings.data_docs_dir / 'index.html'} (every batch's validation, newest first)",
             f"Raw batches: {settings.landing_dir}",
             "",
         ]
@@ -159,6 +175,70 @@ def _top_reasons(engine: Engine, top: int = 6) -> list[tuple[str, int]]:
             key = f"{dataset}: {reason[:90]}"
             counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+
+
+def _failed_rules(engine: Engine) -> list[Any]:
+    """Each failed rule per dataset: in how many batches, and how many rows it caught (row-level rules)."""
+    result = validation_result.c
+    query = (
+        select(
+            result.dataset,
+            result.rule,
+            result.severity,
+            func.count().label("batches"),
+            func.sum(result.unexpected_count).label("rows"),
+            func.max(result.observed_value).label("observed"),
+        )
+        .where(result.success.is_(False))
+        .group_by(result.dataset, result.rule, result.severity)
+        .order_by(result.dataset, result.rule)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query))
+
+
+def _caught(rule: Any) -> str:
+    batches = f" in {rule.batches} batches" if rule.batches > 1 else ""
+    if rule.rows is not None:
+        return f"{rule.rows} rows{batches}"
+    return f"observed {str(rule.observed)[:30]}{batches}"
+
+
+def _blocked_section(engine: Engine) -> list[str]:
+    """Blocked batches, why, the KPI days they hold, and their Data Docs page."""
+    with engine.connect() as connection:
+        blocked = connection.execute(
+            select(batch_ledger.c.batch_id, batch_ledger.c.reason, batch_ledger.c.data_docs_page)
+            .where(batch_ledger.c.status == "blocked")
+            .order_by(batch_ledger.c.landed_at)
+        ).all()
+        holds = pd.read_sql(select(kpi_hold).where(kpi_hold.c.released_at.is_(None)), connection)
+    lines = ["", f"Blocked batches: {len(blocked)}"]
+    for batch in blocked:
+        lines.append(f"  {batch.batch_id}: {batch.reason}")
+        held = holds[holds["batch_id"] == batch.batch_id]
+        if not held.empty:
+            days = pd.to_datetime(held["kpi_date"])
+            families = "/".join(sorted(set(held["family"])))
+            lines.append(
+                f"    KPIs withheld: {families} on {days.dt.date.nunique()} day(s), "
+                f"{days.min().date()} to {days.max().date()}"
+            )
+        if batch.data_docs_page:
+            lines.append(f"    Data Docs: {batch.data_docs_page}")
+    return lines
+
+
+def _data_quality_alerts_section(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        alerts = connection.execute(
+            select(data_quality_alert)
+            .where(data_quality_alert.c.status == "open")
+            .order_by(data_quality_alert.c.first_seen_at)
+        ).all()
+    lines = ["", f"Data-quality alerts: {len(alerts)} open"]
+    lines += [f"  {a.message[:160]}" for a in alerts[-8:]]
+    return lines
 
 
 def _lines(engine: Engine) -> list[str]:

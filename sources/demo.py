@@ -304,6 +304,8 @@ def _with_bad_runs(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
 def _with_bad_defects(defects: pd.DataFrame) -> pd.DataFrame:
     defects = defects.copy()
     defects.loc[defects.index[[10, 500]], "defect_count"] = -1  # a reversal booked as a negative count
+    # A code the shop floor still books but the catalogue retired: the warehouse can't attribute it.
+    defects.loc[defects.index[[min(900, len(defects) - 1)]], "defect_code"] = "BENT_PIN_OLD"
     return defects
 
 

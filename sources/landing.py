@@ -33,6 +33,7 @@ class Manifest:
     schema: dict[str, str]
     raw_path: str
     files: list[dict[str, str]] = field(default_factory=list)  # for file drops: name and checksum per file
+    kind: str = "incremental"  # incremental, backfill or replay (see batch_ledger.batch_kind)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_iso, indent=1)
@@ -88,6 +89,7 @@ class BatchWriter:
         watermark_from: datetime | None,
         watermark_to: datetime | None,
         files: list[dict[str, str]] | None = None,
+        kind: str = "incremental",
     ) -> Manifest:
         if self._writer is None or self._tmp is None:
             raise ValueError("a batch needs at least one chunk, even an empty one")
@@ -112,6 +114,7 @@ class BatchWriter:
             schema={f.name: str(f.type) for f in self.schema or []},
             raw_path=str(path),
             files=files or [],
+            kind=kind,
         )
         _write_atomically(path.with_suffix(".manifest.json"), manifest.to_json().encode())
         return manifest
@@ -134,11 +137,12 @@ def land(
     watermark_from: datetime | None,
     watermark_to: datetime | None,
     files: list[dict[str, str]] | None = None,
+    kind: str = "incremental",
 ) -> Manifest:
     """Write ``frame`` as a batch in the landing zone and return its manifest (idempotent)."""
     writer = BatchWriter(landing_dir, source, dataset, interval_end)
     writer.write(frame)
-    return writer.finish(watermark_from=watermark_from, watermark_to=watermark_to, files=files)
+    return writer.finish(watermark_from=watermark_from, watermark_to=watermark_to, files=files, kind=kind)
 
 
 def _sha256(path: Path) -> str:

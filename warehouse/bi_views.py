@@ -8,6 +8,7 @@ migration), and this module is their single definition, also the source of ``doc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -215,6 +216,8 @@ select * from final
             "landed_at": "when the batch landed (UTC)",
             "processed_at": "when it was validated and loaded (UTC)",
             "raw_path": "the batch's Parquet file in the landing zone (the replay point)",
+            "batch_kind": "incremental (since the watermark), backfill (a re-extracted window) or replay",
+            "data_docs_page": "the batch's page in the Great Expectations Data Docs",
         },
         sql="""
 with source as (
@@ -234,7 +237,9 @@ final as (
         reason as blocked_reason,
         landed_at,
         processed_at,
-        raw_path
+        raw_path,
+        batch_kind,
+        data_docs_page
     from source
 )
 
@@ -257,6 +262,7 @@ select * from final
             "unexpected_rows": "rows that broke it",
             "unexpected_percent": "unexpected rows as a percentage of rows checked",
             "observed_value": "what GX observed, as JSON",
+            "judged": "false when a history check had no bounds for the batch (no history yet, backfill, replay)",
         },
         sql="""
 with source as (
@@ -275,7 +281,8 @@ final as (
         element_count as rows_checked,
         unexpected_count as unexpected_rows,
         unexpected_percent,
-        observed_value
+        observed_value,
+        judged
     from source
 )
 
@@ -317,6 +324,157 @@ final as (
 select * from final
 """,
     ),
+    View(
+        name="data_quality_daily",
+        grain="one row per dataset and day of validation",
+        description="Data quality over time: how many checks passed, and where each day's rows went.",
+        columns={
+            "dataset": "the dataset validated",
+            "validation_day": "the day the batches were validated (UTC)",
+            "batches_validated": "batches validated that day",
+            "blocked_batches": "of those, batches a critical batch-level check blocked",
+            "checks_run": "expectations evaluated over the day's batches (history checks without bounds aside)",
+            "checks_passed": "of those, the ones that held",
+            "pass_rate": "checks_passed / checks_run, 0..1",
+            "warnings_failed": "warning-severity checks that failed (the rows loaded)",
+            "rows_extracted": "rows in the day's batches",
+            "rows_loaded": "rows written to the warehouse",
+            "rows_quarantined": "rows held back with the rules they broke",
+            "rows_duplicate": "exact re-sends, or rows already loaded unchanged",
+        },
+        sql="""
+with results as (
+    select
+        dataset,
+        day_of(validated_at) as validation_day,
+        sum(case when judged then 1 else 0 end) as checks_run,
+        sum(case when judged and success then 1 else 0 end) as checks_passed,
+        sum(case when severity = 'warning' and not success then 1 else 0 end) as warnings_failed
+    from validation_result
+    group by dataset, day_of(validated_at)
+),
+
+batches as (
+    select
+        dataset,
+        day_of(processed_at) as validation_day,
+        count(*) as batches_validated,
+        sum(case when status = 'blocked' then 1 else 0 end) as blocked_batches,
+        sum(rows_extracted) as rows_extracted,
+        sum(rows_loaded) as rows_loaded,
+        sum(rows_quarantined) as rows_quarantined,
+        sum(rows_duplicate) as rows_duplicate
+    from batch_ledger
+    where processed_at is not null
+    group by dataset, day_of(processed_at)
+),
+
+final as (
+    select
+        batches.dataset,
+        batches.validation_day,
+        batches.batches_validated,
+        batches.blocked_batches,
+        coalesce(results.checks_run, 0) as checks_run,
+        coalesce(results.checks_passed, 0) as checks_passed,
+        1.0 * results.checks_passed / nullif(results.checks_run, 0) as pass_rate,
+        coalesce(results.warnings_failed, 0) as warnings_failed,
+        batches.rows_extracted,
+        batches.rows_loaded,
+        batches.rows_quarantined,
+        batches.rows_duplicate
+    from batches
+    left join results
+        on results.dataset = batches.dataset and results.validation_day = batches.validation_day
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="kpi_holds",
+        grain="one row per KPI family, day and blocked batch",
+        description="KPI days withheld because a batch they depend on was blocked, and when they were released.",
+        columns={
+            "kpi_family": "the KPIs held: production, cost, customer, retention, feedback, training or people",
+            "kpi_day": "the day withheld from the KPI tables",
+            "batch_id": "the blocked batch",
+            "dataset": "the blocked batch's dataset",
+            "blocked_reason": "the batch-level check that blocked it",
+            "hold_status": "held, or released once the batch was resolved (its day then rebuilt)",
+            "held_at": "when the hold began (UTC)",
+            "released_at": "when it was released (UTC)",
+        },
+        sql="""
+with source as (
+    select * from kpi_hold
+),
+
+final as (
+    select
+        family as kpi_family,
+        kpi_date as kpi_day,
+        batch_id,
+        dataset,
+        reason as blocked_reason,
+        case when released_at is null then 'held' else 'released' end as hold_status,
+        held_at,
+        released_at
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="data_quality_alerts",
+        grain="one row per data-quality alert",
+        description=(
+            "Validation warnings and blocked batches as alerts, open until a later batch passes or they are resolved."
+        ),
+        columns={
+            "alert_id": "fingerprint of the alert",
+            "alert_kind": "warning (a warning check failed; rows loaded) or blocked_batch",
+            "dataset": "the dataset",
+            "rule": "the check that failed, or the blocked batch",
+            "severity": "warning or critical",
+            "first_batch_id": "the batch that raised it",
+            "last_batch_id": "the latest batch that failed the same check",
+            "occurrences": "batches that failed it while the alert was open",
+            "observed_value": "what GX observed in the latest batch, as JSON",
+            "message": "the alert in words",
+            "alert_status": "open or resolved",
+            "first_seen_at": "when it was raised (UTC)",
+            "last_seen_at": "when it was last seen (UTC)",
+            "resolved_at": "when it was resolved (UTC)",
+        },
+        sql="""
+with source as (
+    select * from data_quality_alert
+),
+
+final as (
+    select
+        alert_id,
+        kind as alert_kind,
+        dataset,
+        rule,
+        severity,
+        first_batch_id,
+        last_batch_id,
+        occurrences,
+        observed_value,
+        message,
+        status as alert_status,
+        first_seen_at,
+        last_seen_at,
+        resolved_at
+    from source
+)
+
+select * from final
+""",
+    ),
 )
 
 
@@ -329,13 +487,19 @@ def create_or_replace(connection: Connection) -> None:
         name = qualified(view.name, dialect)
         # Drop first: a view whose columns changed can't be replaced in place on PostgreSQL.
         connection.exec_driver_sql(f"drop view if exists {name}")
-        connection.exec_driver_sql(f"create view {name} as {view.sql.strip()}")
+        connection.exec_driver_sql(f"create view {name} as {_for_dialect(view.sql.strip(), dialect)}")
         if dialect == "postgresql":
             connection.exec_driver_sql(
                 f"comment on view {name} is {_literal(f'{view.description} Grain: {view.grain}.')}"
             )
             for column, comment in view.columns.items():
                 connection.exec_driver_sql(f"comment on column {name}.{column} is {_literal(comment)}")
+
+
+def _for_dialect(sql: str, dialect: str) -> str:
+    """``day_of(timestamp)``: the calendar day of a timestamp, a date on both databases (SQLite has no cast)."""
+    template = r"cast(\1 as date)" if dialect == "postgresql" else r"date(\1)"
+    return re.sub(r"day_of\(([^()]*)\)", template, sql)
 
 
 def _literal(text: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, ins
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.bulk import insert_frame
+from warehouse.kpi_holds import Holds
 from warehouse.ledger import utcnow
 from warehouse.schema import (
     FACT_TABLES,
@@ -45,6 +46,17 @@ class Partitions:
     @property
     def empty(self) -> bool:
         return all(d is not None and not d for d in self.days.values())
+
+    def with_holds(self, holds: Holds) -> Partitions:
+        """Also rebuild the days a resolved blocked batch released, and clear the days a new one holds."""
+        days = dict(self.days)
+        for family in FAMILIES:
+            extra = holds.released.get(family, set()) | holds.newly_held.get(family, set())
+            if extra and days.get(family) is not None:
+                days[family] = days[family] | extra  # type: ignore[operator]
+            elif extra and family not in days:
+                days[family] = extra
+        return Partitions(days, self.batch_ids)
 
 
 def _dates(values: Iterable[object]) -> set[date]:

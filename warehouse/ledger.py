@@ -27,6 +27,8 @@ class PendingBatch:
     raw_path: str
     raw_checksum: str
     rows_extracted: int
+    batch_kind: str
+    interval_end: datetime | None
 
 
 def get_watermark(engine: Engine, dataset: str) -> datetime | None:
@@ -62,6 +64,7 @@ def record_landed(engine: Engine, manifest: Manifest, pipeline_run_id: str) -> b
                 raw_path=manifest.raw_path,
                 raw_checksum=manifest.checksum,
                 rows_extracted=manifest.row_count,
+                batch_kind=manifest.kind,
                 status="landed",
                 landed_at=now,
             )
@@ -212,6 +215,8 @@ def pending_batches(engine: Engine) -> list[PendingBatch]:
             batch_ledger.c.raw_path,
             batch_ledger.c.raw_checksum,
             batch_ledger.c.rows_extracted,
+            batch_ledger.c.batch_kind,
+            batch_ledger.c.interval_end,
         )
         .where(batch_ledger.c.status == "landed")
         .order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, update
 
 from expectations.verdict import BatchVerdict
 from warehouse.bulk import merge_frame
+from warehouse.dq_alerts import record_verdict
 from warehouse.ledger import utcnow
 from warehouse.schema import FACT_TABLES, batch_ledger, quarantine, validation_result
 
@@ -76,6 +77,8 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
                 status="blocked" if verdict.blocked_reason else "loaded",
                 reason=verdict.blocked_reason,
                 processed_at=now,
+                data_docs_page=verdict.data_docs_page,
             )
         )
+        record_verdict(connection, verdict, now)
     return counts

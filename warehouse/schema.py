@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -88,6 +89,9 @@ batch_ledger = Table(
     Column("landed_at", DateTime, nullable=False),
     Column("processed_at", DateTime),
     Column("kpis_built_at", DateTime),  # when the KPI tables last took this batch's rows in
+    # incremental (since the watermark), backfill (a re-extracted window) or replay (quarantined rows re-validated)
+    Column("batch_kind", String(20), nullable=False, server_default="incremental"),
+    Column("data_docs_page", Text),  # the batch's validation page in the Data Docs site
     CheckConstraint(f"status in {LEDGER_STATUSES!r}", name="status"),
     # The ledger must add up once a batch is processed: every row is loaded, quarantined or a duplicate.
     CheckConstraint(
@@ -159,6 +163,8 @@ validation_result = Table(
     Column("unexpected_percent", Float),
     Column("observed_value", Text),
     Column("validated_at", DateTime, nullable=False),
+    # False when a context check (freshness, volume, distribution) had no bounds: no history yet, or a backfill
+    Column("judged", Boolean, nullable=False, server_default=true()),
 )
 
 kpi_daily = Table(
@@ -263,6 +269,42 @@ alert = Table(
     Column("pipeline_run_id", String(250), nullable=False),
     Column("raised_at", DateTime, nullable=False),
     UniqueConstraint("kpi", "rule", "site_id", "line_id", "step_id", "alert_date"),
+)
+
+# KPI days that a blocked batch holds back: they are not rebuilt while the batch is unresolved, so no KPI is
+# published from a day with missing data. Released when the batch loads, or its rows are replayed or dismissed;
+# the released days are rebuilt then.
+kpi_hold = Table(
+    "kpi_hold",
+    metadata,
+    Column("family", String(20), primary_key=True),
+    Column("kpi_date", Date, primary_key=True),
+    Column("batch_id", String(120), primary_key=True),
+    Column("dataset", String(60), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("held_at", DateTime, nullable=False),
+    Column("released_at", DateTime),
+)
+
+# Data-quality alerts: validation warnings (one alert per dataset and rule, updated while the rule keeps failing,
+# resolved by the next batch that passes it) and blocked batches (one per batch, resolved with its hold).
+data_quality_alert = Table(
+    "data_quality_alert",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),  # fingerprint: sha256 of kind, dataset and rule or batch
+    Column("kind", String(20), nullable=False),  # warning or blocked_batch
+    Column("dataset", String(60), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("first_batch_id", String(120), nullable=False),
+    Column("last_batch_id", String(120), nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("observed_value", Text),
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open or resolved
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
 )
 
 

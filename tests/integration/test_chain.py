@@ -54,6 +54,7 @@ def test_bad_records_are_quarantined_with_the_rule_they_broke(demo_warehouse):
     assert count("production_runs", "line_id is present") == 3
     assert count("production_runs", "units_inspected >= units_defective") == 2
     assert count("defects", "defect_count >= 1") == 2
+    assert count("defects", "defect_code is a known defect_codes") == 1  # the retired code
     assert count("training_assignments", "completed_on >= assigned_on") == 1
     assert count("training_assignments", "score between 0 and 100") == 1
     raw = json.loads(quarantine.loc[quarantine["failed_rules"].str.contains("between 0 and 10")].iloc[0].raw_record)

@@ -1,0 +1,149 @@
+"""Fill the bounds of a suite's context checks for one batch: from the warehouse's dimensions and history.
+
+The suites in ``expectations/`` stay static code; what depends on the warehouse (which lines exist, how many
+rows a day usually brings, how scores are usually spread) reaches GX as expectation parameters, computed here
+for each batch. Only incremental batches are judged on freshness, volume and distribution: a backfill or a
+replay of quarantined rows is history by design, and a bound of ``None`` leaves it unjudged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, func, select
+
+from sources.catalog import BY_NAME
+from warehouse.schema import FACT_TABLES, batch_ledger
+
+VOLUME_HISTORY_WEEKS = 4  # the trailing average covers this many earlier batches of the same weekday...
+VOLUME_MIN_HISTORY = 3  # ...and needs at least this many to judge
+DISTRIBUTION_HISTORY_DAYS = 90
+DISTRIBUTION_MIN_HISTORY_ROWS = 200
+DISTRIBUTION_MIN_BATCH_ROWS = 30  # below this a batch's mean says too little to judge
+
+
+@dataclass(frozen=True)
+class BatchScope:
+    """What the checks need to know about the batch under validation."""
+
+    batch_id: str
+    dataset: str
+    kind: str  # incremental, backfill or replay
+    interval_end: datetime | None
+
+    @property
+    def judged_on_history(self) -> bool:
+        return self.kind == "incremental" and self.interval_end is not None
+
+
+def expectation_parameters(
+    connection: Connection, scope: BatchScope, expectations: list[Any], rows: int
+) -> dict[str, Any]:
+    """The parameter values for the context checks among ``expectations``, for a batch of ``rows`` rows."""
+    parameters: dict[str, Any] = {}
+    volume: tuple[float, float] | None = None
+    for expectation in expectations:
+        meta = expectation.meta or {}
+        check = meta.get("check")
+        if check == "known":
+            parameters[f"known_{meta['dimension']}"] = known_keys(connection, meta["dimension"])
+        elif check == "fresh":
+            judged = scope.judged_on_history and scope.interval_end is not None
+            parameters["fresh_after"] = (
+                scope.interval_end - timedelta(hours=meta["lag_hours"]) if judged else None  # type: ignore[operator]
+            )
+        elif check == "volume":
+            if volume is None:
+                volume = expected_volume(connection, scope) or (math.nan, math.nan)
+            expected, _ = volume
+            bound = None if math.isnan(expected) else meta["share"] * expected
+            parameters["volume_floor" if meta["bound"] == "floor" else "volume_ceiling"] = bound
+        elif check == "distribution":
+            parameters.update(
+                distribution_bounds(
+                    connection, scope, expectation.column, meta["time_column"], meta["standard_errors"], rows
+                )
+            )
+    return parameters
+
+
+def known_keys(connection: Connection, dimension: str) -> list[str]:
+    """Every key of ``dimension`` (a dataset name) that the warehouse holds."""
+    (key,) = BY_NAME[dimension].key
+    table = FACT_TABLES[dimension]
+    return sorted(connection.scalars(select(table.c[key])))
+
+
+def expected_volume(connection: Connection, scope: BatchScope) -> tuple[float, float] | None:
+    """(expected rows, span in days) of a daily batch: the average of the same weekday's earlier daily batches.
+
+    Plants and offices keep weekly rhythms (no production on Sundays, few surveys on Saturdays), so a Sunday is
+    compared with Sundays. A batch's span is the time since the dataset's previous incremental batch; only
+    batches spanning about a day are judged and used as history (event-triggered top-ups and catch-ups are
+    neither). ``None`` when the batch isn't judged: not incremental, not daily, or fewer than
+    ``VOLUME_MIN_HISTORY`` earlier batches of its weekday.
+    """
+    if not scope.judged_on_history:
+        return None
+    query = (
+        select(
+            batch_ledger.c.batch_id, batch_ledger.c.interval_end, batch_ledger.c.rows_extracted, batch_ledger.c.status
+        )
+        .where(
+            batch_ledger.c.dataset == scope.dataset,
+            batch_ledger.c.batch_kind == "incremental",
+            batch_ledger.c.interval_end <= scope.interval_end,
+        )
+        .order_by(batch_ledger.c.interval_end, batch_ledger.c.landed_at)
+    )
+    batches = pd.read_sql(query, connection)
+    batches["interval_end"] = pd.to_datetime(batches["interval_end"])
+    span = batches["interval_end"].diff()
+    batches["daily"] = span.between(timedelta(hours=12), timedelta(hours=36))
+    batches["weekday"] = (batches["interval_end"] - span / 2).dt.weekday
+    mine = batches.index[batches["batch_id"] == scope.batch_id]
+    if mine.empty or not batches.loc[mine[0], "daily"]:
+        return None
+    earlier = batches.loc[: mine[0] - 1]
+    history = earlier[
+        (earlier["status"] == "loaded") & earlier["daily"] & (earlier["weekday"] == batches.loc[mine[0], "weekday"])
+    ].tail(VOLUME_HISTORY_WEEKS)
+    if len(history) < VOLUME_MIN_HISTORY:
+        return None
+    return float(history["rows_extracted"].mean()), float(span.loc[mine[0]].total_seconds() / 86400)
+
+
+def distribution_bounds(
+    connection: Connection, scope: BatchScope, column: str, time_column: str, standard_errors: float, rows: int
+) -> dict[str, float | None]:
+    """Bounds for the batch's mean and standard deviation of ``column``: its history's, give or take
+    ``standard_errors`` standard errors of a batch of ``rows`` rows (sd / sqrt(n) for the mean, about
+    sd / sqrt(2(n - 1)) for the standard deviation of a roughly normal variable)."""
+    names = [f"{column}_mean_min", f"{column}_mean_max", f"{column}_stdev_min", f"{column}_stdev_max"]
+    unjudged: dict[str, float | None] = dict.fromkeys(names)
+    if not scope.judged_on_history or rows < DISTRIBUTION_MIN_BATCH_ROWS:
+        return unjudged
+    table = FACT_TABLES[scope.dataset]
+    value, when = table.c[column], table.c[time_column]
+    since = scope.interval_end - timedelta(days=DISTRIBUTION_HISTORY_DAYS)  # type: ignore[operator]
+    count, mean, mean_square = connection.execute(
+        select(func.count(value), func.avg(value * 1.0), func.avg(value * value * 1.0)).where(
+            when >= since, when < scope.interval_end
+        )
+    ).one()
+    if not count or count < DISTRIBUTION_MIN_HISTORY_ROWS:
+        return unjudged
+    sd = math.sqrt(max(float(mean_square) - float(mean) ** 2, 0.0) * count / (count - 1))
+    mean_band = standard_errors * sd / math.sqrt(rows)
+    sd_band = standard_errors * sd / math.sqrt(2 * (rows - 1))
+    return dict(
+        zip(
+            names,
+            [float(mean) - mean_band, float(mean) + mean_band, max(sd - sd_band, 0.0), sd + sd_band],
+            strict=True,
+        )
+    )

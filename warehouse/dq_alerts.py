@@ -1,0 +1,135 @@
+"""Data-quality alerts: validation warnings and blocked batches, with a lifecycle (open, then resolved).
+
+A warning rule that keeps failing batch after batch is one alert whose count and last batch move on; the next
+batch of the dataset that passes the rule resolves it. A blocked batch is one alert, resolved when the batch
+loads or its KPI hold is released. Notification of these alerts goes through the alerting path (``alerts/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, insert, select, update
+
+if TYPE_CHECKING:
+    from expectations.verdict import BatchVerdict
+from warehouse.schema import data_quality_alert
+
+log = logging.getLogger(__name__)
+
+WARNING, BLOCKED = "warning", "blocked_batch"
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def record_verdict(connection: Connection, verdict: BatchVerdict, now: datetime) -> None:
+    """Open, update or resolve the dataset's data-quality alerts after validating one batch."""
+    dataset = verdict.dataset.name
+    for result in verdict.results:
+        if result.severity != "warning" or not result.judged:
+            continue
+        if result.success:
+            _resolve(connection, WARNING, dataset, result.rule, now)
+            continue
+        detail = f"{result.unexpected_count} rows" if result.unexpected_count else f"observed {result.observed_value}"
+        message = f"{dataset}: warning '{result.rule}' failed in batch {verdict.batch_id} ({detail}); rows loaded"
+        _open_or_update(
+            connection, WARNING, dataset, result.rule, "warning", verdict.batch_id, message, result.observed_value, now
+        )
+    if verdict.blocked_reason:
+        message = (
+            f"{dataset}: batch {verdict.batch_id} blocked, its KPIs withheld: {verdict.blocked_reason}. "
+            "Fix the source or the rule, then `qp replay` the batch or `qp quarantine replay --batch` its rows"
+        )
+        _open_or_update(
+            connection,
+            BLOCKED,
+            dataset,
+            verdict.batch_id,
+            "critical",
+            verdict.batch_id,
+            message,
+            None,
+            now,
+            alert_id=_fingerprint(BLOCKED, verdict.batch_id),
+        )
+    else:
+        resolve_blocked_batch(connection, verdict.batch_id, now)
+
+
+def resolve_blocked_batch(connection: Connection, batch_id: str, now: datetime) -> None:
+    connection.execute(
+        update(data_quality_alert)
+        .where(data_quality_alert.c.alert_id == _fingerprint(BLOCKED, batch_id), data_quality_alert.c.status == "open")
+        .values(status="resolved", resolved_at=now)
+    )
+
+
+def _open_or_update(
+    connection: Connection,
+    kind: str,
+    dataset: str,
+    rule: str,
+    severity: str,
+    batch_id: str,
+    message: str,
+    observed: str | None,
+    now: datetime,
+    alert_id: str | None = None,
+) -> None:
+    table = data_quality_alert
+    query = select(table.c.alert_id, table.c.status).where(
+        table.c.kind == kind, table.c.dataset == dataset, table.c.rule == rule[:200]
+    )
+    if alert_id is not None:
+        query = query.where(table.c.alert_id == alert_id)
+    else:
+        query = query.where(table.c.status == "open")
+    existing = connection.execute(query).first()
+    if existing is not None:
+        connection.execute(
+            update(table)
+            .where(table.c.alert_id == existing.alert_id)
+            .values(
+                last_batch_id=batch_id,
+                occurrences=table.c.occurrences + 1,
+                observed_value=observed,
+                message=message,
+                status="open",
+                last_seen_at=now,
+                resolved_at=None,
+            )
+        )
+        return
+    connection.execute(
+        insert(table).values(
+            alert_id=alert_id or _fingerprint(kind, dataset, rule, batch_id),
+            kind=kind,
+            dataset=dataset,
+            rule=rule[:200],
+            severity=severity,
+            first_batch_id=batch_id,
+            last_batch_id=batch_id,
+            occurrences=1,
+            observed_value=observed,
+            message=message,
+            status="open",
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+    )
+    log.warning("data-quality alert: %s", message)
+
+
+def _resolve(connection: Connection, kind: str, dataset: str, rule: str, now: datetime) -> None:
+    table = data_quality_alert
+    connection.execute(
+        update(table)
+        .where(table.c.kind == kind, table.c.dataset == dataset, table.c.rule == rule[:200], table.c.status == "open")
+        .values(status="resolved", resolved_at=now)
+    )
