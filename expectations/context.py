@@ -132,18 +132,19 @@ def distribution_bounds(
     since = scope.interval_end - timedelta(days=DISTRIBUTION_HISTORY_DAYS)  # type: ignore[operator]
     count, mean, mean_square = connection.execute(
         select(func.count(value), func.avg(value * 1.0), func.avg(value * value * 1.0)).where(
-            when >= since, when < scope.interval_end
+            when >= since,
+            when < scope.interval_end,
+            table.c.batch_id != scope.batch_id,  # its own rows on a replay
         )
     ).one()
     if not count or count < DISTRIBUTION_MIN_HISTORY_ROWS:
         return unjudged
     sd = math.sqrt(max(float(mean_square) - float(mean) ** 2, 0.0) * count / (count - 1))
+    return dict(zip(names, distribution_band(float(mean), sd, rows, standard_errors), strict=True))
+
+
+def distribution_band(mean: float, sd: float, rows: int, standard_errors: float) -> tuple[float, float, float, float]:
+    """(mean min, mean max, sd min, sd max) for a batch of ``rows`` rows from a history of ``mean`` and ``sd``."""
     mean_band = standard_errors * sd / math.sqrt(rows)
     sd_band = standard_errors * sd / math.sqrt(2 * (rows - 1))
-    return dict(
-        zip(
-            names,
-            [float(mean) - mean_band, float(mean) + mean_band, max(sd - sd_band, 0.0), sd + sd_band],
-            strict=True,
-        )
-    )
+    return mean - mean_band, mean + mean_band, max(sd - sd_band, 0.0), sd + sd_band

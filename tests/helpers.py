@@ -17,6 +17,7 @@ INTERVAL_END = datetime(2026, 11, 25)
 # Columns that record when or by which run something happened, not what the warehouse holds.
 AUDIT_COLUMNS = {
     "loaded_at",
+    "data_docs_page",  # the page's path carries the validation's time
     "landed_at",
     "processed_at",
     "quarantined_at",
@@ -83,5 +84,5 @@ def changed_tables(before: dict[str, list[tuple]], after: dict[str, list[tuple]]
         old, new = set(before.get(name, [])), set(after.get(name, []))
         if old != new:
             example = next(iter(new - old), None) or next(iter(old - new))
-            out[name] = f"{len(new - old)} rows added, {len(old - new)} gone, e.g. {str(example)[:200]}"
+            out[name] = f"{len(new - old)} rows added, {len(old - new)} gone, e.g. {str(example)[:400]}"
     return out
