@@ -41,18 +41,25 @@ class BatchScope:
 
 
 def expectation_parameters(
-    connection: Connection, scope: BatchScope, expectations: list[Any], rows: int
+    connection: Connection, scope: BatchScope, expectations: list[Any], frame: pd.DataFrame
 ) -> dict[str, Any]:
-    """The parameter values for the context checks among ``expectations``, for a batch of ``rows`` rows."""
+    """The parameter values for the context checks among ``expectations``, for the batch's typed ``frame``."""
+    rows = len(frame)
     parameters: dict[str, Any] = {}
     volume: tuple[float, float] | None = None
     for expectation in expectations:
         meta = expectation.meta or {}
         check = meta.get("check")
         if check == "known":
-            parameters[f"known_{meta['dimension']}"] = known_keys(connection, meta["dimension"])
+            dimension = meta["dimension"]
+            keys = known_keys(connection, dimension)
+            # An empty dimension (its master data not loaded yet, or not a source here) can't judge references:
+            # the check is unarmed, passes, and is recorded as not judged, instead of quarantining every row.
+            parameters[f"known_{dimension}"] = keys or sorted(set(frame[expectation.column].dropna().astype(str)))
+            parameters[f"known_{dimension}_armed"] = bool(keys)
         elif check == "fresh":
-            judged = scope.judged_on_history and scope.interval_end is not None
+            # A batch without a usable row (every row failed to parse, say) has no newest record to judge.
+            judged = scope.judged_on_history and scope.interval_end is not None and not frame.empty
             parameters["fresh_after"] = (
                 scope.interval_end - timedelta(hours=meta["lag_hours"]) if judged else None  # type: ignore[operator]
             )

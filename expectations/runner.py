@@ -109,14 +109,14 @@ class BatchValidator:
         outcome = ValidationOutcome()
         for identifier, validation in run.run_results.items():
             for result in validation.results:
-                outcome.results.append(self._record(result, frame, outcome))
+                outcome.results.append(self._record(result, frame, outcome, parameters or {}))
             if self._site_names:
                 urls = self._context.get_docs_sites_urls(resource_identifier=identifier, site_name=self._site_names[0])
                 outcome.data_docs_page = urls[0]["site_url"] if urls else None
         return outcome
 
     @staticmethod
-    def _record(result: Any, frame: pd.DataFrame, outcome: ValidationOutcome) -> RuleResult:
+    def _record(result: Any, frame: pd.DataFrame, outcome: ValidationOutcome, parameters: dict[str, Any]) -> RuleResult:
         config = result.expectation_config
         meta = config.meta or {}
         rule = meta.get("rule", config.type)
@@ -143,15 +143,19 @@ class BatchValidator:
             unexpected_count=details.get("unexpected_count"),
             unexpected_percent=details.get("unexpected_percent"),
             observed_value=None if observed is None else json.dumps(observed, default=str),
-            judged=_judged(meta, config.kwargs),
+            judged=_judged(meta, config.kwargs, parameters),
         )
 
 
-def _judged(meta: dict[str, Any], kwargs: dict[str, Any]) -> bool:
-    """A bounded context check whose bounds were filled with ``None`` (none for this batch) judged nothing.
+def _judged(meta: dict[str, Any], kwargs: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """Whether a context check judged the batch (see ``expectations.context``).
 
-    GX substitutes the parameters into the result's kwargs, dropping the bounds that are ``None``.
+    A referential check is unarmed while its dimension is empty. A bounded check whose bounds were filled with
+    ``None`` judged nothing; GX substitutes the parameters into the result's kwargs, dropping those bounds.
     """
-    if meta.get("check") not in ("fresh", "volume", "distribution"):
-        return True
-    return any(kwargs.get(k) is not None for k in ("min_value", "max_value"))
+    check = meta.get("check")
+    if check == "known":
+        return bool(parameters.get(f"known_{meta['dimension']}_armed", True))
+    if check in ("fresh", "volume", "distribution"):
+        return any(kwargs.get(k) is not None for k in ("min_value", "max_value"))
+    return True

@@ -30,8 +30,8 @@ class BatchVerdict:
         return len(self.valid) + len(self.quarantined) + self.duplicate_count
 
 
-# Given the suite's expectations and the number of rows to validate, the values of its expectation parameters.
-ParametersFor = Callable[[list[Any], int], dict[str, Any]]
+# Given the suite's expectations and the rows to validate, the values of its expectation parameters.
+ParametersFor = Callable[[list[Any], pd.DataFrame], dict[str, Any]]
 
 
 def judge_batch(
@@ -57,7 +57,7 @@ def judge_batch(
     candidates = typed.drop(index=list(failures))
     duplicates = exact_duplicates(candidates)
     candidates = candidates[~duplicates]
-    parameters = parameters_for(validator.expectations(dataset.name), len(candidates)) if parameters_for else None
+    parameters = parameters_for(validator.expectations(dataset.name), candidates) if parameters_for else None
     outcome = validator.validate(dataset.name, candidates, batch_id, parameters)
     for row, reasons in outcome.row_failures.items():
         failures.setdefault(row, []).extend(reasons)

@@ -180,6 +180,17 @@ def _quarantine(args: argparse.Namespace) -> None:
         print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
         return
     engine = engine_for(settings.warehouse_url)
+    if args.action == "dismiss":
+        if not (args.batch and args.reason):
+            raise SystemExit("dismiss needs --batch and --reason: rows are dismissed one batch at a time, with why")
+        try:
+            dismissed = ledger.dismiss_quarantine(engine, args.batch, args.reason)
+        finally:
+            engine.dispose()
+        print(f"{dismissed} row(s) of {args.batch} dismissed: {args.reason}")
+        run_id = f"quarantine_dismiss__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten (days the batch held are released)")
+        return
     try:
         rows = ledger.open_quarantine(engine, args.dataset, args.batch)
     finally:
@@ -273,9 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     backfill.set_defaults(func=_backfill)
     quarantine = commands.add_parser("quarantine", help="list open quarantined rows, or replay them after a fix")
-    quarantine.add_argument("action", choices=["list", "replay"])
+    quarantine.add_argument(
+        "action",
+        choices=["list", "replay", "dismiss"],
+        help="dismiss: give up on a batch's rows (the source re-sent them corrected, say), releasing its KPI hold",
+    )
     quarantine.add_argument("--dataset")
     quarantine.add_argument("--batch")
+    quarantine.add_argument("--reason", help="why the rows are dismissed (kept with them)")
     quarantine.set_defaults(func=_quarantine)
     replay = commands.add_parser("replay", help="validate and load landed batches again, from the landing zone")
     replay.add_argument("batch_ids", nargs="+")

@@ -492,6 +492,8 @@ def people_kpis(
     needed = active[["day", "employee_id", "role"]].merge(requirements[["role", "course_id"]], on="role")
     done = assignments[assignments["completed_on"].notna() & assignments["status"].eq("completed")].copy()
     done["completed"] = pd.to_datetime(done["completed_on"])
+    for key in ("employee_id", "course_id"):  # one dtype on both sides, also when a side is empty (no requirements)
+        needed[key], done[key] = needed[key].astype(object), done[key].astype(object)
     latest = pd.merge_asof(
         needed.sort_values("day"),
         done[["employee_id", "course_id", "completed"]].sort_values("completed"),

@@ -300,7 +300,7 @@ select * from final
             "record_key": "the row's natural key, when it had one",
             "failed_rules": "JSON list of the rules the row broke, with reasons",
             "raw_record": "JSON of the row as the source sent it",
-            "quarantine_status": "open, or replayed once fixed",
+            "quarantine_status": "open, replayed once fixed, or dismissed (with why, in failed_rules)",
             "quarantined_at": "when it was quarantined (UTC)",
         },
         sql="""

@@ -58,6 +58,14 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "Training next to yield, DPMO and complaints, with their trailing correlation.",
     ),
     "alert": ("one row per KPI, rule, place and day", "Regression alerts raised by SPC rules."),
+    "kpi_hold": (
+        "one row per KPI family, day and blocked batch",
+        "KPI days withheld while a batch they depend on is blocked; released when it is resolved.",
+    ),
+    "data_quality_alert": (
+        "one row per data-quality alert",
+        "Validation warnings and blocked batches as alerts with a lifecycle: open, then resolved.",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

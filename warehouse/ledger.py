@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from sources.catalog import DATASETS
 from sources.extract import SourceEvent
@@ -202,6 +203,27 @@ def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None
                 )
                 .values(status="replayed", replayed_in=replay_batch)
             )
+
+
+def dismiss_quarantine(engine: Engine, batch_id: str, reason: str) -> int:
+    """Close a batch's open quarantined rows without loading them; the reason joins their failed rules."""
+    with engine.begin() as connection:
+        rows = connection.execute(
+            select(quarantine.c.source_row, quarantine.c.failed_rules).where(
+                quarantine.c.batch_id == batch_id, quarantine.c.status == "open"
+            )
+        ).all()
+        if rows:
+            connection.execute(
+                update(quarantine)
+                .where(quarantine.c.batch_id == batch_id, quarantine.c.source_row == bindparam("row"))
+                .values(status="dismissed", failed_rules=bindparam("rules")),
+                [
+                    {"row": r.source_row, "rules": json.dumps([*json.loads(r.failed_rules), f"dismissed: {reason}"])}
+                    for r in rows
+                ],
+            )
+    return len(rows)
 
 
 def pending_batches(engine: Engine) -> list[PendingBatch]:

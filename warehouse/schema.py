@@ -144,7 +144,7 @@ quarantine = Table(
     Column("record_key", Text),
     Column("failed_rules", Text, nullable=False),  # JSON list of rule names with their reason
     Column("raw_record", Text, nullable=False),  # JSON object of the raw row as landed
-    Column("status", String(20), nullable=False, server_default="open"),  # open, or replayed
+    Column("status", String(20), nullable=False, server_default="open"),  # open, replayed or dismissed
     Column("quarantined_at", DateTime, nullable=False),
     Column("replayed_in", String(120)),  # the batch that re-validated this row (``qp quarantine replay``)
 )

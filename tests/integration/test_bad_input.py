@@ -36,19 +36,19 @@ def test_survey_files_that_cannot_be_used_are_quarantined_and_good_files_load(se
         "feedback_2026-11-01.csv",
         (
             f"{HEADER}\n"
-            "R1,2026-11-01T09:00:00,C1,S1,9,5,great\n"
-            "R2,2026-11-01T10:00:00,C2,S1,11,4,\n"  # a score of 11
-            "R3,2026-11-01T11:00:00,C3,S2,3,2,broken on arrival\n"
+            "R1,2026-11-22T09:00:00,C1,S1,9,5,great\n"
+            "R2,2026-11-22T10:00:00,C2,S1,11,4,\n"  # a score of 11
+            "R3,2026-11-22T11:00:00,C3,S2,3,2,broken on arrival\n"
         ).encode(),
     )
-    _drop(settings, "feedback_2026-11-02.csv", f"{HEADER}\nR4,2026-11-02T09:00:00,C\xe9,S1,9,5,\n".encode("latin-1"))
+    _drop(settings, "feedback_2026-11-02.csv", f"{HEADER}\nR4,2026-11-23T09:00:00,C\xe9,S1,9,5,\n".encode("latin-1"))
     _drop(
         settings,
         "feedback_2026-11-03.csv",
         b"response_id,responded_at,customer_id,site_id,csat_score\n"
-        b"R5,2026-11-03T09:00:00,C5,S1,5\nR6,2026-11-03T09:30:00,C6,S1,4\n",
+        b"R5,2026-11-23T09:00:00,C5,S1,5\nR6,2026-11-23T09:30:00,C6,S1,4\n",
     )
-    _drop(settings, "feedback_2026-11-04.csv", f'{HEADER}\nR7,2026-11-04T09:00:00,C7,S1,"10,5,\n'.encode())
+    _drop(settings, "feedback_2026-11-04.csv", f'{HEADER}\nR7,2026-11-24T09:00:00,C7,S1,"10,5,\n'.encode())
 
     pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
     [report] = pipeline.validate_and_load(settings)
@@ -93,7 +93,7 @@ def test_a_failed_load_leaves_no_half_batch(settings):
     _drop(
         settings,
         "feedback_2026-11-01.csv",
-        f"{HEADER}\nR1,2026-11-01T09:00:00,C1,S1,9,5,\nR2,2026-11-01T09:00:00,C2,S1,12,5,\n".encode(),
+        f"{HEADER}\nR1,2026-11-22T09:00:00,C1,S1,9,5,\nR2,2026-11-22T09:00:00,C2,S1,12,5,\n".encode(),
     )
     pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
     engine = engine_for(settings.warehouse_url)

@@ -144,3 +144,16 @@ def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings):
     ledger_row = read_table(settings, "batch_ledger").set_index("batch_id").loc[report.batch_id]
     assert ledger_row.status == "blocked" and ledger_row.reason == report.reason
     assert ledger_row.rows_extracted == ledger_row.rows_quarantined == 12
+
+    # The MES team says the batch was a mistaken re-send: dismissed, it releases its hold; nothing is loaded.
+    engine = engine_for(settings.warehouse_url)
+    try:
+        assert ledger.dismiss_quarantine(engine, report.batch_id, "re-sent by mistake (MES ticket 4711)") == 12
+    finally:
+        engine.dispose()
+    pipeline.build_kpis("test", settings)
+    assert read_table(settings, "kpi_hold").released_at.notna().all()
+    assert read_table(settings, "data_quality_alert").status.tolist() == ["resolved"]
+    quarantine = read_table(settings, "quarantine")
+    assert set(quarantine.status) == {"dismissed"}
+    assert all("dismissed: re-sent by mistake" in rules for rules in quarantine.failed_rules)

@@ -54,12 +54,14 @@ def _good_sample(settings: Any, dataset: Dataset, rows: int) -> pd.DataFrame:
     return conform(sample, dataset).frame.reset_index(drop=True)
 
 
-def _context(settings: Any, dataset: Dataset, expectations: list[Any], rows: int) -> dict[str, Any]:
+def _context(settings: Any, dataset: Dataset, expectations: list[Any], frame: pd.DataFrame) -> dict[str, Any]:
     """The warehouse's real parameters; a replay batch, so history checks are unjudged unless a case sets them."""
     engine = engine_for(settings.warehouse_url)
     try:
         with engine.connect() as connection:
-            return expectation_parameters(connection, BatchScope("b", dataset.name, "replay", None), expectations, rows)
+            return expectation_parameters(
+                connection, BatchScope("b", dataset.name, "replay", None), expectations, frame
+            )
     finally:
         engine.dispose()
 
@@ -103,7 +105,7 @@ def test_each_row_level_rule_flags_its_broken_row_and_nothing_else(demo_warehous
     settings, _ = demo_warehouse
     expectations = [e for e in _suite(dataset) if e.expectation_type in ROW_LEVEL]
     frame = _good_sample(settings, dataset, rows=3 * len(expectations) + 20)
-    parameters = _context(settings, dataset, _suite(dataset), len(frame))
+    parameters = _context(settings, dataset, _suite(dataset), frame)
 
     clean = validator.validate(dataset.name, frame, "clean", parameters)
     assert clean.row_failures == {} and clean.batch_failures == [], "good data must pass"
@@ -130,7 +132,7 @@ def test_stale_data_blocks_the_batch(demo_warehouse, validator, dataset):
     expectations = _suite(dataset)
     (fresh,) = [e for e in expectations if e.meta.get("check") == "fresh"]
     frame = _good_sample(settings, dataset, rows=50)
-    parameters = _context(settings, dataset, expectations, len(frame))
+    parameters = _context(settings, dataset, expectations, frame)
     newest = frame[fresh.configuration.kwargs["column"]].max()
 
     on_time = validator.validate(dataset.name, frame, "fresh", {**parameters, "fresh_after": newest})
@@ -149,7 +151,7 @@ def test_volume_collapse_blocks_and_a_surge_warns(demo_warehouse, validator, dat
     settings, _ = demo_warehouse
     expectations = _suite(dataset)
     frame = _good_sample(settings, dataset, rows=50)
-    parameters = _context(settings, dataset, expectations, len(frame))
+    parameters = _context(settings, dataset, expectations, frame)
 
     typical = validator.validate(
         dataset.name, frame, "typical", {**parameters, "volume_floor": 50, "volume_ceiling": 50}
@@ -173,7 +175,7 @@ def test_a_shifted_or_collapsed_score_distribution_warns_and_loads(demo_warehous
     scores = frame[column].dropna().astype(float)
     band = distribution_band(scores.mean(), scores.std(), len(frame), standard_errors=4.0)
     parameters = {
-        **_context(settings, dataset, expectations, len(frame)),
+        **_context(settings, dataset, expectations, frame),
         **dict(
             zip(
                 [f"{column}_mean_min", f"{column}_mean_max", f"{column}_stdev_min", f"{column}_stdev_max"],
@@ -206,3 +208,21 @@ def test_every_rule_is_covered_by_a_crafted_case():
         if e.expectation_type not in ROW_LEVEL and e.meta.get("check") not in checks
     ]
     assert uncovered == []
+
+
+def test_a_referential_check_is_unarmed_while_its_dimension_is_empty(demo_warehouse, settings, validator):
+    """Feedback arriving before any master data (or where no CRM feeds customers) loads, its checks recorded as
+    not judged; against a warehouse that has the dimensions, an unknown customer is quarantined."""
+    demo_settings, _ = demo_warehouse
+    dataset = next(d for d in DATASETS if d.name == "feedback")
+    frame = _good_sample(demo_settings, dataset, rows=40)
+    frame.loc[0, "customer_id"] = "C-NOBODY"
+
+    empty = validator.validate(dataset.name, frame, "early", _context(settings, dataset, _suite(dataset), frame))
+    armed = validator.validate(dataset.name, frame, "armed", _context(demo_settings, dataset, _suite(dataset), frame))
+
+    known = "customer_id is a known customer_accounts"
+    assert empty.row_failures == {} and [r.judged for r in empty.results if r.rule == known] == [False]
+    assert armed.row_failures == {0: [f"rule: {known}"]} and [r.judged for r in armed.results if r.rule == known] == [
+        True
+    ]

@@ -17,7 +17,7 @@ from tests.helpers import ingest_and_load, read_table
 pytestmark = pytest.mark.integration
 
 HEADER = ",".join(FEEDBACK_COLUMNS)
-GOOD = f"{HEADER}\nR1,2026-11-01T09:00:00,C1,S1,9,5,great\nR2,2026-11-01T10:00:00,C2,S1,7,4,\n".encode()
+GOOD = f"{HEADER}\nR1,2026-11-22T09:00:00,C1,S1,9,5,great\nR2,2026-11-22T10:00:00,C2,S1,7,4,\n".encode()
 
 
 def _drop(settings, name: str, content: bytes, ready: bool = True) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +55,7 @@ def test_an_identical_redelivery_is_skipped_and_counted_a_corrected_one_is_proce
     _drop(settings, "feedback_a_resent.csv", GOOD)
     with caplog.at_level(logging.WARNING):
         skipped, _ = ingest_and_load(settings, "feedback")
-    corrected = GOOD.replace(b"R2,2026-11-01T10:00:00,C2,S1,7,4,", b"R2,2026-11-01T10:00:00,C2,S1,8,4,")
+    corrected = GOOD.replace(b"R2,2026-11-22T10:00:00,C2,S1,7,4,", b"R2,2026-11-22T10:00:00,C2,S1,8,4,")
     _drop(settings, "feedback_a_corrected.csv", corrected)
     taken, [report] = ingest_and_load(settings, "feedback")
 
@@ -85,7 +85,7 @@ def test_an_empty_file_and_a_header_only_file_are_reported_and_load_nothing(sett
 
 
 def test_a_truncated_file_is_caught_by_its_manifest_and_quarantined_whole(settings):
-    complete = GOOD + b"R3,2026-11-01T11:00:00,C3,S2,3,2,late\n"
+    complete = GOOD + b"R3,2026-11-22T11:00:00,C3,S2,3,2,late\n"
     truncated = complete[: len(complete) - 25]  # the transfer stopped inside the last row
     _drop(settings, "feedback_t.csv", truncated, ready=False)
     entry = {"name": "feedback_t.csv", "sha256": hashlib.sha256(complete).hexdigest(), "rows": 3}
@@ -102,17 +102,17 @@ def test_a_malformed_json_line_is_quarantined_and_the_good_lines_load(settings):
     lines = [
         {
             "response_id": "J1",
-            "responded_at": "2026-11-01T09:00:00",
+            "responded_at": "2026-11-22T09:00:00",
             "customer_id": "C1",
             "site_id": "S1",
             "nps_score": 9,
             "csat_score": 5,
             "comment": None,
         },
-        '{"response_id": "J2", "responded_at": "2026-11-01T09:0',  # cut off mid-record
+        '{"response_id": "J2", "responded_at": "2026-11-22T09:0',  # cut off mid-record
         {
             "response_id": "J3",
-            "responded_at": "2026-11-01T10:00:00",
+            "responded_at": "2026-11-22T10:00:00",
             "customer_id": "C3",
             "site_id": "S1",
             "nps_score": 6,
