@@ -49,7 +49,7 @@ def judge_batch(
             batch_id,
             dataset,
             valid=_empty(dataset),
-            quarantined=[_quarantine_row(raw, i, dataset, [reason]) for i in range(len(raw))],
+            quarantined=_quarantine_rows(raw, {i: [reason] for i in range(len(raw))}, dataset),
             blocked_reason=reason,
         )
     typed = conformed.frame
@@ -68,11 +68,9 @@ def judge_batch(
             batch_id,
             dataset,
             valid=_empty(dataset),
-            quarantined=[
-                _quarantine_row(raw, i, dataset, failures.get(i, []) + [reason])
-                for i in range(len(raw))
-                if i not in repeated
-            ],
+            quarantined=_quarantine_rows(
+                raw, {i: failures.get(i, []) + [reason] for i in range(len(raw)) if i not in repeated}, dataset
+            ),
             duplicate_count=int(duplicates.sum()),
             results=outcome.results,
             blocked_reason=reason,
@@ -84,7 +82,7 @@ def judge_batch(
         batch_id,
         dataset,
         valid=valid,
-        quarantined=[_quarantine_row(raw, row, dataset, reasons) for row, reasons in sorted(failures.items())],
+        quarantined=_quarantine_rows(raw, failures, dataset),
         duplicate_count=int(duplicates.sum()),
         results=outcome.results,
         data_docs_page=outcome.data_docs_page,
@@ -104,13 +102,20 @@ def _empty(dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame(columns=[*dataset.columns, "row_hash"])
 
 
-def _quarantine_row(raw: pd.DataFrame, row: int, dataset: Dataset, reasons: list[str]) -> dict[str, object]:
-    record = {k: (None if pd.isna(v) else v) for k, v in raw.iloc[row].items()}
-    key_values = [record.get(k) for k in dataset.key]
-    record_key = None if any(v is None for v in key_values) else "|".join(str(v) for v in key_values)
-    return {
-        "source_row": row,
-        "record_key": record_key,
-        "failed_rules": json.dumps(reasons),
-        "raw_record": json.dumps(record, default=str),
-    }
+def _quarantine_rows(raw: pd.DataFrame, reasons: dict[int, list[str]], dataset: Dataset) -> list[dict[str, object]]:
+    """Quarantine entries for the ``reasons`` rows of ``raw``, in row order: the raw record as landed, its key."""
+    rows = sorted(reasons)
+    picked = raw.iloc[rows]
+    records = picked.astype(object).where(picked.notna(), None).to_dict("records")
+    out = []
+    for row, record in zip(rows, records, strict=True):
+        key_values = [record.get(k) for k in dataset.key]
+        out.append(
+            {
+                "source_row": row,
+                "record_key": None if any(v is None for v in key_values) else "|".join(str(v) for v in key_values),
+                "failed_rules": json.dumps(reasons[row]),
+                "raw_record": json.dumps(record, default=str),
+            }
+        )
+    return out

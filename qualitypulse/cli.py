@@ -239,6 +239,10 @@ def _summary(_: argparse.Namespace) -> None:
     print(render(get_settings()))
 
 
+# Commands that read or write the warehouse: they check its schema first and say `qp migrate` if it is behind.
+NEEDS_CURRENT_WAREHOUSE = {"run-dags", "ingest", "load", "kpis", "check", "summary", "backfill", "quarantine", "replay"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -311,6 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command in NEEDS_CURRENT_WAREHOUSE:
+        from warehouse.db import engine_for
+        from warehouse.migrate import WarehouseBehind, require_current
+
+        engine = engine_for(get_settings().warehouse_url)
+        try:
+            require_current(engine)
+        except WarehouseBehind as behind:
+            print(f"qp {args.command}: {behind}", file=sys.stderr)
+            return 2
+        finally:
+            engine.dispose()
     args.func(args)
     return 0
 

@@ -208,6 +208,15 @@ def replay_quarantined(
     engine = engine_for(settings.warehouse_url)
     try:
         rows = ledger.open_quarantine(engine, dataset, batch_id)
+    finally:
+        engine.dispose()
+    return _replay_rows(rows, pipeline_run_id, settings)
+
+
+def _replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -> list[BatchReport]:
+    """Land open quarantined ``rows`` as replay batches (one per dataset), mark the originals, validate and load."""
+    engine = engine_for(settings.warehouse_url)
+    try:
         replay_batches = []
         for name, group in rows.groupby("dataset"):
             records = [json.loads(r) for r in group["raw_record"]]
@@ -278,8 +287,16 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
                 f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
             )
             reports.append(report)
+        loaded = {r.dataset for r in reports if r.status == "loaded"}
+        orphans = ledger.orphans_of(engine, loaded) if loaded else pd.DataFrame()
     finally:
         engine.dispose()
+    if not orphans.empty:
+        # Late-arriving master data: rows quarantined only for a key these dimensions lacked get another chance.
+        log.info(
+            "%d quarantined row(s) referred to keys of %s: replaying them", len(orphans), ", ".join(sorted(loaded))
+        )
+        reports += _replay_rows(orphans, f"orphans__{ledger.utcnow():%Y%m%dT%H%M%S}", settings)
     return reports
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from sources.catalog import Dataset
@@ -55,7 +56,9 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
 
 def _cast(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     """The values as ``kind`` and a mask of values that were present but could not be converted."""
-    present = values.notna() & values.astype("string").str.strip().ne("")
+    present = values.notna()
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):  # text: a blank is missing too
+        present &= values.astype("string").str.strip().ne("")
     if kind == "str":
         return values.where(present).astype("string"), pd.Series(False, index=values.index)
     if kind in ("int", "float"):
@@ -80,5 +83,7 @@ def exact_duplicates(frame: pd.DataFrame) -> pd.Series:
 
 def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """A stable content hash per row, to tell an unchanged re-delivery from a real update."""
-    hashed = pd.util.hash_pandas_object(frame, index=False)
-    return hashed.map(lambda h: f"{int(h):016x}")
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    # Zero-padded hex of each uint64, all at once: the big-endian bytes' hex, cut into 16-character pieces.
+    hexed = np.frombuffer(hashed.astype(">u8").tobytes().hex().encode("ascii"), dtype="S16").astype(str)
+    return pd.Series(hexed, index=frame.index, dtype="string")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -187,6 +188,22 @@ def open_quarantine(engine: Engine, dataset: str | None = None, batch_id: str | 
         return pd.read_sql(
             query.order_by(quarantine.c.quarantined_at, quarantine.c.batch_id, quarantine.c.source_row), connection
         )
+
+
+_REFERENCE_RULE = re.compile(r"^rule: \S+ is a known (\S+)$")  # the reason ``expectations.rules.known`` gives
+
+
+def orphans_of(engine: Engine, dimensions: set[str]) -> pd.DataFrame:
+    """Open quarantined rows whose every reason is a reference to a key of one of ``dimensions`` that was missing."""
+    rows = open_quarantine(engine)
+    if rows.empty:
+        return rows
+
+    def only_references(failed_rules: str) -> bool:
+        matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(failed_rules)]
+        return bool(matches) and all(m is not None and m.group(1) in dimensions for m in matches)
+
+    return rows[rows["failed_rules"].map(only_references)]
 
 
 def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None:

@@ -27,3 +27,23 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
         if revision == "head":
             bi_views.create_or_replace(connection)
+
+
+class WarehouseBehind(RuntimeError):
+    """The warehouse's schema is older (or newer) than the code's newest revision."""
+
+
+def require_current(engine: Engine) -> None:
+    """Fail with what to do, rather than with an SQL error later, when the warehouse isn't at the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if current != head:
+        url = engine.url.render_as_string(hide_password=True)
+        raise WarehouseBehind(
+            f"the warehouse {url} is at revision {current or 'none (empty)'}, this version needs {head}: "
+            "run `qp migrate`"
+        )

@@ -69,3 +69,38 @@ def test_replaying_again_without_a_fix_changes_nothing(settings, demo_sources):
     assert sorted(runs.run_id) == sorted(runs_after_first.run_id) and runs.row_hash.equals(runs_after_first.row_hash)
     ledger = read_table(settings, "batch_ledger")
     assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
+
+
+def test_rows_quarantined_for_an_unknown_key_load_once_the_master_data_brings_it(settings, demo_sources):
+    """Late-arriving master data: the retired defect code the demo books is added back to the QMS catalogue; the
+    next load of the defect codes replays the one defect that referred to it, without anyone asking."""
+    from sqlalchemy import text
+
+    from tests.helpers import INTERVAL_END
+
+    run_chain(settings)
+    waiting = _open(settings, "defects")
+    orphan = waiting[waiting.failed_rules.str.contains("defect_code is a known defect_codes")]
+    assert len(orphan) == 1 and json.loads(orphan.raw_record.iloc[0])["defect_code"] == "BENT_PIN_OLD"
+    qms = engine_for(settings.qms_url)
+    with qms.begin() as connection:
+        connection.execute(
+            text(
+                "insert into defect_codes (defect_code, description, category, updated_at) "
+                "values ('BENT_PIN_OLD', 'Bent pin (old code)', 'component', '2026-11-24 12:00:00')"
+            )
+        )
+    qms.dispose()
+
+    pipeline.ingest_dataset("defect_codes", INTERVAL_END, "test", settings)
+    reports = pipeline.validate_and_load(settings)
+
+    assert [r.dataset for r in reports] == ["defect_codes", "defects"]
+    replay = reports[1]
+    assert (replay.extracted, replay.loaded, replay.quarantined) == (1, 1, 0)
+    assert orphan.record_key.iloc[0] in set(read_table(settings, "fact_defect").defect_id)
+    history = read_table(settings, "quarantine").set_index(["batch_id", "source_row"])
+    original = history.loc[(orphan.batch_id.iloc[0], int(orphan.source_row.iloc[0]))]
+    assert (original.status, original.replayed_in) == ("replayed", replay.batch_id)
+    # The other quarantined defects (negative counts) broke rules no master data can fix: they stay open.
+    assert len(_open(settings, "defects")) == len(waiting) - 1
