@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m benchmarks.load
 	$(BIN)/python -m benchmarks.kpi_build
 	$(BIN)/python -m benchmarks.extract
+	$(BIN)/python -m benchmarks.validation
 
 lint: install
 	$(BIN)/ruff check .

@@ -107,7 +107,7 @@ def _quarantine_rows(raw: pd.DataFrame, reasons: dict[int, list[str]], dataset: 
     rows = sorted(reasons)
     picked = raw.iloc[rows]
     records = picked.astype(object).where(picked.notna(), None).to_dict("records")
-    out = []
+    out: list[dict[str, object]] = []
     for row, record in zip(rows, records, strict=True):
         key_values = [record.get(k) for k in dataset.key]
         out.append(

@@ -288,7 +288,8 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
             )
             reports.append(report)
         loaded = {r.dataset for r in reports if r.status == "loaded"}
-        orphans = ledger.orphans_of(engine, loaded) if loaded else pd.DataFrame()
+        # Rows of this pass's own batches were judged against these dimensions already.
+        orphans = ledger.orphans_of(engine, loaded, {r.batch_id for r in reports}) if loaded else pd.DataFrame()
     finally:
         engine.dispose()
     if not orphans.empty:

@@ -6,14 +6,15 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from sources.catalog import DATASETS
+from sources.catalog import BY_NAME, DATASETS
 from sources.extract import SourceEvent
 from sources.landing import Manifest
-from warehouse.schema import batch_ledger, extraction_event, quarantine, source_file, source_watermark
+from warehouse.schema import FACT_TABLES, batch_ledger, extraction_event, quarantine, source_file, source_watermark
 
 
 def utcnow() -> datetime:
@@ -190,20 +191,32 @@ def open_quarantine(engine: Engine, dataset: str | None = None, batch_id: str | 
         )
 
 
-_REFERENCE_RULE = re.compile(r"^rule: \S+ is a known (\S+)$")  # the reason ``expectations.rules.known`` gives
+_REFERENCE_RULE = re.compile(r"^rule: (\S+) is a known (\S+)$")  # the reason ``expectations.rules.known`` gives
 
 
-def orphans_of(engine: Engine, dimensions: set[str]) -> pd.DataFrame:
-    """Open quarantined rows whose every reason is a reference to a key of one of ``dimensions`` that was missing."""
+def orphans_of(engine: Engine, dimensions: set[str], judged_since: set[str]) -> pd.DataFrame:
+    """Open quarantined rows whose only faults were keys missing from ``dimensions`` that the warehouse now has
+    (rows of the batches ``judged_since`` the dimensions loaded aside: they were judged against them)."""
+
     rows = open_quarantine(engine)
+    rows = rows[~rows["batch_id"].isin(judged_since)]
     if rows.empty:
         return rows
+    known: dict[str, set[str]] = {}
+    with engine.connect() as connection:
+        for dimension in dimensions:
+            (key,) = BY_NAME[dimension].key
+            table = FACT_TABLES[dimension]
+            known[dimension] = {str(v) for v in connection.scalars(select(table.c[key]))}
 
-    def only_references(failed_rules: str) -> bool:
-        matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(failed_rules)]
-        return bool(matches) and all(m is not None and m.group(1) in dimensions for m in matches)
+    def now_resolvable(row: Any) -> bool:
+        matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(row.failed_rules)]
+        if not matches or any(m is None or m.group(2) not in dimensions for m in matches):
+            return False
+        record = json.loads(row.raw_record)
+        return all(str(record.get(m.group(1))) in known[m.group(2)] for m in matches if m is not None)
 
-    return rows[rows["failed_rules"].map(only_references)]
+    return rows[[now_resolvable(row) for row in rows.itertuples(index=False)]]
 
 
 def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None:
