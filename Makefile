@@ -38,7 +38,7 @@ simulate: install
 test: install
 	$(BIN)/pytest
 
-# Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads against COPY, then KPI builds, side by side.
+# Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation.
 bench: install
 	$(BIN)/python -m benchmarks.load
 	$(BIN)/python -m benchmarks.kpi_build

@@ -110,9 +110,11 @@ def render(settings: Settings) -> str:
         lines += ["", "Quarantine: the most frequent reasons"]
         lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
         lines += ["", "Validation: the rules that caught records (all batches; rows, or what GX observed)"]
-        lines += [f"  {r.dataset:<22}{r.severity:<9}{r.rule[:60]:<61}{_caught(r)}" for r in _failed_rules(engine)] or [
-            "  (every rule held)"
-        ]
+        examples = _caught_records(engine)
+        lines += [
+            f"  {r.dataset:<22}{r.severity:<9}{r.rule[:44]:<45}{_caught(r)}{examples.get((r.dataset, r.rule), '')}"
+            for r in _failed_rules(engine)
+        ] or ["  (every rule held)"]
         lines += _blocked_section(engine)
         lines += _data_quality_alerts_section(engine)
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
@@ -195,6 +197,18 @@ def _failed_rules(engine: Engine) -> list[Any]:
     )
     with engine.connect() as connection:
         return list(connection.execute(query))
+
+
+def _caught_records(engine: Engine, per_rule: int = 2) -> dict[tuple[str, str], str]:
+    """A few keys of the records each rule caught, as ``": KEY1, KEY2"``."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(quarantine.c.dataset, quarantine.c.record_key, quarantine.c.failed_rules))
+    keys: dict[tuple[str, str], list[str]] = {}
+    for dataset, record_key, failed in rows:
+        for reason in json.loads(failed):
+            if reason.startswith("rule: ") and record_key:
+                keys.setdefault((dataset, reason.removeprefix("rule: ")), []).append(record_key)
+    return {rule: ": " + ", ".join(sorted(found)[:per_rule]) for rule, found in keys.items()}
 
 
 def _caught(rule: Any) -> str:

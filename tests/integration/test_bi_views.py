@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import Counter
 
 import psycopg
 import pytest
@@ -74,3 +76,38 @@ def test_the_bi_role_reads_the_views_and_nothing_else(demo_warehouse):
             connection.exec_driver_sql(f'drop owned by "{role}"')
             connection.exec_driver_sql(f'drop role "{role}"')
         engine.dispose()
+
+
+def test_ledger_quarantine_and_results_agree_and_the_daily_view_adds_them_up(demo_warehouse):
+    """What a data steward cross-checks: every row a rule caught is in quarantine under that rule, each batch's
+    quarantine matches its ledger count, and the daily data-quality view sums the ledger."""
+    settings, _ = demo_warehouse
+    results = read_table(settings, "validation_result")
+    quarantine = read_table(settings, "quarantine")
+    ledger = read_table(settings, "batch_ledger")
+    caught = results[(results.severity == "critical") & results.unexpected_count.notna()]
+    by_rule = Counter(
+        (row.batch_id, reason.removeprefix("rule: "))
+        for row in quarantine.itertuples()
+        for reason in json.loads(row.failed_rules)
+    )
+    disagreeing = {
+        (r.batch_id, r.rule): (int(r.unexpected_count), by_rule.get((r.batch_id, r.rule), 0))
+        for r in caught.itertuples()
+        if int(r.unexpected_count) != by_rule.get((r.batch_id, r.rule), 0)
+    }
+    assert disagreeing == {} and caught.unexpected_count.sum() > 0
+    assert (
+        quarantine.groupby("batch_id").size().to_dict()
+        == ledger.set_index("batch_id").rows_quarantined[lambda n: n > 0].to_dict()
+    )
+
+    engine = engine_for(settings.warehouse_url)
+    with engine.connect() as connection:
+        daily = connection.execute(text(f"select * from {qualified('data_quality_daily', engine.dialect.name)}"))
+        daily_rows = [dict(row._mapping) for row in daily]
+    engine.dispose()
+    for column in ("rows_extracted", "rows_loaded", "rows_quarantined", "rows_duplicate"):
+        assert sum(row[column] for row in daily_rows) == ledger[column].sum(), column
+    assert sum(row["checks_run"] for row in daily_rows) == int(results.judged.sum())
+    assert sum(row["checks_passed"] for row in daily_rows) == int((results.judged & results.success).sum())
