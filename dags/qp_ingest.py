@@ -1,21 +1,26 @@
 """
 ### QualityPulse ingest: one DAG per source system
 
-Nightly (``QP_INGEST_SCHEDULE``, default midnight UTC, covering the previous day) each source's datasets are
-extracted incrementally, everything new since the dataset's watermark up to the end of the run's data
-interval, and landed as an immutable Parquet batch with a manifest. A dataset with new data emits its raw
-Asset, which schedules validation and loading. A run with nothing new skips its tasks and emits nothing.
+Nightly (``QP_INGEST_SCHEDULE``, default midnight UTC, covering the previous day) and whenever the source
+signals new data (its ``qualitypulse.signal.<source>`` Asset: a ready marker, a queue message, or an Asset event
+posted to the REST API), each source's datasets are extracted incrementally, everything new since the dataset's
+watermark up to the end of the run's data interval (an event-triggered run: its logical time), and landed as an
+immutable Parquet batch with a manifest. A dataset with new data emits its raw Asset, which schedules validation
+and loading. A run with nothing new skips its tasks and emits nothing. Events are hints: a lost one only delays
+data to the next event or the nightly run.
 """
 
 from __future__ import annotations
 
 import os
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from qualitypulse.assets import raw_asset
 from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
+from qualitypulse.events import signal_asset
+from qualitypulse.settings import get_settings
 from sources.catalog import SOURCES, datasets_of
 
 SCHEDULE = os.environ.get("QP_INGEST_SCHEDULE", "0 0 * * *")
@@ -30,7 +35,6 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 
         from qualitypulse.connections import with_airflow_connections
         from qualitypulse.pipeline import ingest_dataset
-        from qualitypulse.settings import get_settings
 
         context = get_current_context()
         interval_end = context.get("data_interval_end") or context["dag_run"].run_after
@@ -46,7 +50,10 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 def _ingest_dag(source: str) -> None:
     @dag(
         dag_id=f"qp_ingest_{source}",
-        schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+        schedule=AssetOrTimeSchedule(
+            timetable=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+            assets=signal_asset(get_settings(), source),
+        ),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # runs share the source's watermark

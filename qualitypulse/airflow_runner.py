@@ -32,6 +32,7 @@ def run_dags(run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> 
     the nightly run due at midnight covers the previous day.
     """
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AssetOrTimeSchedule
 
     bag = DagBag(dag_folder=str(dags_folder))
     if bag.import_errors:
@@ -41,7 +42,9 @@ def run_dags(run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> 
     for dag_id in DAG_ORDER:
         dag = bag.dags[dag_id]
         condition = dag.timetable.asset_condition
-        if _is_asset_condition(condition) and not condition_met(condition, updated):
+        # Ingest DAGs run nightly *or* on their source's signal: as the nightly run, they always run here.
+        only_on_assets = _is_asset_condition(condition) and not isinstance(dag.timetable, AssetOrTimeSchedule)
+        if only_on_assets and not condition_met(condition, updated):
             states[dag_id] = "not triggered"
             continue
         run = dag.test(run_after=run_after, logical_date=run_after)

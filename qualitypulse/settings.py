@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     landing_dir: Path = _UNSET
     data_docs_dir: Path = _UNSET
 
+    # Events that trigger ingestion between nightly runs (qualitypulse/events.py): ready markers in signal_dir, and
+    # a message queue: "redis+pubsub" (channel <prefix>.<source>, Airflow connection event_conn_id), an SQS or
+    # Kafka queue URI, or "" for none.
+    signal_dir: Path = _UNSET
+    signal_poke_seconds: float = 5.0
+    event_queue: str = "redis+pubsub"
+    event_channel_prefix: str = "qualitypulse"
+    event_conn_id: str = "qp_events"
+    event_poll_seconds: float = 1.0
+
     # SPC: trailing baseline window of in-control days, and the fewest baseline days needed to judge a day.
     spc_baseline_days: int = 28
     spc_min_baseline_days: int = 14
@@ -57,6 +67,8 @@ class Settings(BaseSettings):
             self.lms_store_dir = data / "sources" / "lms"
         if self.landing_dir == _UNSET:
             self.landing_dir = data / "landing"
+        if self.signal_dir == _UNSET:
+            self.signal_dir = data / "signals"
         if self.data_docs_dir == _UNSET:
             self.data_docs_dir = data / "data_docs"
         return self

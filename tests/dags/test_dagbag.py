@@ -60,3 +60,16 @@ def test_dag_files_do_no_io_at_import_time():
         for line in top_level:
             for forbidden in ("read_csv", "create_engine", "engine_for", "get_settings()", "Variable.get", "open("):
                 assert forbidden not in line, f"{path.name}: {line}"
+
+
+def test_each_ingest_dag_runs_nightly_and_on_its_sources_signal(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
+
+    for source in SOURCES:
+        timetable = dagbag.dags[f"qp_ingest_{source}"].timetable
+        assert isinstance(timetable, AssetOrTimeSchedule), source
+        assert timetable.timetable.summary == "0 0 * * *"  # the nightly cron, covering the day before
+        signal = timetable.asset_condition
+        assert signal.name == f"qualitypulse.signal.{source}"
+        kinds = {type(w.trigger).__name__ for w in signal.watchers}
+        assert kinds == {"DirectoryFileDeleteTrigger", "MessageQueueTrigger"}, source

@@ -64,3 +64,33 @@ def test_a_simulated_day_is_reproducible(tmp_path):
     drops = sorted((tmp_path / "a" / "drop").glob("feedback_2026-04-01.csv*"))
     assert [p.name for p in drops] == ["feedback_2026-04-01.csv", "feedback_2026-04-01.csv.ready"]
     assert pd.read_csv(drops[0]).shape[0] == first["feedback"]
+
+
+def test_a_lost_event_loses_no_data_the_next_run_takes_everything_since_the_watermark(settings, demo_sources):
+    """Day one's "new data" event never arrives (Redis pub/sub drops what nobody hears); day two's nightly run
+    takes both days, and the warehouse holds every source row in its latest version."""
+    from sqlalchemy import text
+
+    from warehouse.db import engine_for
+
+    run_chain(settings)
+    spec, _ = simulate_day(DemoSpec(end_date=DEMO_END), _where(settings))  # its event is lost: no run
+    simulate_day(spec, _where(settings))
+    reports = run_chain(
+        settings, "nightly", interval_end=datetime.combine(NEW_DAY + timedelta(days=2), datetime.min.time())
+    )
+
+    assert all(r.extracted == r.loaded + r.quarantined + r.duplicates for r in reports)
+    qms = engine_for(settings.qms_url)
+    with qms.connect() as connection:
+        source = pd.read_sql(text("select run_id, updated_at from production_runs"), connection)
+    qms.dispose()
+    warehouse = read_table(settings, "fact_production_run")
+    quarantined = set(read_table(settings, "quarantine").record_key.dropna())
+    missing = set(source.run_id) - set(warehouse.run_id) - quarantined
+    assert missing == set()
+    for day in (NEW_DAY, NEW_DAY + timedelta(days=1)):
+        assert (pd.to_datetime(warehouse.production_date).dt.date == day).sum() > 0, day
+    latest = pd.to_datetime(source.updated_at).groupby(source.run_id).max()  # the demo double-posts some runs
+    loaded = warehouse.set_index("run_id").updated_at.pipe(pd.to_datetime)
+    assert (loaded == latest.reindex(loaded.index)).all()  # every run in its latest version
