@@ -58,3 +58,22 @@ def test_airflow_services_share_the_common_anchor(compose):
     assert {s["environment"]["AIRFLOW__CORE__EXECUTOR"] for s in airflow} == {"CeleryExecutor"}
     commands = {" ".join(s["command"]) if isinstance(s["command"], list) else s["command"] for s in airflow}
     assert {"api-server", "scheduler", "dag-processor", "triggerer", "celery worker"} <= commands
+
+
+def test_the_bi_tool_reads_the_warehouse_through_the_read_only_role(compose):
+    superset = compose["services"]["superset"]
+    command = " ".join(superset["command"])
+    assert "postgresql://qp_bi_reader:" in command and "@postgres:5432/qualitypulse" in command
+    assert superset["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    init = compose["services"]["airflow-init"]
+    assert "qp bi-role qp_bi_reader" in " ".join(init["command"])  # grants the bi views after the migration
+    assert "create role qp_bi_reader" in (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+
+
+def test_the_triggerer_listens_on_the_event_channel(compose):
+    env = compose["services"]["airflow-triggerer"]["environment"]
+    assert env["QP_EVENT_QUEUE"] == "redis+pubsub"
+    assert env["AIRFLOW_CONN_QP_EVENTS"].startswith("redis://redis:6379/")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
+    assert env["AIRFLOW_CONN_QP_EVENTS"] != env["AIRFLOW__CELERY__BROKER_URL"]  # events apart from Celery's queue
+    assert env["QP_SIGNAL_DIR"].startswith("/opt/qualitypulse-data")  # the volume the sources drop markers into
