@@ -8,7 +8,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install run simulate test lint bench clean distclean lock
+.PHONY: install run simulate airflow test lint bench clean distclean lock
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,20 @@ simulate: install
 	$(BIN)/qp simulate --run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
 	@grep -h "^20..-..-..: \|DAG runs:" $(AIRFLOW_HOME)/last-run.log
 	$(BIN)/qp summary
+
+# The full local Airflow (scheduler, triggerer, dag-processor; API server and UI on 127.0.0.1:8080, user admin,
+# password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated) with the project's DAGs over the demo
+# sources, the demo LMS/HR API beside it. Events: `touch data/signals/qms.ready`, or
+# `redis-cli PUBLISH qualitypulse.qms go`. Ctrl-C stops everything.
+airflow: install
+	$(BIN)/qp demo-sources
+	$(BIN)/qp migrate
+	@mkdir -p $(AIRFLOW_HOME) data/signals
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/airflow pools set qp_warehouse 1 "QualityPulse warehouse writers" > /dev/null
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	QP_LMS_API_URL=http://127.0.0.1:8765/api/v1 QP_LMS_API_TOKEN="$${QP_LMS_API_TOKEN:-local-demo-token}" \
+	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'
 
 test: install
 	$(BIN)/pytest

@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from qualitypulse.assets import ALERTS, KPI_TABLES, WAREHOUSE_FACTS
-from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
+from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 
 @dag(
@@ -25,14 +25,14 @@ from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def qp_kpis() -> None:
-    @task(outlets=[KPI_TABLES])
+    @task(outlets=[KPI_TABLES], pool=WAREHOUSE_POOL)
     def build_kpis() -> int:
         from qualitypulse.pipeline import build_kpis
         from qualitypulse.settings import get_settings
 
         return build_kpis(get_current_context()["run_id"], get_settings())
 
-    @task(outlets=[ALERTS])
+    @task(outlets=[ALERTS], pool=WAREHOUSE_POOL)
     def check_regressions() -> int:
         from qualitypulse.pipeline import check_regressions
         from qualitypulse.settings import get_settings

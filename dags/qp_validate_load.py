@@ -12,7 +12,7 @@ from __future__ import annotations
 from airflow.sdk import AssetAny, dag, task
 
 from qualitypulse.assets import RAW_ASSETS, WAREHOUSE_FACTS
-from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
+from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 
 @dag(
@@ -26,7 +26,7 @@ from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def qp_validate_load() -> None:
-    @task(outlets=[WAREHOUSE_FACTS])
+    @task(outlets=[WAREHOUSE_FACTS], pool=WAREHOUSE_POOL)
     def validate_and_load() -> list[dict[str, object]]:
         from dataclasses import asdict
 

@@ -17,3 +17,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(minutes=30),
 }
+
+# Tasks that write the warehouse share this Airflow pool: one slot serializes them, which an SQLite warehouse
+# needs (one writer at a time) and which keeps loads and KPI builds from competing on PostgreSQL. Create it with
+# `airflow pools set qp_warehouse 1 "..."` (`make airflow` and the compose stack's init do).
+WAREHOUSE_POOL = "qp_warehouse"
