@@ -73,3 +73,11 @@ def test_each_ingest_dag_runs_nightly_and_on_its_sources_signal(dagbag):
         assert signal.name == f"qualitypulse.signal.{source}"
         kinds = {type(w.trigger).__name__ for w in signal.watchers}
         assert kinds == {"DirectoryFileDeleteTrigger", "MessageQueueTrigger"}, source
+
+
+def test_the_folder_parses_in_under_a_second_per_dag(dagbag):
+    """What the dag-processor pays every refresh: imports inside tasks keep GX and pandas out of parsing."""
+    stats = dagbag.dagbag_stats
+    seconds = sum(s.duration.total_seconds() for s in stats)
+    dags = sum(s.dag_num for s in stats)
+    assert dags == len(EXPECTED) and seconds / dags < 1.0, [(s.file, s.duration, s.dag_num) for s in stats]
