@@ -52,6 +52,7 @@ def _ingest_dag(source: str) -> None:
         dag_id=f"qp_ingest_{source}",
         schedule=AssetOrTimeSchedule(
             timetable=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+            # Watchers are part of the schedule, so they are built while parsing: from the environment only.
             assets=signal_asset(get_settings(), source),
         ),
         start_date=START_DATE,

@@ -46,7 +46,8 @@ def expectation_parameters(
     """The parameter values for the context checks among ``expectations``, for the batch's typed ``frame``."""
     rows = len(frame)
     parameters: dict[str, Any] = {}
-    volume: tuple[float, float] | None = None
+    expected_rows: float | None = None
+    volume_looked_up = False  # the floor and the ceiling share one history query
     for expectation in expectations:
         meta = expectation.meta or {}
         check = meta.get("check")
@@ -59,15 +60,14 @@ def expectation_parameters(
             parameters[f"known_{dimension}_armed"] = bool(keys)
         elif check == "fresh":
             # A batch without a usable row (every row failed to parse, say) has no newest record to judge.
-            judged = scope.judged_on_history and scope.interval_end is not None and not frame.empty
+            judged = scope.judged_on_history and not frame.empty
             parameters["fresh_after"] = (
                 scope.interval_end - timedelta(hours=meta["lag_hours"]) if judged else None  # type: ignore[operator]
             )
         elif check == "volume":
-            if volume is None:
-                volume = expected_volume(connection, scope) or (math.nan, math.nan)
-            expected, _ = volume
-            bound = None if math.isnan(expected) else meta["share"] * expected
+            if not volume_looked_up:
+                expected_rows, volume_looked_up = expected_volume(connection, scope), True
+            bound = None if expected_rows is None else meta["share"] * expected_rows
             parameters["volume_floor" if meta["bound"] == "floor" else "volume_ceiling"] = bound
         elif check == "distribution":
             parameters.update(
@@ -85,8 +85,8 @@ def known_keys(connection: Connection, dimension: str) -> list[str]:
     return sorted(connection.scalars(select(table.c[key])))
 
 
-def expected_volume(connection: Connection, scope: BatchScope) -> tuple[float, float] | None:
-    """(expected rows, span in days) of a daily batch: the average of the same weekday's earlier daily batches.
+def expected_volume(connection: Connection, scope: BatchScope) -> float | None:
+    """The rows a daily batch is expected to bring: the average of the same weekday's earlier daily batches.
 
     Plants and offices keep weekly rhythms (no production on Sundays, few surveys on Saturdays), so a Sunday is
     compared with Sundays. A batch's span is the time since the dataset's previous incremental batch; only
@@ -121,7 +121,7 @@ def expected_volume(connection: Connection, scope: BatchScope) -> tuple[float, f
     ].tail(VOLUME_HISTORY_WEEKS)
     if len(history) < VOLUME_MIN_HISTORY:
         return None
-    return float(history["rows_extracted"].mean()), float(span.loc[mine[0]].total_seconds() / 86400)
+    return float(history["rows_extracted"].mean())
 
 
 def distribution_bounds(

@@ -87,25 +87,23 @@ def typical_volume(floor_share: float = 0.25, ceiling_share: float = 3.0) -> lis
     A collapse below the floor blocks the batch (the source lost data); a surge above the ceiling is a warning.
     """
     return [
-        gx.expectations.ExpectTableRowCountToBeBetween(
-            min_value={"$PARAMETER": "volume_floor"},
-            meta={
-                **_meta(f"row count at least {floor_share:.0%} of the weekday's trailing average", "critical"),
-                "check": "volume",
-                "bound": "floor",
-                "share": floor_share,
-            },
-        ),
-        gx.expectations.ExpectTableRowCountToBeBetween(
-            max_value={"$PARAMETER": "volume_ceiling"},
-            meta={
-                **_meta(f"row count at most {ceiling_share:.0%} of the weekday's trailing average", "warning"),
-                "check": "volume",
-                "bound": "ceiling",
-                "share": ceiling_share,
-            },
-        ),
+        _volume_bound("floor", f"at least {floor_share:.0%}", floor_share, "critical"),
+        _volume_bound("ceiling", f"at most {ceiling_share:.0%}", ceiling_share, "warning"),
     ]
+
+
+def _volume_bound(bound: str, words: str, share: float, severity: Severity) -> Expectation:
+    parameter = {"$PARAMETER": f"volume_{bound}"}
+    return gx.expectations.ExpectTableRowCountToBeBetween(
+        min_value=parameter if bound == "floor" else None,
+        max_value=parameter if bound == "ceiling" else None,
+        meta={
+            **_meta(f"row count {words} of the weekday's trailing average", severity),
+            "check": "volume",
+            "bound": bound,
+            "share": share,
+        },
+    )
 
 
 def typical_distribution(column: str, time_column: str, standard_errors: float = 4.0) -> list[Expectation]:

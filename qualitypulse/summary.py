@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -108,9 +109,10 @@ def render(settings: Settings) -> str:
             "  (nothing unusual)"
         ]
         lines += ["", "Quarantine: the most frequent reasons"]
-        lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(engine)] or ["  (none)"]
+        reasons = _quarantine_reasons(engine)
+        lines += [f"  {n:>5}  {reason}" for reason, n in _top_reasons(reasons)] or ["  (none)"]
         lines += ["", "Validation: the rules that caught records (all batches; rows, or what GX observed)"]
-        examples = _caught_records(engine)
+        examples = _caught_records(reasons)
         lines += [
             f"  {r.dataset:<22}{r.severity:<9}{r.rule[:44]:<45}{_caught(r)}{examples.get((r.dataset, r.rule), '')}"
             for r in _failed_rules(engine)
@@ -168,15 +170,16 @@ def _recent_events(engine: Engine, per_dataset: int = 8) -> list[Any]:
     return [e for dataset_events in by_dataset.values() for e in dataset_events[-per_dataset:]]
 
 
-def _top_reasons(engine: Engine, top: int = 6) -> list[tuple[str, int]]:
+def _quarantine_reasons(engine: Engine) -> list[tuple[str, str | None, str]]:
+    """(dataset, record key, reason) for every reason of every quarantined row."""
     with engine.connect() as connection:
-        rules = connection.execute(select(quarantine.c.dataset, quarantine.c.failed_rules)).all()
-    counts: dict[str, int] = {}
-    for dataset, failed in rules:
-        for reason in json.loads(failed):
-            key = f"{dataset}: {reason[:90]}"
-            counts[key] = counts.get(key, 0) + 1
-    return sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        rows = connection.execute(select(quarantine.c.dataset, quarantine.c.record_key, quarantine.c.failed_rules))
+        return [(dataset, key, reason) for dataset, key, failed in rows for reason in json.loads(failed)]
+
+
+def _top_reasons(reasons: list[tuple[str, str | None, str]], top: int = 6) -> list[tuple[str, int]]:
+    counts = Counter(f"{dataset}: {reason[:90]}" for dataset, _, reason in reasons)
+    return counts.most_common(top)
 
 
 def _failed_rules(engine: Engine) -> list[Any]:
@@ -199,15 +202,12 @@ def _failed_rules(engine: Engine) -> list[Any]:
         return list(connection.execute(query))
 
 
-def _caught_records(engine: Engine, per_rule: int = 2) -> dict[tuple[str, str], str]:
+def _caught_records(reasons: list[tuple[str, str | None, str]], per_rule: int = 2) -> dict[tuple[str, str], str]:
     """A few keys of the records each rule caught, as ``": KEY1, KEY2"``."""
-    with engine.connect() as connection:
-        rows = connection.execute(select(quarantine.c.dataset, quarantine.c.record_key, quarantine.c.failed_rules))
     keys: dict[tuple[str, str], list[str]] = {}
-    for dataset, record_key, failed in rows:
-        for reason in json.loads(failed):
-            if reason.startswith("rule: ") and record_key:
-                keys.setdefault((dataset, reason.removeprefix("rule: ")), []).append(record_key)
+    for dataset, record_key, reason in reasons:
+        if reason.startswith("rule: ") and record_key:
+            keys.setdefault((dataset, reason.removeprefix("rule: ")), []).append(record_key)
     return {rule: ": " + ", ".join(sorted(found)[:per_rule]) for rule, found in keys.items()}
 
 

@@ -58,7 +58,8 @@ def sync_holds(connection: Connection) -> Holds:
     for row in current.itertuples(index=False):
         target = holds.held if row.batch_id in blocked else holds.released
         target.setdefault(row.family, set()).add(pd.Timestamp(row.kpi_date).date())
-    released_batches = sorted(set(current["batch_id"]) - set(blocked))
+    already_held = set(current["batch_id"])
+    released_batches = sorted(already_held - set(blocked))
     if released_batches:
         connection.execute(
             update(kpi_hold)
@@ -69,7 +70,7 @@ def sync_holds(connection: Connection) -> Holds:
             resolve_blocked_batch(connection, batch_id, now)
         log.info("KPI holds released (batches resolved): %s", ", ".join(released_batches))
     for batch_id, batch in blocked.items():
-        if batch_id in set(current["batch_id"]):
+        if batch_id in already_held:
             continue
         column, families = HELD_BY[batch.dataset]
         days = _days_of(batch, column)

@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from sources.catalog import BY_NAME, DATASETS
+from sources.catalog import DATASETS
 from sources.extract import SourceEvent
 from sources.landing import Manifest
-from warehouse.schema import FACT_TABLES, batch_ledger, extraction_event, quarantine, source_file, source_watermark
+from warehouse.schema import batch_ledger, extraction_event, quarantine, source_file, source_watermark
 
 
 def utcnow() -> datetime:
@@ -197,17 +197,14 @@ _REFERENCE_RULE = re.compile(r"^rule: (\S+) is a known (\S+)$")  # the reason ``
 def orphans_of(engine: Engine, dimensions: set[str], judged_since: set[str]) -> pd.DataFrame:
     """Open quarantined rows whose only faults were keys missing from ``dimensions`` that the warehouse now has
     (rows of the batches ``judged_since`` the dimensions loaded aside: they were judged against them)."""
+    from expectations.context import known_keys
 
     rows = open_quarantine(engine)
     rows = rows[~rows["batch_id"].isin(judged_since)]
     if rows.empty:
         return rows
-    known: dict[str, set[str]] = {}
     with engine.connect() as connection:
-        for dimension in dimensions:
-            (key,) = BY_NAME[dimension].key
-            table = FACT_TABLES[dimension]
-            known[dimension] = {str(v) for v in connection.scalars(select(table.c[key]))}
+        known = {dimension: {str(k) for k in known_keys(connection, dimension)} for dimension in dimensions}
 
     def now_resolvable(row: Any) -> bool:
         matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(row.failed_rules)]
