@@ -8,6 +8,10 @@ watermark up to the end of the run's data interval (an event-triggered run: its 
 immutable Parquet batch with a manifest. A dataset with new data emits its raw Asset, which schedules validation
 and loading. A run with nothing new skips its tasks and emits nothing. Events are hints: a lost one only delays
 data to the next event or the nightly run.
+
+A backfill run (``airflow backfill create --dag-id qp_ingest_qms --from-date ... --to-date ...``) re-extracts
+the changes of its own data interval instead, and leaves the watermark alone: rows the warehouse holds load as
+unchanged duplicates, and a second backfill of the same days changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import AssetOrTimeSchedule, dag, get_current_context, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 
 from qualitypulse.assets import raw_asset
 from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
@@ -34,12 +38,20 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
         from airflow.sdk.exceptions import AirflowSkipException
 
         from qualitypulse.connections import with_airflow_connections
-        from qualitypulse.pipeline import ingest_dataset
+        from qualitypulse.pipeline import ingest_run_interval
 
         context = get_current_context()
-        interval_end = context.get("data_interval_end") or context["dag_run"].run_after
-        settings = with_airflow_connections(get_settings())
-        result = ingest_dataset(dataset_name, interval_end.replace(tzinfo=None), context["run_id"], settings)
+        dag_run = context["dag_run"]
+        interval_start = context.get("data_interval_start")
+        interval_end = context.get("data_interval_end") or dag_run.run_after
+        result = ingest_run_interval(
+            dataset_name,
+            interval_start.replace(tzinfo=None) if interval_start else None,
+            interval_end.replace(tzinfo=None),
+            getattr(dag_run.run_type, "value", str(dag_run.run_type)),  # an enum: "backfill", "scheduled", ...
+            context["run_id"],
+            with_airflow_connections(get_settings()),
+        )
         if not result.new:
             raise AirflowSkipException(f"{dataset_name}: no new batch")
         return asdict(result)

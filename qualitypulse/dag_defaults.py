@@ -7,6 +7,8 @@ from typing import Any
 
 import pendulum
 
+from qualitypulse.notifiers import TaskFailureNotifier
+
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -16,6 +18,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(minutes=30),
+    # After the last retry: the pipeline's operators hear of it on the alert channels.
+    "on_failure_callback": [TaskFailureNotifier()],
 }
 
 # Tasks that write the warehouse share this Airflow pool: one slot serializes them, which an SQLite warehouse

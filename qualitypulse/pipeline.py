@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -115,6 +116,30 @@ def ingest_dataset(
         "" if new else " (already in the ledger)",
     )
     return IngestResult(dataset.name, manifest.batch_id, manifest.row_count, new=new)
+
+
+def ingest_run_interval(
+    name: str,
+    interval_start: datetime | None,
+    interval_end: datetime,
+    run_type: str,
+    pipeline_run_id: str,
+    settings: Settings,
+) -> IngestResult:
+    """Ingest one dataset for an Airflow run: what a run of this type over [interval_start, interval_end) owes.
+
+    A backfill run re-extracts the changes of its own data interval (:func:`ingest_dataset` with
+    ``backfill_from``; the watermark is left alone), so ``airflow backfill create`` reproduces history and a
+    second backfill of the same days lands the same batches, which the ledger knows. Every other run (nightly,
+    event, manual) takes what is new since the watermark up to the interval's end. File drops can't be re-read
+    from the source: a backfill run of the survey takes new drops like any run.
+    """
+    if run_type == "backfill" and interval_start is not None and BY_NAME[name].source != "survey":
+        just_before = timedelta(microseconds=1)  # ingest_dataset's window is (from, to]; the interval is [start, end)
+        return ingest_dataset(
+            name, interval_end - just_before, pipeline_run_id, settings, backfill_from=interval_start - just_before
+        )
+    return ingest_dataset(name, interval_end, pipeline_run_id, settings)
 
 
 def _taken_since(engine: Engine, dataset: Dataset, since: datetime) -> set[tuple[object, ...]]:
@@ -237,11 +262,36 @@ def _replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -
             log.info("%s: %d quarantined row(s) replayed as %s", name, len(group), manifest.batch_id)
     finally:
         engine.dispose()
-    return [r for r in validate_and_load(settings) if r.batch_id in replay_batches]
+    replayed = validate_and_load(settings, datasets={str(name) for name in rows["dataset"].unique()})
+    return [r for r in replayed if r.batch_id in replay_batches]
 
 
-def validate_and_load(settings: Settings, validator: BatchValidator | None = None) -> list[BatchReport]:
-    """Validate every landed batch with GX and load it: valid rows to facts, the rest to quarantine."""
+def pending_datasets(settings: Settings) -> tuple[list[str], list[str]]:
+    """The datasets with landed batches waiting: (dimensions, facts), each in load order.
+
+    The unit Airflow fans validation out over: one dataset's batches stay in one task, in landing order (the
+    duplicate check and the volume history of a batch need its predecessors loaded); datasets run side by side,
+    dimensions first so the facts' referential checks see the keys that arrived with them.
+    """
+    engine = engine_for(settings.warehouse_url)
+    try:
+        names = list(dict.fromkeys(b.dataset for b in ledger.pending_batches(engine)))
+    finally:
+        engine.dispose()
+    return [n for n in names if BY_NAME[n].is_dimension], [n for n in names if not BY_NAME[n].is_dimension]
+
+
+def validate_and_load(
+    settings: Settings,
+    validator: BatchValidator | None = None,
+    datasets: Collection[str] | None = None,
+    replay_orphaned: bool = True,
+) -> list[BatchReport]:
+    """Validate every landed batch (of ``datasets``) with GX and load it: valid rows to facts, the rest to quarantine.
+
+    Then, with ``replay_orphaned``, rows quarantined only for a key that a newly loaded dimension now has are
+    replayed (:func:`replay_orphans`).
+    """
     from expectations.context import BatchScope, expectation_parameters
     from expectations.runner import BatchValidator
     from expectations.verdict import judge_batch
@@ -250,7 +300,7 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
     engine = engine_for(settings.warehouse_url)
     reports = []
     try:
-        pending = ledger.pending_batches(engine)
+        pending = [b for b in ledger.pending_batches(engine) if datasets is None or b.dataset in datasets]
         if pending and validator is None:
             validator = BatchValidator(settings.data_docs_dir)
         for batch in pending:
@@ -287,18 +337,28 @@ def validate_and_load(settings: Settings, validator: BatchValidator | None = Non
                 f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
             )
             reports.append(report)
-        loaded = {r.dataset for r in reports if r.status == "loaded"}
-        # Rows of this pass's own batches were judged against these dimensions already.
-        orphans = ledger.orphans_of(engine, loaded, {r.batch_id for r in reports}) if loaded else pd.DataFrame()
     finally:
         engine.dispose()
-    if not orphans.empty:
-        # Late-arriving master data: rows quarantined only for a key these dimensions lacked get another chance.
-        log.info(
-            "%d quarantined row(s) referred to keys of %s: replaying them", len(orphans), ", ".join(sorted(loaded))
-        )
-        reports += _replay_rows(orphans, f"orphans__{ledger.utcnow():%Y%m%dT%H%M%S}", settings)
-    return reports
+    return reports + replay_orphans(reports, settings) if replay_orphaned else reports
+
+
+def replay_orphans(reports: Sequence[BatchReport], settings: Settings) -> list[BatchReport]:
+    """Late-arriving master data: replay rows quarantined only for a key that the loaded dimensions now have.
+
+    ``reports`` are the batches just validated: their own rows were judged against these dimensions already.
+    """
+    loaded = {r.dataset for r in reports if r.status == "loaded"}
+    if not loaded:
+        return []
+    engine = engine_for(settings.warehouse_url)
+    try:
+        orphans = ledger.orphans_of(engine, loaded, {r.batch_id for r in reports})
+    finally:
+        engine.dispose()
+    if orphans.empty:
+        return []
+    log.info("%d quarantined row(s) referred to keys of %s: replaying them", len(orphans), ", ".join(sorted(loaded)))
+    return _replay_rows(orphans, f"orphans__{ledger.utcnow():%Y%m%dT%H%M%S}", settings)
 
 
 def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> int:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     event_conn_id: str = "qp_events"
     event_poll_seconds: float = 1.0
 
+    # Where a task that failed for good is reported: Airflow connection ids of alert channels (alerts/channels.py);
+    # the ones not defined are skipped.
+    task_failure_channels: str = "qp_alert_email,qp_alert_slack,qp_alert_webhook"
+
     # SPC: trailing baseline window of in-control days, and the fewest baseline days needed to judge a day.
     spc_baseline_days: int = 28
     spc_min_baseline_days: int = 14
@@ -72,6 +76,10 @@ class Settings(BaseSettings):
         if self.data_docs_dir == _UNSET:
             self.data_docs_dir = data / "data_docs"
         return self
+
+    @property
+    def task_failure_channel_ids(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.task_failure_channels.split(",") if c.strip())
 
     @property
     def warehouse_url_redacted(self) -> str:

@@ -28,6 +28,11 @@ class Dataset:
     indexed: tuple[str, ...] = field(default=())
 
     @property
+    def is_dimension(self) -> bool:
+        """Master data the facts refer to: loaded before any fact batch, so referential checks see it."""
+        return self.fact_table.startswith("dim_")
+
+    @property
     def asset_name(self) -> str:
         return f"qualitypulse.raw.{self.name}"
 

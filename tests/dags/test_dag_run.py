@@ -36,3 +36,34 @@ def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings
 
     assert rerun["qp_validate_load"] == "not triggered" and rerun["qp_kpis"] == "not triggered"
     assert changed_tables(before, snapshot(settings)) == {}
+
+
+def test_validation_runs_one_mapped_task_per_dataset_dimensions_first(airflow_db, settings, demo_sources, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from qualitypulse import pipeline
+    from qualitypulse.settings import PROJECT_ROOT
+
+    monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
+    for source in SOURCES:
+        pipeline.ingest_source(source, RUN_AFTER.replace(tzinfo=None), "landing", settings)
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["qp_validate_load"]
+
+    run = dag.test(run_after=RUN_AFTER, logical_date=RUN_AFTER)
+
+    assert run.state == "success"
+    mapped = {
+        ti.rendered_map_index: ti
+        for ti in run.get_task_instances()
+        if ti.task_id in ("validate_and_load_dimensions", "validate_and_load_facts")
+    }
+    assert set(mapped) == set(demo_sources)  # one task per dataset with a waiting batch
+    dimensions = [ti for ti in mapped.values() if ti.task_id == "validate_and_load_dimensions"]
+    facts = [ti for ti in mapped.values() if ti.task_id == "validate_and_load_facts"]
+    assert {ti.rendered_map_index for ti in dimensions} >= {"lines", "defect_codes", "employees"}
+    assert {ti.rendered_map_index for ti in facts} >= {"production_runs", "defects", "feedback"}
+    assert max(ti.end_date for ti in dimensions) <= min(ti.start_date for ti in facts)
+    ledger = read_table(settings, "batch_ledger")
+    assert set(ledger.status) == {"loaded"}
+    assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()

@@ -49,7 +49,7 @@ def test_assets_wire_ingest_to_load_to_kpis(dagbag):
     produced = {o.name for task in dagbag.dags["qp_ingest_qms"].tasks for o in task.outlets}
     assert produced == {f"qualitypulse.raw.{d.name}" for d in datasets_of("qms")}
     kpi_schedule = dagbag.dags["qp_kpis"].timetable.asset_condition
-    facts = {o.name for o in dagbag.dags["qp_validate_load"].tasks[0].outlets}
+    facts = {o.name for task in dagbag.dags["qp_validate_load"].tasks for o in task.outlets}
     assert condition_met(kpi_schedule, facts)
     assert not condition_met(kpi_schedule, {"qualitypulse.raw.feedback"})
 
@@ -68,7 +68,7 @@ def test_each_ingest_dag_runs_nightly_and_on_its_sources_signal(dagbag):
     for source in SOURCES:
         timetable = dagbag.dags[f"qp_ingest_{source}"].timetable
         assert isinstance(timetable, AssetOrTimeSchedule), source
-        assert timetable.timetable.summary == "0 0 * * *"  # the nightly cron, covering the day before
+        assert timetable.timetable.expression == "0 0 * * *"  # the nightly cron, covering the day before
         signal = timetable.asset_condition
         assert signal.name == f"qualitypulse.signal.{source}"
         kinds = {type(w.trigger).__name__ for w in signal.watchers}
@@ -81,3 +81,16 @@ def test_the_folder_parses_in_under_a_second_per_dag(dagbag):
     seconds = sum(s.duration.total_seconds() for s in stats)
     dags = sum(s.dag_num for s in stats)
     assert dags == len(EXPECTED) and seconds / dags < 1.0, [(s.file, s.duration, s.dag_num) for s in stats]
+
+
+def test_validation_fans_out_per_dataset_dimensions_before_facts(dagbag):
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    dag = dagbag.dags["qp_validate_load"]
+    dimensions, facts = dag.get_task("validate_and_load_dimensions"), dag.get_task("validate_and_load_facts")
+    assert isinstance(dimensions, MappedOperator) and isinstance(facts, MappedOperator)
+    assert facts.task_id in dimensions.downstream_task_ids  # facts see the keys their dimensions brought
+    assert dimensions.pool == facts.pool == "qp_warehouse"
+    publish = dag.get_task("replay_orphans_and_publish")
+    assert {o.name for o in publish.outlets} == {"qualitypulse.warehouse.facts"}
+    assert {dimensions.task_id, facts.task_id} <= publish.upstream_task_ids

@@ -2,7 +2,9 @@
 
 A source drops a ready marker; the triggerer's watcher turns it into an Asset event; the scheduler runs that
 source's ingest DAG, then validation and loading, then the KPI build, and the KPI table fills. Then another
-source publishes on Redis and its data arrives too. Slow (about two minutes): marked ``slow``; CI runs it.
+source publishes on Redis and its data arrives too. On the nightly schedule, the
+latest night's runs load every source, and a week of QMS history backfilled twice with ``airflow backfill
+create`` leaves the warehouse as it was. Slow (a few minutes): marked ``slow``; CI runs it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from qualitypulse import events
 from qualitypulse.demo_services import demo_lms_api
+from sources.catalog import SOURCES
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
-from tests.helpers import read_table
+from tests.helpers import changed_tables, read_table, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,7 +54,21 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path) -
 
 
 @pytest.fixture
-def airflow(tmp_path: Path) -> Iterator[tuple[object, dict[str, str], Path]]:
+def airflow(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str], Path]]:
+    """A running Airflow whose nightly runs stay out of the way (once a year): events drive it."""
+    with _standalone(tmp_path, ingest_schedule="0 0 1 1 *") as running:
+        yield running
+
+
+@pytest.fixture
+def nightly_airflow(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str], Path]]:
+    """A running Airflow on the production schedule: each ingest DAG's latest nightly run starts at once."""
+    with _standalone(tmp_path, ingest_schedule="0 0 * * *") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dict[str, str], Path]]:
     """A running Airflow with the project's DAGs over the demo sources, and the environment its tasks see."""
     with fresh_warehouse("sqlite", tmp_path) as url:
         with demo_lms_api(migrated_settings(tmp_path, url)) as settings:
@@ -73,7 +91,7 @@ def airflow(tmp_path: Path) -> Iterator[tuple[object, dict[str, str], Path]]:
                 "QP_SIGNAL_POKE_SECONDS": "1",
                 "QP_EVENT_CHANNEL_PREFIX": f"qp-e2e-{uuid.uuid4().hex[:8]}",
                 "AIRFLOW_CONN_QP_EVENTS": "redis://127.0.0.1:6379/0",
-                "QP_INGEST_SCHEDULE": "0 0 1 1 *",  # the nightly run stays out of the way: events drive this test
+                "QP_INGEST_SCHEDULE": ingest_schedule,
             }
             home.mkdir()
             airflow_cli = str(BIN / "airflow")
@@ -165,3 +183,69 @@ def test_a_ready_marker_and_a_redis_message_each_run_their_chain_to_the_kpi_tabl
     ledger = read_table(settings, "batch_ledger")
     assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
     assert set(ledger.source) == {"qms", "finance"}  # the other sources sent no event and had no nightly run yet
+
+
+def _airflow_db(home: Path, query: str) -> list[tuple[Any, ...]]:
+    """Rows of Airflow's own metadata database (SQLite here): the state of runs and the Asset queue."""
+    database = home / "airflow.db"
+    if not database.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+        try:
+            return connection.execute(query).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def _settled(home: Path, settings: Any) -> bool:
+    """No run queued or running, no Asset-triggered run waiting, no backfill open, no landed batch to load."""
+    busy = _airflow_db(home, "select count(*) from dag_run where state in ('queued', 'running')")
+    waiting = _airflow_db(home, "select count(*) from asset_dag_run_queue")
+    backfilling = _airflow_db(home, "select count(*) from backfill where completed_at is null")
+    counts = [rows[0][0] if rows else None for rows in (busy, waiting, backfilling)]
+    landed = (read_table(settings, "batch_ledger").status == "landed").any()
+    return counts == [0, 0, 0] and not landed
+
+
+def _backfill(env: dict[str, str], dag_id: str, first: str, last: str, reprocess: str) -> None:
+    command = ["backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
+    done = subprocess.run(
+        [str(BIN / "airflow"), *command, "--reprocess-behavior", reprocess, "--max-active-runs", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"airflow backfill create failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+def _backfill_runs(home: Path, dag_id: str) -> list[tuple[str, int]]:
+    """(state, times cleared) of each backfill run of ``dag_id``: a reprocessing backfill clears and reruns them."""
+    query = f"select state, clear_number from dag_run where dag_id = '{dag_id}' and run_type = 'backfill'"
+    return sorted(_airflow_db(home, query))
+
+
+def test_the_nightly_runs_load_everything_and_a_week_backfilled_twice_changes_nothing(nightly_airflow):
+    settings, env, log = nightly_airflow
+    home = Path(env["AIRFLOW_HOME"])
+    _wait_for("the nightly runs to load every source", lambda: all(_loaded(settings, s) for s in SOURCES), 300, log)
+    _wait_for("the chain to settle after the nightly runs", lambda: _settled(home, settings), 300, log)
+    assert not read_table(settings, "kpi_daily").query("kpi == 'fpy'").empty
+    before = snapshot(settings)
+
+    _backfill(env, "qp_ingest_qms", "2026-11-17", "2026-11-23", reprocess="none")
+    _wait_for("the backfill and the chain after it", lambda: _settled(home, settings), 420, log)
+    assert _backfill_runs(home, "qp_ingest_qms") == [("success", 0)] * 7  # one run per day of the week
+
+    after_first = snapshot(settings)
+    # Only the ledger knows: it records the week's re-extracted batches, every row a duplicate of a loaded one.
+    assert set(changed_tables(before, after_first)) <= {"batch_ledger", "validation_result", "extraction_event"}
+    ledger = read_table(settings, "batch_ledger")
+    backfilled = ledger[ledger.batch_kind == "backfill"]
+    assert len(backfilled) > 0 and set(backfilled.source) == {"qms"} and set(backfilled.status) == {"loaded"}
+    assert (backfilled.rows_duplicate == backfilled.rows_extracted).all()
+
+    _backfill(env, "qp_ingest_qms", "2026-11-17", "2026-11-23", reprocess="completed")
+    _wait_for("the second backfill and the chain after it", lambda: _settled(home, settings), 420, log)
+    assert _backfill_runs(home, "qp_ingest_qms") == [("success", 1)] * 7  # each day ran again
+
+    assert changed_tables(after_first, snapshot(settings)) == {}  # the same batches again: the ledger knew them
