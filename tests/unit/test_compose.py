@@ -77,3 +77,11 @@ def test_the_triggerer_listens_on_the_event_channel(compose):
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
     assert env["AIRFLOW_CONN_QP_EVENTS"] != env["AIRFLOW__CELERY__BROKER_URL"]  # events apart from Celery's queue
     assert env["QP_SIGNAL_DIR"].startswith("/opt/qualitypulse-data")  # the volume the sources drop markers into
+
+
+def test_workers_can_share_the_mapped_warehouse_writes_and_report_failures(compose):
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    assert "airflow pools set qp_warehouse ${QP_WAREHOUSE_POOL_SLOTS:-4}" in init  # more than one writer on PostgreSQL
+    worker = compose["services"]["airflow-worker"]["environment"]
+    for channel in ("EMAIL", "SLACK", "WEBHOOK"):  # the notifier runs in the worker that ran the failed task
+        assert f"AIRFLOW_CONN_QP_ALERT_{channel}" in worker
