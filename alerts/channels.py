@@ -50,9 +50,14 @@ class Notification:
     text: str
     facts: dict[str, str] = field(default_factory=dict)
     link: str | None = None
+    recipients: tuple[str, ...] = ()  # people to mail besides the channel's own list (a line's owner)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "recipients": list(self.recipients)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Notification:
+        return cls(**{**data, "recipients": tuple(data.get("recipients", ()))})
 
 
 class Channel(Protocol):
@@ -79,7 +84,7 @@ class EmailChannel:
         message = EmailMessage()
         message["Subject"] = f"[{notification.severity.upper()}] {notification.subject}"
         message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["To"] = ", ".join(dict.fromkeys([*self.recipients, *notification.recipients]))
         message["X-QualityPulse-Key"] = notification.key
         body = [notification.text, ""]
         body += [f"{name}: {value}" for name, value in notification.facts.items()]

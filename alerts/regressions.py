@@ -1,157 +1,119 @@
-"""Regression rules over the daily KPI tables; each alert says what, where, since when and why.
+"""Find the regressions the configured rules describe, with what drives each one.
 
-Now: a p-chart on each line's daily fraction defective with Western Electric rule 1, judged against a
-trailing baseline of in-control days (``KPIS.md``: default 28 days before the day judged).
+For production KPIs the drivers are the Pareto head of that day's defect codes at the place; for feedback KPIs
+(NPS, CSAT) the customer segments whose score moved most against the baseline.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pandas as pd
+from sqlalchemy import Connection, select
 
-from transforms.spc import p_chart_limits, rule_1_beyond_limits
+from alerts.config import AlertConfig, Rule
+from alerts.evaluate import Episode, find_episodes
+from warehouse.schema import FACT_TABLES
 
-RULE_1 = "WE1: one point beyond 3 sigma"
-
-
-@dataclass(frozen=True)
-class Alert:
-    kpi: str
-    rule: str
-    site_id: str
-    line_id: str
-    step_id: str
-    alert_date: date
-    since_date: date
-    value: float
-    centre_line: float
-    lower_limit: float
-    upper_limit: float
-    sample_size: float
-    top_defect_codes: list[dict[str, object]]
-
-    @property
-    def alert_id(self) -> str:
-        identity = f"{self.kpi}|{self.rule}|{self.site_id}|{self.line_id}|{self.step_id}|{self.alert_date}"
-        return hashlib.sha256(identity.encode()).hexdigest()[:32]
-
-    @property
-    def message(self) -> str:
-        codes = ", ".join(f"{c['defect_code']} {c['share']:.0%}" for c in self.top_defect_codes) or "none booked"
-        return (
-            f"{self.kpi.replace('_', ' ').capitalize()} on line {self.line_id} (site {self.site_id}) was "
-            f"{self.value:.2%} on {self.alert_date}, above the p-chart upper limit {self.upper_limit:.2%} "
-            f"(centre {self.centre_line:.2%}, n={self.sample_size:.0f}; {self.rule}); out of control since "
-            f"{self.since_date}. Top defect codes: {codes}."
-        )
-
-    def as_row(self) -> dict[str, object]:
-        row = {k: v for k, v in self.__dict__.items() if k != "top_defect_codes"}
-        return {
-            **row,
-            "alert_id": self.alert_id,
-            "message": self.message,
-            "top_defect_codes": json.dumps(self.top_defect_codes),
-        }
+PRODUCTION_KPIS = {"fpy", "fraction_defective", "dpu", "dpmo", "sigma_level", "rty", "oee", "oee_quality"}
+FEEDBACK_KPIS = {"nps", "csat"}
 
 
-def p_chart_signals(daily: pd.DataFrame, baseline_days: int, min_baseline_days: int) -> pd.DataFrame:
-    """Judge each day of one series (``kpi_date``, ``numerator`` defective, ``denominator`` inspected).
-
-    The baseline of a day is the trailing ``baseline_days`` calendar days before it, less the days already
-    judged out of control, so a lasting regression does not become its own baseline. When fewer than
-    ``min_baseline_days`` in-control days remain in the window, the most recent ``min_baseline_days`` in-control
-    days are the baseline; a series with fewer in-control days than that is not judged. Returns the judged days
-    with their limits, ``adverse`` (above the UCL: a regression) and ``since_date`` (start of the adverse streak).
-    """
-    series = daily.sort_values("kpi_date").reset_index(drop=True)
-    series = series[series["denominator"] > 0]
-    dates = pd.to_datetime(series["kpi_date"])
-    out_of_control: set[int] = set()
-    judged = []
-    for i, day in enumerate(dates):
-        earlier = [j for j in series.index[(dates < day).to_numpy()] if j not in out_of_control]
-        window_start = day - pd.Timedelta(days=baseline_days)
-        in_control = [j for j in earlier if dates[j] >= window_start]
-        if len(in_control) < min_baseline_days:
-            # A lasting regression empties the window: keep judging against the last in-control days.
-            in_control = earlier[-min_baseline_days:]
-        if len(in_control) < min_baseline_days:
-            continue
-        base = series.loc[in_control]
-        row = series.iloc[i]
-        centre, lcl, ucl = p_chart_limits(base["numerator"].sum(), base["denominator"].sum(), row["denominator"])
-        value = row["numerator"] / row["denominator"]
-        beyond = bool(rule_1_beyond_limits(value, lcl, ucl))
-        if beyond:
-            out_of_control.add(series.index[i])
-        judged.append(
-            {
-                "kpi_date": row["kpi_date"],
-                "value": value,
-                "n": row["denominator"],
-                "centre": centre,
-                "lcl": float(lcl),
-                "ucl": float(ucl),
-                "beyond": beyond,
-                "adverse": beyond and value > ucl,
-            }
-        )
-    result = pd.DataFrame(judged, columns=["kpi_date", "value", "n", "centre", "lcl", "ucl", "beyond", "adverse"])
-    streak_start = None
-    since = []
-    for adverse, day in zip(result["adverse"], result["kpi_date"], strict=True):
-        streak_start = (streak_start or day) if adverse else None
-        since.append(streak_start)
-    result["since_date"] = since
-    return result
+def find_regressions(connection: Connection, kpi_daily: pd.DataFrame, config: AlertConfig) -> list[Episode]:
+    """Every episode of every rule in the KPI history, each with its contributors."""
+    episodes = [e for rule in config.rules for e in find_episodes(kpi_daily, rule)]
+    if not episodes:
+        return []
+    defects = _defects(connection) if any(e.rule.kpi in PRODUCTION_KPIS for e in episodes) else None
+    feedback = _feedback(connection) if any(e.rule.kpi in FEEDBACK_KPIS for e in episodes) else None
+    out = []
+    for episode in episodes:
+        if defects is not None and episode.rule.kpi in PRODUCTION_KPIS:
+            episode = replace(episode, contributors=top_defect_codes(defects, episode, episode.last_date))
+        elif feedback is not None and episode.rule.kpi in FEEDBACK_KPIS:
+            episode = replace(episode, contributors=segments_that_moved(feedback, episode))
+        out.append(episode)
+    return out
 
 
-def fraction_defective_alerts(
-    line_daily: pd.DataFrame,
-    defects_by_line_day: pd.DataFrame,
-    baseline_days: int,
-    min_baseline_days: int,
-) -> list[Alert]:
-    """Rule-1 alerts per line; ``line_daily`` holds the line-grain fraction_defective KPI rows."""
-    alerts = []
-    for (site_id, line_id), series in line_daily.groupby(["site_id", "line_id"]):
-        signals = p_chart_signals(series, baseline_days, min_baseline_days)
-        for s in signals[signals["adverse"]].itertuples(index=False):
-            alerts.append(
-                Alert(
-                    kpi="fraction_defective",
-                    rule=RULE_1,
-                    site_id=str(site_id),
-                    line_id=str(line_id),
-                    step_id="ALL",
-                    alert_date=s.kpi_date,
-                    since_date=s.since_date,
-                    value=float(s.value),
-                    centre_line=float(s.centre),
-                    lower_limit=s.lcl,
-                    upper_limit=s.ucl,
-                    sample_size=float(s.n),
-                    top_defect_codes=top_defect_codes(defects_by_line_day, str(line_id), s.kpi_date),
-                )
-            )
-    return alerts
-
-
-def top_defect_codes(defects: pd.DataFrame, line_id: str, day: date, top: int = 3) -> list[dict[str, object]]:
-    """The Pareto head of a line's defects on a day: code, count and share of that day's defects."""
-    today = defects[(defects["line_id"] == line_id) & (defects["production_date"] == day)]
-    counts = today.groupby("defect_code")["defect_count"].sum().sort_values(ascending=False)
-    total = counts.sum()
-    return (
-        [
-            {"defect_code": str(code), "count": int(n), "share": round(float(n / total), 4)}
-            for code, n in counts.head(top).items()
-        ]
-        if total
-        else []
+def _defects(connection: Connection) -> pd.DataFrame:
+    runs, defects = FACT_TABLES["production_runs"], FACT_TABLES["defects"]
+    frame = pd.read_sql(
+        select(
+            runs.c.site_id,
+            runs.c.line_id,
+            runs.c.step_id,
+            runs.c.production_date,
+            defects.c.defect_code,
+            defects.c.defect_count,
+        ).join(runs, runs.c.run_id == defects.c.run_id),
+        connection,
     )
+    frame["production_date"] = pd.to_datetime(frame["production_date"]).dt.date
+    return frame
+
+
+def _feedback(connection: Connection) -> pd.DataFrame:
+    feedback, customers = FACT_TABLES["feedback"], FACT_TABLES["customer_accounts"]
+    frame = pd.read_sql(
+        select(
+            feedback.c.site_id,
+            feedback.c.responded_at,
+            feedback.c.nps_score,
+            feedback.c.csat_score,
+            customers.c.segment,
+        ).join(customers, customers.c.customer_id == feedback.c.customer_id, isouter=True),
+        connection,
+    )
+    frame["day"] = pd.to_datetime(frame["responded_at"]).dt.date
+    frame["segment"] = frame["segment"].fillna("unknown")
+    return frame
+
+
+def _at_place(frame: pd.DataFrame, episode: Episode) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in (("site_id", episode.site_id), ("line_id", episode.line_id), ("step_id", episode.step_id)):
+        if value != "ALL" and column in frame:
+            mask &= frame[column] == value
+    return frame[mask]
+
+
+def top_defect_codes(defects: pd.DataFrame, episode: Episode, day: date, top: int = 3) -> list[dict[str, object]]:
+    """The Pareto head of the place's defects on ``day``: code, count and share of that day's defects."""
+    today = _at_place(defects, episode)
+    today = today[today["production_date"] == day]
+    counts = today.groupby("defect_code")["defect_count"].sum().sort_values(ascending=False, kind="stable")
+    total = counts.sum()
+    if not total:
+        return []
+    return [
+        {"defect_code": str(code), "count": int(n), "share": round(float(n / total), 4)}
+        for code, n in counts.head(top).items()
+    ]
+
+
+def _score(responses: pd.DataFrame, kpi: str) -> float:
+    if kpi == "nps":
+        scores = responses["nps_score"].dropna()
+        return float(100 * ((scores >= 9).mean() - (scores <= 6).mean())) if len(scores) else float("nan")
+    scores = responses["csat_score"].dropna()
+    return float((scores >= 4).mean()) if len(scores) else float("nan")  # KPIS.md: 4 or 5 of 5
+
+
+def segments_that_moved(feedback: pd.DataFrame, episode: Episode, top: int = 3) -> list[dict[str, object]]:
+    """The segments whose score over the alert's window fell (or rose) most against the baseline before it."""
+    rule: Rule = episode.rule
+    here = _at_place(feedback, episode)
+    window_start = episode.last_date - timedelta(days=max(rule.window_days, 1) - 1)
+    baseline_start = episode.since_date - timedelta(days=rule.baseline_days or 28)
+    recent = here[(here["day"] >= window_start) & (here["day"] <= episode.last_date)]
+    baseline = here[(here["day"] >= baseline_start) & (here["day"] < episode.since_date)]
+    moves = []
+    for segment, group in recent.groupby("segment"):
+        before = baseline[baseline["segment"] == segment]
+        change = _score(group, rule.kpi) - _score(before, rule.kpi)
+        if pd.notna(change):
+            moves.append({"segment": str(segment), "change": round(change, 2), "responses": len(group)})
+    adverse_first = sorted(moves, key=lambda m: m["change"], reverse=rule.adverse == "up")
+    return adverse_first[:top]

@@ -2,8 +2,10 @@
 ### QualityPulse KPIs and regressions
 
 Runs when the warehouse facts change: rebuilds the daily KPI tables (every row with its numerator and
-denominator), then judges each line's fraction defective on a p-chart (Western Electric rule 1 against a
-trailing in-control baseline) and raises alerts that name the line, the day, the limit and the top defect codes.
+denominator), then judges the KPI history by the rules of ``alerts/rules.yaml`` (control charts with Western
+Electric rules, targets, drops against a trailing in-control baseline), opens, updates and resolves one alert
+per regression, each naming the KPI, the place, the day it began, the value, the bound, the rule and what drives
+it, and sends the notifications they owe (email, Slack, webhooks), data-quality alerts included.
 """
 
 from __future__ import annotations
@@ -39,7 +41,16 @@ def qp_kpis() -> None:
 
         return len(check_regressions(get_current_context()["run_id"], get_settings()))
 
-    build_kpis() >> check_regressions()
+    # Its own task: a channel that is down leaves notifications pending (retried next run) and fails nothing.
+    @task(pool=WAREHOUSE_POOL)
+    def send_notifications() -> dict[str, int]:
+        from qualitypulse.pipeline import send_notifications
+        from qualitypulse.settings import get_settings
+
+        delivery = send_notifications(get_settings())
+        return {"sent": delivery.sent, "pending": delivery.pending}
+
+    build_kpis() >> check_regressions() >> send_notifications()
 
 
 qp_kpis()

@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from qualitypulse.settings import Settings
 from sources import landing
@@ -26,10 +26,12 @@ from sources.file_drops import extract_file_drops
 from sources.http_api import HttpSource, extract_http
 from warehouse import ledger
 from warehouse.db import engine_for
-from warehouse.schema import FACT_TABLES, alert, kpi_daily
+from warehouse.schema import kpi_daily
 
 if TYPE_CHECKING:
-    from alerts.regressions import Alert
+    from alerts.evaluate import Episode
+    from alerts.lifecycle import Changes
+    from alerts.outbox import Delivery
     from expectations.runner import BatchValidator
 
 log = logging.getLogger(__name__)
@@ -421,44 +423,66 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
     return written
 
 
-def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Alert]:
-    """Judge each line's daily fraction defective on a p-chart; store and log the alerts (idempotent)."""
-    from alerts.notify import log_alerts
-    from alerts.regressions import fraction_defective_alerts
+def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Episode]:
+    """Judge the KPI history by the configured rules; open, update and resolve alerts; queue their notifications.
+
+    Returns the open episodes. Idempotent: a rerun on the same KPI tables changes nothing.
+    """
+    from alerts.channels import configured_channels
+    from alerts.config import load_rules
+    from alerts.lifecycle import reconcile
+    from alerts.outbox import enqueue
+    from alerts.regressions import find_regressions
 
     engine = engine_for(settings.warehouse_url)
     try:
         with engine.connect() as connection:
-            daily = pd.read_sql(
-                select(kpi_daily).where(kpi_daily.c.kpi == "fraction_defective", kpi_daily.c.grain == "line"),
-                connection,
-            )
-            runs = FACT_TABLES["production_runs"]
-            defects = FACT_TABLES["defects"]
-            by_line_day = pd.read_sql(
-                select(runs.c.line_id, runs.c.production_date, defects.c.defect_code, defects.c.defect_count).join(
-                    runs, runs.c.run_id == defects.c.run_id
-                ),
-                connection,
-            )
-        daily["kpi_date"] = pd.to_datetime(daily["kpi_date"]).dt.date
-        by_line_day["production_date"] = pd.to_datetime(by_line_day["production_date"]).dt.date
-        alerts = fraction_defective_alerts(
-            daily, by_line_day, settings.spc_baseline_days, settings.spc_min_baseline_days
-        )
+            kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
+            kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
+            config = load_rules(settings.alert_rules, known_kpis=None)
+            episodes = find_regressions(connection, kpi_daily_rows, config)
+        configured = set(configured_channels(tuple(c for cs in config.routes.values() for c in cs)))
         with engine.begin() as connection:
-            known = set(connection.scalars(select(alert.c.alert_id)))
-            new = [a for a in alerts if a.alert_id not in known]
-            if new:
-                now = ledger.utcnow()
-                connection.execute(
-                    insert(alert),
-                    [
-                        {**a.as_row(), "status": "open", "pipeline_run_id": pipeline_run_id, "raised_at": now}
-                        for a in new
-                    ],
-                )
+            now = ledger.utcnow()
+            changes = reconcile(connection, episodes, now, pipeline_run_id)
+            queued = enqueue(connection, config, settings.report_url, configured, now)
     finally:
         engine.dispose()
-    log_alerts(new, already_open=len(alerts) - len(new))
-    return alerts
+    open_episodes = [e for e in episodes if e.resolved_date is None]
+    log_alerts(open_episodes, changes, queued)
+    return open_episodes
+
+
+def send_notifications(settings: Settings) -> Delivery:
+    """Deliver the pending notifications; a channel that is down keeps its own pending for the next run."""
+    from alerts.channels import configured_channels
+    from alerts.config import load_rules
+    from alerts.outbox import deliver
+
+    config = load_rules(settings.alert_rules)
+    channels = configured_channels(tuple(dict.fromkeys(c for cs in config.routes.values() for c in cs)))
+    engine = engine_for(settings.warehouse_url)
+    try:
+        delivery = deliver(engine, channels, ledger.utcnow())
+    finally:
+        engine.dispose()
+    log.info("notifications: %d sent, %d pending", delivery.sent, delivery.pending)
+    for error in delivery.errors.values():
+        log.warning("notifications pending: %s", error)
+    return delivery
+
+
+def log_alerts(open_episodes: list[Episode], changes: Changes, queued: int) -> None:
+    from alerts.lifecycle import describe
+
+    for episode in open_episodes:
+        if episode.alert_id in changes.opened:
+            log.warning("ALERT %s", describe(episode)[1])
+    log.info(
+        "alerts: %d opened, %d updated, %d resolved, %d past episodes recorded; %d notification(s) queued",
+        len(changes.opened),
+        len(changes.updated),
+        len(changes.resolved),
+        len(changes.history),
+        queued,
+    )

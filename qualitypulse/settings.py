@@ -52,9 +52,10 @@ class Settings(BaseSettings):
     # the ones not defined are skipped.
     task_failure_channels: str = "qp_alert_email,qp_alert_slack,qp_alert_webhook"
 
-    # SPC: trailing baseline window of in-control days, and the fewest baseline days needed to judge a day.
-    spc_baseline_days: int = 28
-    spc_min_baseline_days: int = 14
+    # The regression rules and their routing (alerts/rules.yaml); empty: the bundled defaults.
+    alert_rules: Path = _UNSET
+    # Where notifications link to: the report's URL (each alert has an anchor); empty: the report file.
+    report_url: str = ""
 
     @model_validator(mode="after")
     def _derive_locations(self) -> Settings:
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
             self.landing_dir = data / "landing"
         if self.signal_dir == _UNSET:
             self.signal_dir = data / "signals"
+        if self.alert_rules == _UNSET:
+            self.alert_rules = PROJECT_ROOT / "alerts" / "rules.yaml"
+        if not self.report_url:
+            self.report_url = (data / "report" / "index.html").resolve().as_uri()
         if self.data_docs_dir == _UNSET:
             self.data_docs_dir = data / "data_docs"
         return self

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from alerts.lifecycle import contributors_text
 from qualitypulse.settings import Settings
 from warehouse.db import engine_for
 from warehouse.schema import (
@@ -20,6 +21,7 @@ from warehouse.schema import (
     extraction_event,
     kpi_daily,
     kpi_hold,
+    notification,
     quarantine,
     validation_result,
 )
@@ -137,17 +139,7 @@ def render(settings: Settings) -> str:
                 f"  {line_id:<25}{_show(trend['recent'], '{:.2%}'):>13}{_show(trend['baseline'], '{:.2%}'):>16}  "
                 f"{_arrow(trend['recent'], trend['baseline'], True)}"
             )
-        with engine.connect() as connection:
-            alerts = connection.execute(select(alert).order_by(alert.c.alert_date)).mappings().all()
-        lines += ["", f"Alerts: {len(alerts)} open"]
-        for a in alerts[-8:]:
-            codes = ", ".join(c["defect_code"] for c in json.loads(a["top_defect_codes"]))
-            lines.append(
-                f"  {a['alert_date']}  {a['kpi']} line {a['line_id']}: {a['value']:.2%} > UCL "
-                f"{a['upper_limit']:.2%}, since {a['since_date']}; top codes {codes}"
-            )
-        if len(alerts) > 8:
-            lines.append(f"  ... {len(alerts) - 8} earlier; all in the warehouse table 'alert'")
+        lines += _alerts_section(engine)
         lines += [
             "",
             f"Warehouse:  {settings.warehouse_url_redacted}",
@@ -270,3 +262,36 @@ def _arrow(recent: float | None, before: float | None, higher_better: bool) -> s
         return ""
     better = (recent > before) == higher_better
     return ("up" if recent > before else "down") + (" (better)" if better else " (worse)")
+
+
+def _alerts_section(engine: Engine) -> list[str]:
+    """The open regression alerts and where their notifications went (or why they wait)."""
+    with engine.connect() as connection:
+        alerts = (
+            connection.execute(
+                select(alert).where(alert.c.status != "resolved").order_by(alert.c.severity, alert.c.since_date)
+            )
+            .mappings()
+            .all()
+        )
+        resolved = connection.scalar(select(func.count()).select_from(alert).where(alert.c.status == "resolved"))
+        sent = connection.execute(
+            select(notification.c.alert_id, notification.c.channel, notification.c.status, notification.c.last_error)
+        ).all()
+    lines = ["", f"Alerts: {len(alerts)} open, {resolved} resolved (table 'alert', BI view quality_alerts)"]
+    for a in alerts:
+        lines.append(f"  [{a['severity']}] {a['subject']}")
+        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}")
+        contributors = json.loads(a["contributors"])
+        if contributors:
+            lines.append(f"      {contributors_text(contributors, a['kpi'])}")
+        went = [
+            f"{n.channel} ({'sent' if n.status == 'sent' else 'pending'})" for n in sent if n.alert_id == a["alert_id"]
+        ]
+        lines.append(f"      notified: {', '.join(went) if went else 'no channel configured'}")
+    pending = [n for n in sent if n.status == "pending"]
+    if pending:
+        lines.append(
+            f"  {len(pending)} notification(s) pending, retried next run: {pending[0].last_error or 'not tried yet'}"
+        )
+    return lines

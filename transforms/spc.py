@@ -178,25 +178,29 @@ WESTERN_ELECTRIC_RULES = {
 }
 
 
-def western_electric(values: Any, center: Any, sigma: Any) -> pd.DataFrame:
+def western_electric(values: Any, center: Any, sigma: Any, side: str = "both") -> pd.DataFrame:
     """One boolean column per Western Electric rule (``rule_1`` .. ``rule_4``), one row per point.
 
     ``center`` and ``sigma`` are numbers or one value per point (a p-chart's sigma varies with n). A point is
     flagged when it completes the pattern; for the "k of m" rules (2 and 3) the flagged point must itself lie
     beyond the zone, on the pattern's side; in a run (rule 4) every point from the eighth on is flagged. "Beyond"
     is strict, and a point on the centre line breaks a run. Missing values never count and break runs.
+    ``side`` ("above" or "below") keeps the patterns on that side only: a regression in one direction.
     """
+    if side not in ("both", "above", "below"):
+        raise ValueError(f"side must be both, above or below, not {side!r}")
     x = np.asarray(values, dtype="float64")
     deviation = x - np.broadcast_to(np.asarray(center, dtype="float64"), x.shape)
     s = np.broadcast_to(np.asarray(sigma, dtype="float64"), x.shape)
     with np.errstate(invalid="ignore"):
         above = {k: deviation > k * s for k in (0, 1, 2, 3)}
         below = {k: deviation < -k * s for k in (0, 1, 2, 3)}
+    sides = [z for name, z in (("above", above), ("below", below)) if side in ("both", name)]
     rules = {
-        "rule_1": above[3] | below[3],
-        "rule_2": _k_of_m(above[2], 2, 3) | _k_of_m(below[2], 2, 3),
-        "rule_3": _k_of_m(above[1], 4, 5) | _k_of_m(below[1], 4, 5),
-        "rule_4": _run(above[0], 8) | _run(below[0], 8),
+        "rule_1": np.logical_or.reduce([z[3] for z in sides]),
+        "rule_2": np.logical_or.reduce([_k_of_m(z[2], 2, 3) for z in sides]),
+        "rule_3": np.logical_or.reduce([_k_of_m(z[1], 4, 5) for z in sides]),
+        "rule_4": np.logical_or.reduce([_run(z[0], 8) for z in sides]),
     }
     return pd.DataFrame(rules, index=_index_of(values))
 

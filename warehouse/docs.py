@@ -57,7 +57,14 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per line and week or month",
         "Training next to yield, DPMO and complaints, with their trailing correlation.",
     ),
-    "alert": ("one row per KPI, rule, place and day", "Regression alerts raised by SPC rules."),
+    "alert": (
+        "one row per regression: a rule at a place, from the day it began",
+        "Regression alerts (alerts/rules.yaml) with their lifecycle: open, acknowledged, resolved.",
+    ),
+    "notification": (
+        "one row per alert, event (opened, resolved) and channel",
+        "The notification outbox: pending until the channel takes it, then sent, never twice.",
+    ),
     "kpi_hold": (
         "one row per KPI family, day and blocked batch",
         "KPI days withheld while a batch they depend on is blocked; released when it is resolved.",

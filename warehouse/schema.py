@@ -247,28 +247,63 @@ training_outcomes = Table(
     Column("computed_at", DateTime, nullable=False),
 )
 
+# Regression alerts: one per episode of a rule at a place (fingerprint = rule and place), from the day it began;
+# later adverse days update it; resolved after the configured days back in control (alerts/evaluate.py).
 alert = Table(
     "alert",
     metadata,
-    Column("alert_id", String(64), primary_key=True),
+    Column("alert_id", String(64), primary_key=True),  # sha256 of the fingerprint and the first day
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule_name", String(80), nullable=False),  # the rule in alerts/rules.yaml
     Column("kpi", String(40), nullable=False),
-    Column("rule", String(80), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("rule", String(120), nullable=False),  # what fired, in words
+    Column("severity", String(20), nullable=False),
     Column("site_id", String(40), nullable=False),
     Column("line_id", String(40), nullable=False),
     Column("step_id", String(40), nullable=False),
-    Column("alert_date", Date, nullable=False),
     Column("since_date", Date, nullable=False),
+    Column("last_date", Date, nullable=False),  # the latest adverse day
+    Column("days_adverse", Integer, nullable=False),
     Column("value", Float, nullable=False),
     Column("centre_line", Float, nullable=False),
-    Column("lower_limit", Float, nullable=False),
-    Column("upper_limit", Float, nullable=False),
+    Column("limit_value", Float, nullable=False),  # the control limit, target or allowed drop it crossed
     Column("sample_size", Float, nullable=False),
-    Column("top_defect_codes", Text, nullable=False),  # JSON list of {defect_code, count, share}
+    Column("contributors", Text, nullable=False),  # JSON: top defect codes, or the segments that moved
+    Column("subject", Text, nullable=False),  # the one-line summary a notification leads with
     Column("message", Text, nullable=False),
-    Column("status", String(20), nullable=False, server_default="open"),
+    Column("status", String(20), nullable=False),  # open, acknowledged, resolved
+    Column("resolved_date", Date),
+    Column("acknowledged_by", String(120)),
+    Column("acknowledged_at", DateTime),
     Column("pipeline_run_id", String(250), nullable=False),
     Column("raised_at", DateTime, nullable=False),
-    UniqueConstraint("kpi", "rule", "site_id", "line_id", "step_id", "alert_date"),
+    Column("updated_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    UniqueConstraint("fingerprint", "since_date"),
+    CheckConstraint("status in ('open', 'acknowledged', 'resolved')", name="status"),
+)
+
+# The notification outbox: one row per alert event (opened, resolved) and channel. Pending rows are retried on
+# every run until the channel takes them; a sent row is never sent again.
+notification = Table(
+    "notification",
+    metadata,
+    Column("notification_id", String(64), primary_key=True),  # sha256 of alert, event and channel
+    Column("alert_kind", String(20), nullable=False),  # kpi_regression or data_quality
+    Column("alert_id", String(64), nullable=False),
+    Column("event", String(20), nullable=False),  # opened or resolved
+    Column("channel", String(80), nullable=False),  # the Airflow connection id
+    Column("severity", String(20), nullable=False),
+    Column("payload", Text, nullable=False),  # the Notification as JSON: exactly what is sent
+    Column("status", String(20), nullable=False),  # pending or sent
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_attempt_at", DateTime),
+    Column("sent_at", DateTime),
+    Index(None, "status"),
+    CheckConstraint("status in ('pending', 'sent')", name="status"),
 )
 
 # KPI days that a blocked batch holds back: they are not rebuilt while the batch is unresolved, so no KPI is

@@ -1,41 +1,32 @@
-"""The p-chart and Western Electric rule 1, following KPIS.md; and the regression rule built on them."""
+"""The regression rules over daily KPI series (alerts/evaluate.py), following KPIS.md's baseline conventions."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from alerts.regressions import p_chart_signals, top_defect_codes
-from transforms.spc import p_chart_limits, rule_1_beyond_limits
+from alerts.config import Rule
+from alerts.evaluate import episodes_of, judge_series
+from alerts.regressions import top_defect_codes
 
 pytestmark = pytest.mark.unit
 
-
-def test_p_chart_limits_use_the_pooled_centre_and_each_points_own_n():
-    # Baseline: 20 defective of 1,000 inspected -> p-bar 0.02. For n = 400: sigma = sqrt(.02 x .98 / 400) = 0.0070.
-    centre, lcl, ucl = p_chart_limits(20, 1000, [400, 2500])
-    assert centre == pytest.approx(0.02)
-    assert ucl[0] == pytest.approx(0.02 + 3 * 0.007, abs=1e-6)
-    assert lcl[0] == 0.0  # 0.02 - 0.021 < 0: clipped
-    assert ucl[1] == pytest.approx(0.02 + 3 * np.sqrt(0.02 * 0.98 / 2500))
-    assert lcl[1] == pytest.approx(0.02 - 3 * np.sqrt(0.02 * 0.98 / 2500))
+P_CHART = Rule(
+    name="line_fd", kpi="fraction_defective", scope="line", method="p_chart", adverse="up", severity="critical",
+    rules=["rule_1"], baseline_days=28, min_baseline_days=14, resolve_after_days=3,
+)  # fmt: skip
 
 
-def test_rule_1_flags_only_points_strictly_beyond_a_limit():
-    flagged = rule_1_beyond_limits([0.05, 0.041, 0.0, 0.02], [0.0, 0.0, 0.001, 0.0], [0.041, 0.041, 0.041, 0.041])
-    assert flagged.tolist() == [True, False, True, False]
-
-
-def _series(days: int, defective: list[int], inspected: int = 1000) -> pd.DataFrame:
+def _series(defective: list[int], inspected: int = 1000) -> pd.DataFrame:
     start = date(2026, 1, 1)
     return pd.DataFrame(
         {
-            "kpi_date": [start + timedelta(days=i) for i in range(days)],
+            "kpi_date": [start + timedelta(days=i) for i in range(len(defective))],
             "numerator": defective,
-            "denominator": [inspected] * days,
+            "denominator": [inspected] * len(defective),
+            "value": [d / inspected for d in defective],
         }
     )
 
@@ -43,35 +34,69 @@ def _series(days: int, defective: list[int], inspected: int = 1000) -> pd.DataFr
 def test_a_jump_is_flagged_from_its_first_day_and_keeps_being_flagged():
     history = [20, 18, 22, 21, 19] * 6  # 30 in-control days around p = 0.02
     regression = [60] * 25  # p = 0.06 from day 31 on, for longer than the 28-day window
-    signals = p_chart_signals(_series(55, history + regression), baseline_days=28, min_baseline_days=14)
-    adverse = signals[signals["adverse"]]
-    assert len(adverse) == 25
-    assert adverse["kpi_date"].min() == date(2026, 1, 31)
-    assert set(adverse["since_date"]) == {date(2026, 1, 31)}
+    judged = judge_series(_series(history + regression), P_CHART)
+    adverse = judged[judged["adverse"]]
+    assert len(adverse) == 25 and adverse["kpi_date"].min() == date(2026, 1, 31)
     assert adverse["centre"].max() < 0.025  # the regression never becomes its own baseline
+    [episode] = episodes_of(judged, P_CHART, ("S1", "L1", "ALL"))
+    assert (episode.since_date, episode.days_adverse, episode.resolved_date) == (date(2026, 1, 31), 25, None)
 
 
 def test_an_improvement_beyond_the_lcl_is_out_of_control_but_not_a_regression():
-    signals = p_chart_signals(_series(31, [20, 18, 22, 21, 19] * 6 + [0]), 28, 14)
-    last = signals.iloc[-1]
+    judged = judge_series(_series([20, 18, 22, 21, 19] * 6 + [0]), P_CHART)
+    last = judged.iloc[-1]
     assert bool(last["beyond"]) and not bool(last["adverse"])
 
 
 def test_days_without_enough_baseline_are_not_judged():
-    signals = p_chart_signals(_series(20, [20] * 20), baseline_days=28, min_baseline_days=14)
-    assert signals["kpi_date"].min() == date(2026, 1, 15)  # the 15th day has 14 days of history
+    judged = judge_series(_series([20] * 20), P_CHART)
+    assert judged["kpi_date"].min() == date(2026, 1, 15)  # the 15th day has 14 days of history
 
 
-def test_top_defect_codes_are_the_pareto_head_of_that_line_and_day():
+def test_one_episode_per_regression_resolved_after_the_configured_calm_days():
+    calm = [20, 18, 22, 21, 19] * 6
+    judged = judge_series(_series(calm + [60, 20, 60, 20, 20, 20, 60]), P_CHART)
+    episodes = episodes_of(judged, P_CHART, ("S1", "L1", "ALL"))
+    # Days 31 and 33 are one episode (one calm day between); three calm days resolve it; day 37 is a new one.
+    assert [(e.since_date, e.last_date, e.days_adverse, e.resolved_date) for e in episodes] == [
+        (date(2026, 1, 31), date(2026, 2, 2), 2, date(2026, 2, 5)),
+        (date(2026, 2, 6), date(2026, 2, 6), 1, None),
+    ]
+    assert episodes[0].fingerprint == episodes[1].fingerprint and episodes[0].alert_id != episodes[1].alert_id
+
+
+def test_target_and_drop_rules():
+    target = Rule(name="t", kpi="oee", scope="line", method="target", adverse="down", target=0.5, severity="warning")
+    judged = judge_series(_series([600, 400, 500]), target)
+    assert judged["adverse"].tolist() == [False, True, False]  # on the target is not below it
+    drop = Rule(
+        name="d", kpi="nps", scope="site", method="drop", adverse="down", points=20, severity="critical",
+        baseline_days=28, min_baseline_days=3, window_days=1,
+    )  # fmt: skip
+    series = pd.DataFrame(
+        {
+            "kpi_date": [date(2026, 1, d) for d in range(1, 7)],
+            "numerator": [40, 40, 40, 19, 10, 40],
+            "denominator": [100, 100, 100, 100, 100, 100],
+            "value": [40.0, 40.0, 40.0, 19.0, 10.0, 40.0],
+        }
+    )
+    assert judge_series(series, drop)["adverse"].tolist() == [True, True, False]  # 21 below, 30 below, back
+
+
+def test_top_defect_codes_are_the_pareto_head_of_that_place_and_day():
     defects = pd.DataFrame(
         {
+            "site_id": ["S1"] * 4,
             "line_id": ["L1", "L1", "L1", "L2"],
+            "step_id": ["A"] * 4,
             "production_date": [date(2026, 1, 1)] * 4,
             "defect_code": ["A", "B", "A", "C"],
             "defect_count": [3, 4, 3, 50],
         }
     )
-    assert top_defect_codes(defects, "L1", date(2026, 1, 1)) == [
+    [episode] = episodes_of(judge_series(_series([20] * 14 + [90]), P_CHART), P_CHART, ("S1", "L1", "ALL"))
+    assert top_defect_codes(defects, episode, date(2026, 1, 1)) == [
         {"defect_code": "A", "count": 6, "share": 0.6},
         {"defect_code": "B", "count": 4, "share": 0.4},
     ]

@@ -196,3 +196,9 @@ def test_an_in_control_normal_series_rarely_fires():
     # Theoretical false-alarm rates per point: rule 1 0.27%; the others below 1% each.
     assert rates["rule_1"] == pytest.approx(0.0027, abs=0.0015)
     assert (rates < 0.01).all()
+
+
+def test_one_sided_rules_watch_only_the_adverse_direction():
+    values = [-3.5, 3.5]
+    assert western_electric(values, 0.0, 1.0, side="above")["rule_1"].tolist() == [False, True]
+    assert western_electric(values, 0.0, 1.0, side="below")["rule_1"].tolist() == [True, False]

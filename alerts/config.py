@@ -1,0 +1,128 @@
+"""The regression rules from configuration (``alerts/rules.yaml``, or ``QP_ALERT_RULES``), validated on load.
+
+A mistake in the file is reported with the file, the rule and the field, before anything is judged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
+
+Severity = Literal["critical", "warning", "info"]
+WesternElectricRule = Literal["rule_1", "rule_2", "rule_3", "rule_4"]
+CHARTS = ("p_chart", "u_chart", "imr")
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    baseline_days: int = Field(28, ge=2)
+    min_baseline_days: int = Field(14, ge=2)
+    resolve_after_days: int = Field(3, ge=1)
+    notify_owner: bool = True
+
+
+class Rule(BaseModel):
+    """One regression rule: a KPI at a scope, judged by a chart, a target or a drop against its baseline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kpi: str
+    scope: Literal["company", "site", "line", "step"]
+    method: Literal["p_chart", "u_chart", "imr", "target", "drop"]
+    adverse: Literal["up", "down"]
+    severity: Severity
+    rules: list[WesternElectricRule] = Field(default_factory=list)
+    target: float | None = None
+    points: float | None = Field(None, gt=0)
+    # Judge the pooled value of the trailing N calendar days instead of each day alone: for KPIs with few
+    # observations a day (a site's daily NPS rests on a dozen responses).
+    window_days: int = Field(1, ge=1)
+    baseline_days: int | None = Field(None, ge=2)
+    min_baseline_days: int | None = Field(None, ge=2)
+    resolve_after_days: int | None = Field(None, ge=1)
+    notify_owner: bool | None = None
+
+    @model_validator(mode="after")
+    def _method_needs(self) -> Rule:
+        if self.method in CHARTS and not self.rules:
+            raise ValueError(f"method {self.method} needs `rules`: the Western Electric rules that raise an alert")
+        if self.method not in CHARTS and self.rules:
+            raise ValueError(f"`rules` apply to charts only, not to method {self.method}")
+        if self.method == "target" and self.target is None:
+            raise ValueError("method target needs `target`: the bound in the KPI's unit")
+        if self.method == "drop" and self.points is None:
+            raise ValueError("method drop needs `points`: how far from the baseline mean is a regression")
+        return self
+
+
+class AlertConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    routes: dict[Severity, list[str]]
+    rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertConfig:
+        names = [r.name for r in self.rules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique: {', '.join(duplicates)}")
+        unrouted = sorted({r.severity for r in self.rules} - set(self.routes))
+        if unrouted:
+            raise ValueError(f"no route for severity {', '.join(unrouted)}: add it under `routes`")
+        for rule in self.rules:  # a rule's own settings, else the defaults
+            for setting in ("baseline_days", "min_baseline_days", "resolve_after_days", "notify_owner"):
+                if getattr(rule, setting) is None:
+                    setattr(rule, setting, getattr(self.defaults, setting))
+        return self
+
+    def channels_for(self, severity: str) -> list[str]:
+        return list(self.routes.get(severity, []))  # type: ignore[call-overload]
+
+
+class RulesFileError(ValueError):
+    """The rules file is missing, not YAML, or breaks the schema; the message names the place."""
+
+
+def load_rules(path: Path | None = None, known_kpis: set[str] | None = None) -> AlertConfig:
+    """Read and validate the rules file; ``known_kpis`` (if given) are the KPI codes a rule may name."""
+    path = path or DEFAULT_RULES_FILE
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RulesFileError(f"{path}: no such rules file (QP_ALERT_RULES)") from None
+    except yaml.YAMLError as error:
+        raise RulesFileError(f"{path}: not valid YAML: {error}") from None
+    try:
+        config = AlertConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors():
+            where = _place(raw, problem["loc"])
+            problems.append(f"  {where}: {problem['msg']}")
+        raise RulesFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+    if known_kpis is not None:
+        unknown = [f"  rule {r.name}: unknown KPI {r.kpi!r}" for r in config.rules if r.kpi not in known_kpis]
+        if unknown:
+            raise RulesFileError(f"{path}: {len(unknown)} problem(s)\n" + "\n".join(unknown))
+    return config
+
+
+def _place(raw: object, location: tuple[int | str, ...]) -> str:
+    """``rules[3].target`` as ``rule site_nps, field target`` when the rule has a name."""
+    if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int) and isinstance(raw, dict):
+        rules = raw.get("rules") or []
+        index = location[1]
+        name = rules[index].get("name") if index < len(rules) and isinstance(rules[index], dict) else None
+        rule = f"rule {name}" if name else f"rule #{index + 1}"
+        rest = ".".join(str(p) for p in location[2:] if not str(p).startswith("function-after"))
+        return f"{rule}, field {rest}" if rest else rule
+    return ".".join(str(p) for p in location) or "the file"

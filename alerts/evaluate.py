@@ -1,0 +1,233 @@
+"""Judge KPI series by the configured rules, day by day, and group the adverse days into regression episodes.
+
+Each day is judged against a trailing baseline of in-control days (``KPIS.md``: the 28 days before it by default),
+so a lasting regression never becomes its own baseline. An episode begins on its first adverse day and resolves
+after ``resolve_after_days`` judged days back in control; while it lasts, later adverse days update it, so a
+regression raises one alert, not one per day. Everything here is a pure function of the KPI history: a rerun
+finds the same episodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from alerts.config import CHARTS, Rule
+from alerts.formatting import format_amount, format_value
+from transforms.spc import WESTERN_ELECTRIC_RULES, imr_chart, p_chart, u_chart, western_electric
+
+PLACE_COLUMNS = ("site_id", "line_id", "step_id")
+RUN_LENGTH = 8  # the longest Western Electric pattern (rule 4)
+JUDGED_COLUMNS = ["kpi_date", "value", "centre", "lower", "upper", "sample_size", "fired", "adverse", "beyond"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One regression of one KPI at one place: from its first adverse day to its resolution (or still open)."""
+
+    rule: Rule
+    site_id: str
+    line_id: str
+    step_id: str
+    since_date: date
+    last_date: date  # the latest adverse day
+    days_adverse: int
+    value: float  # on the latest adverse day
+    centre: float
+    limit: float  # the bound it crossed: the control limit, the target, or the baseline less the allowed drop
+    sample_size: float
+    fired: str  # the rule that fired on the latest adverse day, in words
+    resolved_date: date | None
+    contributors: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> str:
+        """The same rule at the same place: consecutive days update one alert."""
+        return hashlib.sha256(f"{self.rule.name}|{self.site_id}|{self.line_id}|{self.step_id}".encode()).hexdigest()[
+            :32
+        ]
+
+    @property
+    def alert_id(self) -> str:
+        return hashlib.sha256(f"{self.fingerprint}|{self.since_date}".encode()).hexdigest()[:32]
+
+
+def judge_series(series: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    """Judge one place's daily series (``kpi_date``, ``numerator``, ``denominator``, ``value``) by ``rule``.
+
+    Returns one row per judged day: the value, the centre and limits it was judged against, ``fired`` (the rule
+    that fired in the adverse direction, else ""), ``adverse``, and ``beyond`` (outside a 3-sigma limit on either
+    side, which keeps the day out of later baselines). Days without enough baseline are not judged.
+    """
+    days = series.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
+    if rule.window_days > 1:
+        days = _pooled_over(days, rule.window_days)
+    if rule.method in ("p_chart", "u_chart"):
+        days = days[days["denominator"] > 0].reset_index(drop=True)
+    dates = pd.to_datetime(days["kpi_date"]).to_numpy()
+    excluded = np.zeros(len(days), dtype=bool)
+    judged = []
+    for i in range(len(days)):
+        if rule.method == "target":
+            judged.append(_judge_target(days.iloc[i], rule))
+            continue
+        baseline = _baseline(dates, excluded, i, rule)
+        if baseline is None:
+            continue
+        row = (_judge_chart if rule.method in CHARTS else _judge_drop)(days, baseline, i, rule)
+        excluded[i] = row["beyond"] or row["adverse"]
+        judged.append(row)
+    return pd.DataFrame(judged, columns=JUDGED_COLUMNS)
+
+
+def _pooled_over(days: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Each day's value pooled over the trailing ``window_days`` calendar days, weighted by the denominators."""
+    indexed = days.set_index(pd.to_datetime(days["kpi_date"]))
+    weight = indexed["denominator"].where(indexed["denominator"] > 0, 1.0)
+    window = f"{window_days}D"
+    pooled = (indexed["value"] * weight).rolling(window).sum() / weight.rolling(window).sum()
+    return days.assign(
+        value=pooled.to_numpy(),
+        numerator=indexed["numerator"].rolling(window).sum().to_numpy(),
+        denominator=indexed["denominator"].rolling(window).sum().to_numpy(),
+    )
+
+
+def _baseline(dates: np.ndarray, excluded: np.ndarray, i: int, rule: Rule) -> np.ndarray | None:
+    """Indices of the in-control days in the trailing window before day ``i`` (at least ``min_baseline_days``)."""
+    earlier = np.flatnonzero(~excluded[:i])
+    window_start = dates[i] - np.timedelta64(rule.baseline_days, "D")
+    in_window = earlier[dates[earlier] >= window_start]
+    minimum = rule.min_baseline_days or 0
+    if len(in_window) < minimum:
+        in_window = earlier[-minimum:]  # a lasting regression empties the window: the last in-control days
+    return in_window if len(in_window) >= minimum and len(in_window) > 1 else None
+
+
+def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+    # The chart over the baseline days followed by the last points up to day i: the baseline sets the limits,
+    # and the trailing points are what the run rules look at.
+    window = np.arange(max(0, i - RUN_LENGTH + 1), i + 1)
+    points = days.iloc[np.concatenate([baseline, window])]
+    mask = np.arange(len(points)) < len(baseline)
+    if rule.method == "p_chart":
+        chart = p_chart(points["numerator"], points["denominator"], baseline=mask)
+    elif rule.method == "u_chart":
+        chart = u_chart(points["numerator"], points["denominator"], baseline=mask)
+    else:
+        chart, _ = imr_chart(points["value"], baseline=mask)
+    recent = chart.iloc[len(baseline) :]
+    side = "above" if rule.adverse == "up" else "below"
+    flags = western_electric(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1]
+    fired = next((r for r in rule.rules if bool(flags[r])), "")
+    today = recent.iloc[-1]
+    return {
+        "kpi_date": days.iloc[i]["kpi_date"],
+        "value": float(days.iloc[i]["value"]),
+        "centre": float(today["cl"]),
+        "lower": float(today["lcl"]),
+        "upper": float(today["ucl"]),
+        "sample_size": float(days.iloc[i]["denominator"]),
+        "fired": f"{fired}: {WESTERN_ELECTRIC_RULES[fired]}" if fired else "",
+        "adverse": bool(fired),
+        "beyond": bool(today["out_of_control"]),
+    }
+
+
+def _judge_drop(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+    base = days.iloc[baseline]
+    weights = base["denominator"].where(base["denominator"] > 0, 1.0)
+    mean = float(np.average(base["value"], weights=weights))  # pooled, for ratio KPIs: never a plain mean of ratios
+    value = float(days.iloc[i]["value"])
+    allowed = float(rule.points or 0)
+    adverse = value < mean - allowed if rule.adverse == "down" else value > mean + allowed
+    return {
+        "kpi_date": days.iloc[i]["kpi_date"],
+        "value": value,
+        "centre": mean,
+        "lower": mean - allowed,
+        "upper": mean + allowed,
+        "sample_size": float(days.iloc[i]["denominator"]),
+        "fired": f"a drop of more than {format_amount(rule.kpi, allowed)} against the trailing baseline"
+        if adverse
+        else "",
+        "adverse": adverse,
+        "beyond": adverse,
+    }
+
+
+def _judge_target(day: pd.Series, rule: Rule) -> dict[str, object]:
+    value, target = float(day["value"]), float(rule.target or 0.0)
+    adverse = value < target if rule.adverse == "down" else value > target
+    return {
+        "kpi_date": day["kpi_date"],
+        "value": value,
+        "centre": target,
+        "lower": target,
+        "upper": target,
+        "sample_size": float(day["denominator"]),
+        "fired": f"{'below' if rule.adverse == 'down' else 'above'} the target {format_value(rule.kpi, target)}"
+        if adverse
+        else "",
+        "adverse": adverse,
+        "beyond": False,  # a target has no baseline to keep clean
+    }
+
+
+def episodes_of(judged: pd.DataFrame, rule: Rule, place: tuple[str, str, str]) -> list[Episode]:
+    """Group one place's judged days into episodes: consecutive trouble, apart by ``resolve_after_days`` calm days."""
+    episodes: list[Episode] = []
+    current: dict[str, object] | None = None
+    calm = 0
+    for day in judged.itertuples(index=False):
+        if day.adverse:
+            if current is None:
+                current = {"since_date": day.kpi_date, "days_adverse": 0}
+            current.update(last=day, days_adverse=int(current["days_adverse"]) + 1)  # type: ignore[call-overload]
+            calm = 0
+        elif current is not None:
+            calm += 1
+            if calm >= (rule.resolve_after_days or 1):
+                episodes.append(_episode(rule, place, current, resolved_date=day.kpi_date))
+                current, calm = None, 0
+    if current is not None:
+        episodes.append(_episode(rule, place, current, resolved_date=None))
+    return episodes
+
+
+def _episode(rule: Rule, place: tuple[str, str, str], state: dict[str, object], resolved_date: date | None) -> Episode:
+    last = state["last"]
+    limit = last.upper if rule.adverse == "up" else last.lower  # type: ignore[attr-defined]
+    return Episode(
+        rule=rule,
+        site_id=place[0],
+        line_id=place[1],
+        step_id=place[2],
+        since_date=_as_date(state["since_date"]),
+        last_date=_as_date(last.kpi_date),  # type: ignore[attr-defined]
+        days_adverse=int(state["days_adverse"]),  # type: ignore[call-overload]
+        value=float(last.value),  # type: ignore[attr-defined]
+        centre=float(last.centre),  # type: ignore[attr-defined]
+        limit=float(limit),
+        sample_size=float(last.sample_size),  # type: ignore[attr-defined]
+        fired=str(last.fired),  # type: ignore[attr-defined]
+        resolved_date=_as_date(resolved_date) if resolved_date is not None else None,
+    )
+
+
+def _as_date(value: object) -> date:
+    return pd.Timestamp(value).date()  # type: ignore[arg-type]
+
+
+def find_episodes(kpi_daily: pd.DataFrame, rule: Rule) -> list[Episode]:
+    """Every episode of ``rule`` in the KPI history (``kpi_daily`` rows of any KPIs and grains)."""
+    rows = kpi_daily[(kpi_daily["kpi"] == rule.kpi) & (kpi_daily["grain"] == rule.scope)]
+    episodes = []
+    for place, series in rows.groupby(list(PLACE_COLUMNS), sort=True):
+        judged = judge_series(series, rule)
+        episodes += episodes_of(judged, rule, tuple(str(p) for p in place))  # type: ignore[arg-type]
+    return episodes

@@ -1,0 +1,152 @@
+"""Alerts in the warehouse: an episode becomes one alert that opens, updates, and resolves; people acknowledge it.
+
+``reconcile`` brings the ``alert`` table in line with the episodes the rules find in the KPI history: a new
+episode is inserted (open, or already resolved when it is history), an open one is updated by its later adverse
+days and resolved when the rule says so, and an open alert whose episode is gone (its days were corrected by a
+replay or backfill) is resolved too. Acknowledged alerts stay acknowledged until they resolve.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from alerts.evaluate import Episode
+from alerts.formatting import PERCENT_KPIS, display_name, format_value
+from warehouse.schema import alert
+
+
+def place_of(site_id: str, line_id: str, step_id: str) -> str:
+    if step_id != "ALL":
+        return f"step {step_id} of line {line_id} (site {site_id})"
+    if line_id != "ALL":
+        return f"line {line_id} (site {site_id})"
+    return f"site {site_id}" if site_id != "ALL" else "the company"
+
+
+def describe(episode: Episode) -> tuple[str, str]:
+    """The alert's subject line and message: what, where, since when, the value against the bound, the why."""
+    rule, kpi = episode.rule, episode.rule.kpi
+    name = display_name(kpi)
+    where = place_of(episode.site_id, episode.line_id, episode.step_id)
+    direction = "above" if rule.adverse == "up" else "below"
+    bound = {
+        "p_chart": "the p-chart's upper control limit" if rule.adverse == "up" else "the p-chart's lower limit",
+        "u_chart": "the u-chart's upper control limit" if rule.adverse == "up" else "the u-chart's lower limit",
+        "imr": "the individuals chart's limit",
+        "target": "the target",
+        "drop": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
+    }[rule.method]
+    value, limit = format_value(kpi, episode.value), format_value(kpi, episode.limit)
+    subject = f"{name} on {where}: {value}, {direction} {limit} since {episode.since_date}"
+    days = f"{episode.days_adverse} adverse day{'s' if episode.days_adverse != 1 else ''}"
+    text = (
+        f"{name} on {where} was {value} on {episode.last_date}, {direction} {bound} ({limit}; "
+        f"centre {format_value(kpi, episode.centre)}, n={episode.sample_size:,.0f}). Rule: {episode.fired}. "
+        f"Began {episode.since_date}; {days}."
+    )
+    if episode.contributors:
+        text += " " + contributors_text(episode.contributors, kpi)
+    return subject, text
+
+
+def contributors_text(contributors: list[dict[str, object]], kpi: str) -> str:
+    if "defect_code" in contributors[0]:
+        codes = ", ".join(f"{c['defect_code']} {float(c['share']):.0%}" for c in contributors)  # type: ignore[arg-type]
+        return f"Top defect codes that day: {codes}."
+    unit = (lambda v: f"{v * 100:+.1f} pts") if kpi in PERCENT_KPIS else (lambda v: f"{v:+.1f}")
+    moved = ", ".join(f"{c['segment']} {unit(float(c['change']))}" for c in contributors)  # type: ignore[arg-type]
+    return f"Customer segments that moved most against the baseline: {moved}."
+
+
+@dataclass
+class Changes:
+    opened: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)  # episodes that began and ended before they were first seen
+
+
+def reconcile(connection: Connection, episodes: list[Episode], now: datetime, pipeline_run_id: str) -> Changes:
+    """Insert, update and resolve alerts so the table matches ``episodes``; returns what changed (by alert id)."""
+    existing = {row.alert_id: row._mapping for row in connection.execute(select(alert))}
+    changes = Changes()
+    seen = set()
+    for episode in episodes:
+        seen.add(episode.alert_id)
+        subject, message = describe(episode)
+        values = {
+            "last_date": episode.last_date,
+            "days_adverse": episode.days_adverse,
+            "value": episode.value,
+            "centre_line": episode.centre,
+            "limit_value": episode.limit,
+            "sample_size": episode.sample_size,
+            "rule": episode.fired[:120],
+            "contributors": json.dumps(episode.contributors),
+            "subject": subject,
+            "message": message,
+            "updated_at": now,
+            "pipeline_run_id": pipeline_run_id,
+        }
+        row = existing.get(episode.alert_id)
+        unchanged = row is not None and all(
+            row[k] == v for k, v in values.items() if k not in ("updated_at", "pipeline_run_id")
+        )
+        if row is None:
+            status = "resolved" if episode.resolved_date else "open"
+            connection.execute(
+                insert(alert).values(
+                    alert_id=episode.alert_id,
+                    fingerprint=episode.fingerprint,
+                    rule_name=episode.rule.name,
+                    kpi=episode.rule.kpi,
+                    method=episode.rule.method,
+                    severity=episode.rule.severity,
+                    site_id=episode.site_id,
+                    line_id=episode.line_id,
+                    step_id=episode.step_id,
+                    since_date=episode.since_date,
+                    status=status,
+                    resolved_date=episode.resolved_date,
+                    raised_at=now,
+                    resolved_at=now if episode.resolved_date else None,
+                    **values,
+                )
+            )
+            (changes.history if episode.resolved_date else changes.opened).append(episode.alert_id)
+        elif row["status"] != "resolved" and not (unchanged and not episode.resolved_date):
+            if episode.resolved_date:
+                values.update(status="resolved", resolved_date=episode.resolved_date, resolved_at=now)
+                changes.resolved.append(episode.alert_id)
+            else:
+                changes.updated.append(episode.alert_id)
+            connection.execute(update(alert).where(alert.c.alert_id == episode.alert_id).values(**values))
+    vanished = [a for a, row in existing.items() if row["status"] != "resolved" and a not in seen]
+    if vanished:
+        # The days that raised it were corrected (a replay, a backfill): nothing regresses there any more.
+        connection.execute(
+            update(alert)
+            .where(alert.c.alert_id.in_(vanished))
+            .values(status="resolved", resolved_at=now, updated_at=now, pipeline_run_id=pipeline_run_id)
+        )
+        changes.resolved += vanished
+    return changes
+
+
+def acknowledge(connection: Connection, alert_id: str, by: str, now: datetime) -> bool:
+    """Mark an open alert acknowledged by a person; False when there is no open alert with that id (or prefix)."""
+    matches = connection.execute(
+        select(alert.c.alert_id).where(alert.c.alert_id.startswith(alert_id), alert.c.status == "open")
+    ).all()
+    if len(matches) != 1:
+        return False
+    connection.execute(
+        update(alert)
+        .where(alert.c.alert_id == matches[0].alert_id)
+        .values(status="acknowledged", acknowledged_by=by, acknowledged_at=now, updated_at=now)
+    )
+    return True

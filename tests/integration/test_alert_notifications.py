@@ -1,0 +1,99 @@
+"""Regression alerts reach people: routed by severity, to a real local SMTP server and HTTP receiver; a receiver
+that is down keeps its notifications pending until it is up, and nothing is sent twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from qualitypulse import pipeline
+from sources.demo import REGRESSION_LINE
+from tests.conftest import DEMO_END
+from tests.helpers import read_table, run_chain
+from tests.receivers import free_port, http_receiver, smtp_server
+from warehouse.db import engine_for
+from warehouse.schema import kpi_daily
+
+pytestmark = pytest.mark.integration
+
+
+def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(settings, demo_sources, monkeypatch):
+    run_chain(settings)  # no channel configured yet: the alerts wait in the warehouse
+    assert read_table(settings, "notification").empty
+    open_alerts = read_table(settings, "alert").query("status == 'open'")
+    critical = open_alerts[open_alerts.severity == "critical"]
+    assert REGRESSION_LINE in set(critical.line_id)
+
+    hook_port = free_port()
+    with smtp_server() as mail:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_QP_ALERT_EMAIL",
+            f"smtp://127.0.0.1:{mail.port}?from=qp%40example.com&to=quality%40example.com&starttls=false",
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://:hooktoken@127.0.0.1:{hook_port}/hook")
+        pipeline.check_regressions("with-channels", settings)
+        first = pipeline.send_notifications(settings)  # the webhook receiver is down
+
+        outbox = read_table(settings, "notification")
+        assert set(outbox[outbox.channel == "qp_alert_email"].status) == {"sent"}
+        waiting = outbox[outbox.channel == "qp_alert_webhook"]
+        assert set(waiting.status) == {"pending"}
+        assert waiting.attempts.sum() == 1  # one try; a channel that is down is left alone until the next run
+        assert "hooktoken" not in str(waiting.last_error.tolist())
+        assert first.pending == len(waiting)
+        # Routing by severity: email carries the critical alerts only; the webhook every open one.
+        assert len(mail.messages) == len(critical)
+        assert len(waiting) == len(open_alerts)
+        regression_mail = next(m for m in mail.messages if REGRESSION_LINE in m["Subject"])
+        assert regression_mail["Subject"].startswith("[CRITICAL] Fraction defective on line S1-L2")
+        owner = read_table(settings, "dim_line").set_index("line_id").owner_email[REGRESSION_LINE]
+        assert owner in regression_mail["X-Envelope-To"]  # the line's owner hears of it too
+        body = mail.body(mail.messages.index(regression_mail))
+        assert "Top defect codes" in body and "Began" in body and "#alert-" in body
+
+        with http_receiver(hook_port) as hook:
+            second = pipeline.send_notifications(settings)  # up again: the pending ones go now
+            pipeline.check_regressions("rerun", settings)  # the same regressions: nothing new to say
+            third = pipeline.send_notifications(settings)
+
+    assert (second.sent, second.pending, third.sent) == (len(waiting), 0, 0)
+    assert len(hook.requests) == len(open_alerts)  # each once
+    assert len({r["headers"]["Idempotency-Key"] for r in hook.requests}) == len(open_alerts)
+    assert len(mail.messages) == len(critical)  # no mail sent twice
+    post = next(r["json"] for r in hook.requests if REGRESSION_LINE in r["json"]["subject"])
+    assert post["kind"] == "kpi_regression" and post["facts"]["Began"] and "hooktoken" not in str(post)
+
+
+def test_an_alert_resolves_after_the_line_recovers_and_that_is_announced(settings, demo_sources, monkeypatch):
+    with http_receiver() as hook:
+        monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.port}/hook")
+        run_chain(settings)
+        pipeline.send_notifications(settings)
+        [regression] = [r["json"] for r in hook.requests if REGRESSION_LINE in r["json"]["subject"]]
+        # The line recovers for its last five days (three calm days resolve an alert by default).
+        engine = engine_for(settings.warehouse_url)
+        with engine.begin() as connection:
+            connection.execute(
+                update(kpi_daily)
+                .where(
+                    kpi_daily.c.kpi == "fraction_defective",
+                    kpi_daily.c.line_id == REGRESSION_LINE,
+                    kpi_daily.c.step_id == "ALL",
+                    kpi_daily.c.kpi_date >= DEMO_END - timedelta(days=4),
+                )
+                .values(numerator=kpi_daily.c.denominator * 0.016, value=0.016)
+            )
+        engine.dispose()
+        pipeline.check_regressions("recovered", settings)
+        pipeline.send_notifications(settings)
+
+    row = read_table(settings, "alert").set_index("alert_id").loc[regression["facts"]["Alert"]]
+    resolved_on = str(row.resolved_date)[:10]
+    # The third calm production day (the line doesn't run on Sundays).
+    assert (
+        row.status == "resolved" and (DEMO_END - timedelta(days=2)).isoformat() <= resolved_on <= DEMO_END.isoformat()
+    )
+    [resolved] = [r["json"] for r in hook.requests if r["json"]["subject"].startswith("Resolved: ")]
+    assert resolved["facts"]["Alert"] == regression["facts"]["Alert"] and resolved["facts"]["Status"] == "resolved"
