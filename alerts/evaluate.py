@@ -231,3 +231,35 @@ def find_episodes(kpi_daily: pd.DataFrame, rule: Rule) -> list[Episode]:
         judged = judge_series(series, rule)
         episodes += episodes_of(judged, rule, tuple(str(p) for p in place))  # type: ignore[arg-type]
     return episodes
+
+
+def false_alarms(kpi_daily: pd.DataFrame, rules: list[Rule], healthy: dict[str, set[str]]) -> pd.DataFrame:
+    """Per rule, on the healthy places only: judged days, adverse days, episodes, and the false-alarm rates.
+
+    ``healthy`` maps a place column (``site_id``, ``line_id``) to the values known to have no regression; a
+    series counts when its place matches. Every alert there is a false alarm by construction.
+    """
+    rows = []
+    for rule in rules:
+        series = kpi_daily[(kpi_daily["kpi"] == rule.kpi) & (kpi_daily["grain"] == rule.scope)]
+        column = "line_id" if rule.scope in ("line", "step") else "site_id"
+        series = series[series[column].isin(healthy.get(column, set()))]
+        judged_days = adverse_days = episodes = places = 0
+        for place, one in series.groupby(list(PLACE_COLUMNS)):
+            judged = judge_series(one, rule)
+            judged_days += len(judged)
+            adverse_days += int(judged["adverse"].sum())
+            episodes += len(episodes_of(judged, rule, tuple(str(p) for p in place)))  # type: ignore[arg-type]
+            places += 1
+        rows.append(
+            {
+                "rule": rule.name,
+                "places": places,
+                "judged_days": judged_days,
+                "adverse_days": adverse_days,
+                "alerts": episodes,
+                "adverse_day_rate": adverse_days / judged_days if judged_days else float("nan"),
+                "alerts_per_place_per_90_days": 90 * episodes / judged_days if judged_days else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)

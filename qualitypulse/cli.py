@@ -90,13 +90,15 @@ def _size(spec: DemoSpec) -> dict[str, object]:
 
 def _run_dags(args: argparse.Namespace) -> None:
     from qualitypulse.airflow_runner import run_dags
-    from qualitypulse.demo_services import demo_lms_api
+    from qualitypulse.demo_services import demo_alert_sink, demo_lms_api
 
     # The nightly run covering a day is due at the midnight that ends it.
     day = args.day or _yesterday()
-    with demo_lms_api(get_settings()):
+    with demo_lms_api(get_settings()), demo_alert_sink(get_settings()) as sink:
         states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
+    if sink:
+        print(f"Alert channels without a connection went to the local demo sink: {sink}")
 
 
 def _stage(args: argparse.Namespace) -> None:
@@ -118,7 +120,41 @@ def _stage(args: argparse.Namespace) -> None:
     elif args.stage == "kpis":
         print(f"{pipeline.build_kpis(run_id, settings, full=args.full)} KPI rows written")
     elif args.stage == "check":
-        print(f"{len(pipeline.check_regressions(run_id, settings))} alerts")
+        print(f"{len(pipeline.check_regressions(run_id, settings))} open alert(s)")
+    elif args.stage == "notify":
+        delivery = pipeline.send_notifications(settings)
+        print(f"{delivery.sent} notification(s) sent, {delivery.pending} pending")
+        for error in delivery.errors.values():
+            print(f"  pending: {error}")
+
+
+def _alerts(args: argparse.Namespace) -> None:
+    """List the alerts (open and acknowledged; --all for resolved too), or acknowledge one."""
+    from sqlalchemy import select
+
+    from alerts.lifecycle import acknowledge
+    from warehouse import ledger
+    from warehouse.db import engine_for
+    from warehouse.schema import alert
+
+    engine = engine_for(get_settings().warehouse_url)
+    try:
+        if args.action == "ack":
+            if not args.alert_id or not args.by:
+                raise SystemExit("qp alerts ack ALERT_ID --by NAME: which alert, and who takes it")
+            with engine.begin() as connection:
+                if not acknowledge(connection, args.alert_id, args.by, ledger.utcnow()):
+                    raise SystemExit(f"no open alert with id {args.alert_id!r} (or the prefix matches several)")
+            print(f"alert {args.alert_id} acknowledged by {args.by}")
+            return
+        query = select(alert).order_by(alert.c.since_date)
+        if not args.all:
+            query = query.where(alert.c.status != "resolved")
+        with engine.connect() as connection:
+            for a in connection.execute(query).mappings():
+                print(f"{a['alert_id'][:12]}  {a['status']:<12} [{a['severity']}] {a['subject']}")
+    finally:
+        engine.dispose()
 
 
 def _demo_api(args: argparse.Namespace) -> None:
@@ -279,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="judge regressions and raise alerts without Airflow").set_defaults(
         func=_stage, stage="check"
     )
+    commands.add_parser("notify", help="send the pending alert notifications without Airflow").set_defaults(
+        func=_stage, stage="notify"
+    )
+    alerts = commands.add_parser("alerts", help="list the regression alerts, or acknowledge one")
+    alerts.add_argument("action", choices=["list", "ack"])
+    alerts.add_argument("alert_id", nargs="?", help="ack: the alert's id (a unique prefix is enough)")
+    alerts.add_argument("--by", help="ack: who takes it")
+    alerts.add_argument("--all", action="store_true", help="list: resolved alerts too")
+    alerts.set_defaults(func=_alerts)
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
     backfill = commands.add_parser("backfill", help="re-extract a date range and reload it (idempotent)")
     backfill.add_argument("first_day", type=date.fromisoformat)

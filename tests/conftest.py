@@ -159,3 +159,12 @@ def airflow_db() -> str:
     venv_bin = Path(sys.executable).parent
     subprocess.run([str(venv_bin / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ)
     return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture
+def webhook_receiver():  # type: ignore[no-untyped-def]
+    """A real HTTP receiver on 127.0.0.1 recording each POST (see tests/receivers.py)."""
+    from tests.receivers import http_receiver
+
+    with http_receiver() as inbox:
+        yield inbox

@@ -124,9 +124,12 @@ def test_a_volume_collapse_blocks_its_batch_and_withholds_its_kpis_until_replaye
     assert monday in _fpy_days(settings)
     assert read_table(settings, "kpi_hold").released_at.notna().all()
     assert read_table(settings, "data_quality_alert").status.tolist() == ["resolved"]
+    pipeline.check_regressions("test", settings)
+    pipeline.send_notifications(settings)
+    assert [r["json"]["subject"][:10] for r in hook.requests] == ["Data quali", "Resolved: "]
 
 
-def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings):
+def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings, webhook_receiver, monkeypatch):
     for dataset, rows in MASTER_DATA.items():
         _land(settings, dataset, pd.DataFrame(rows), datetime(2026, 10, 5))
     day = FIRST_DAY
@@ -144,6 +147,14 @@ def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings):
     ledger_row = read_table(settings, "batch_ledger").set_index("batch_id").loc[report.batch_id]
     assert ledger_row.status == "blocked" and ledger_row.reason == report.reason
     assert ledger_row.rows_extracted == ledger_row.rows_quarantined == 12
+    # The blocked batch is a critical data-quality alert, announced through the alert channels.
+    hook = webhook_receiver
+    monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", hook.url)
+    pipeline.check_regressions("test", settings)
+    pipeline.send_notifications(settings)
+    [blocked] = [r["json"] for r in hook.requests]
+    assert blocked["kind"] == "data_quality" and blocked["severity"] == "critical"
+    assert report.batch_id in blocked["text"] and "blocked" in blocked["text"]
 
     # The MES team says the batch was a mistaken re-send: dismissed, it releases its hold; nothing is loaded.
     engine = engine_for(settings.warehouse_url)

@@ -1,0 +1,76 @@
+"""The false-alarm rate of the default regression rules on the demo's healthy lines and sites.
+
+    .venv/bin/python -m benchmarks.false_alarms [--seeds 5]
+
+For each seed, the 90-day demo sources are generated and run through the pipeline (ingest, validate and load,
+KPI build) into a fresh SQLite warehouse; then every rule of ``alerts/rules.yaml`` judges the places the demo's
+story leaves healthy (every line but the regression line, every site but its site). Any alert there is a false
+alarm. Reported per rule: judged days, adverse days, alerts, and the rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import select
+
+from alerts.config import load_rules
+from alerts.evaluate import false_alarms
+from qualitypulse import pipeline
+from qualitypulse.demo_services import demo_lms_api
+from qualitypulse.settings import Settings
+from sources.catalog import SOURCES
+from sources.demo import REGRESSION_LINE, REGRESSION_SITE, DemoLocations, DemoSpec, generate
+from warehouse import migrate
+from warehouse.db import engine_for
+from warehouse.schema import FACT_TABLES, kpi_daily
+
+END_DATE = date(2026, 11, 24)  # fixed, so the measurement is reproducible
+
+
+def demo_kpis(seed: int, folder: Path) -> tuple[pd.DataFrame, set[str], set[str]]:
+    """The KPI table of one demo run, with the healthy lines and sites of that demo."""
+    settings = Settings(data_dir=folder)
+    engine = engine_for(settings.warehouse_url)
+    migrate.upgrade(engine)
+    spec = DemoSpec(end_date=END_DATE, seed=seed)
+    generate(
+        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
+    )
+    interval_end = datetime.combine(spec.end_date + timedelta(days=1), time(0))
+    with demo_lms_api(settings) as configured:
+        for source in SOURCES:
+            pipeline.ingest_source(source, interval_end, "false-alarms", configured)
+        pipeline.validate_and_load(configured)
+        pipeline.build_kpis("false-alarms", configured)
+    with engine.connect() as connection:
+        kpis = pd.read_sql(select(kpi_daily), connection)
+        lines = pd.read_sql(select(FACT_TABLES["lines"].c.line_id, FACT_TABLES["lines"].c.site_id), connection)
+    engine.dispose()
+    kpis["kpi_date"] = pd.to_datetime(kpis["kpi_date"]).dt.date
+    return kpis, set(lines.line_id) - {REGRESSION_LINE}, set(lines.site_id) - {REGRESSION_SITE}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    rules = load_rules().rules
+    tables = []
+    for seed in range(1, args.seeds + 1):
+        with tempfile.TemporaryDirectory(prefix="qp-false-alarms-") as folder:
+            kpis, lines, sites = demo_kpis(seed, Path(folder))
+            tables.append(false_alarms(kpis, rules, {"line_id": lines, "site_id": sites}))
+    total = pd.concat(tables).groupby("rule", sort=False)[["places", "judged_days", "adverse_days", "alerts"]].sum()
+    total["adverse days %"] = (100 * total.adverse_days / total.judged_days).round(2)
+    total["alerts per place per 90 days"] = (90 * total.alerts / total.judged_days).round(2)
+    print(f"False alarms of the default rules on the demo's healthy places, {args.seeds} seeds of 90 days:")
+    print(total.to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The rules file: the bundled defaults cover every KPI family of KPIS.md; mistakes are named clearly."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from alerts.config import RulesFileError, load_rules
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_default_rules_cover_every_kpi_family_and_route_every_severity():
+    config = load_rules()
+    kpis = {r.kpi for r in config.rules}
+    # First pass yield (as fraction defective), DPMO (as the sigma level), OEE, cost of quality, NPS, CSAT,
+    # customer retention, training completion and compliance.
+    assert {
+        "fraction_defective",
+        "sigma_level",
+        "oee",
+        "copq_share_of_revenue",
+        "nps",
+        "csat",
+        "customer_retention",
+        "training_completion",
+        "training_compliance",
+    } <= kpis
+    assert all(config.channels_for(r.severity) for r in config.rules)
+    line_rule = next(r for r in config.rules if r.name == "line_fraction_defective")
+    assert (line_rule.method, line_rule.baseline_days, line_rule.resolve_after_days) == ("p_chart", 28, 3)
+
+
+def _write(tmp_path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    return path
+
+
+ROUTES = "routes:\n  critical: [qp_alert_email]\n"
+
+
+def test_a_chart_without_rules_and_a_target_without_a_bound_are_named(tmp_path):
+    path = _write(
+        tmp_path,
+        ROUTES
+        + textwrap.dedent("""
+        rules:
+          - {name: yield_chart, kpi: fraction_defective, scope: line, method: p_chart, adverse: up, severity: critical}
+          - {name: oee_floor, kpi: oee, scope: line, method: target, adverse: down, severity: critical}
+        """),
+    )
+    with pytest.raises(RulesFileError) as error:
+        load_rules(path)
+    message = str(error.value)
+    assert str(path) in message and "2 problem(s)" in message
+    assert "rule yield_chart" in message and "needs `rules`" in message
+    assert "rule oee_floor" in message and "needs `target`" in message
+
+
+def test_unknown_fields_values_kpis_and_unrouted_severities_are_refused(tmp_path):
+    typo = _write(
+        tmp_path,
+        ROUTES
+        + textwrap.dedent("""
+        rules:
+          - {name: nps, kpi: nps, scope: region, method: drop, adverse: down, points: 20, severity: critical, pionts: 3}
+        """),
+    )
+    with pytest.raises(RulesFileError, match=r"rule nps, field scope.*\n.*rule nps, field pionts"):
+        load_rules(typo)
+    unrouted = _write(
+        tmp_path,
+        ROUTES
+        + "rules:\n  - {name: nps, kpi: nps, scope: site, method: drop, adverse: down, points: 20, severity: info}\n",
+    )
+    with pytest.raises(RulesFileError, match="no route for severity info"):
+        load_rules(unrouted)
+    unknown_kpi = _write(
+        tmp_path,
+        ROUTES
+        + "rules:\n  - {name: x, kpi: yeild, scope: line, method: target, adverse: down, target: 1, severity: critical}\n",
+    )
+    with pytest.raises(RulesFileError, match="rule x: unknown KPI 'yeild'"):
+        load_rules(unknown_kpi, known_kpis={"fpy"})
+    with pytest.raises(RulesFileError, match="not valid YAML"):
+        load_rules(_write(tmp_path, "rules: [unclosed"))
+    with pytest.raises(RulesFileError, match="no such rules file"):
+        load_rules(tmp_path / "missing.yaml")
