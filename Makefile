@@ -25,7 +25,7 @@ run: install
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	$(BIN)/qp run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
-	@grep -h "DAG runs:" $(AIRFLOW_HOME)/last-run.log
+	@grep -h "DAG runs:\|demo sink" $(AIRFLOW_HOME)/last-run.log
 	@echo "Airflow task logs of this run: $(AIRFLOW_HOME)/last-run.log"
 	$(BIN)/qp summary
 

@@ -65,7 +65,7 @@ class Rule(BaseModel):
 class AlertConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
     routes: dict[Severity, list[str]]
     rules: list[Rule]
 

@@ -109,11 +109,11 @@ def segments_that_moved(feedback: pd.DataFrame, episode: Episode, top: int = 3) 
     baseline_start = episode.since_date - timedelta(days=rule.baseline_days or 28)
     recent = here[(here["day"] >= window_start) & (here["day"] <= episode.last_date)]
     baseline = here[(here["day"] >= baseline_start) & (here["day"] < episode.since_date)]
-    moves = []
+    moves: list[dict[str, object]] = []
     for segment, group in recent.groupby("segment"):
         before = baseline[baseline["segment"] == segment]
         change = _score(group, rule.kpi) - _score(before, rule.kpi)
         if pd.notna(change):
             moves.append({"segment": str(segment), "change": round(change, 2), "responses": len(group)})
-    adverse_first = sorted(moves, key=lambda m: m["change"], reverse=rule.adverse == "up")
+    adverse_first = sorted(moves, key=lambda m: float(m["change"]), reverse=rule.adverse == "up")  # type: ignore[arg-type]
     return adverse_first[:top]

@@ -15,7 +15,7 @@ and none follows these conventions (pooled centre lines, strict limits, the phas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ D4 = {2: 3.267, 3: 2.574, 4: 2.282, 5: 2.114, 6: 2.004, 7: 1.924, 8: 1.864, 9: 1
 D2 = {2: 1.128, 3: 1.693, 4: 2.059, 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.970, 10: 3.078}
 IMR_LIMIT = 2.66  # 3 / d2(2): x-bar +/- 2.66 MR-bar
 
-Baseline = int | Sequence[bool] | np.ndarray | pd.Series | None
+Baseline: TypeAlias = int | Sequence[bool] | np.ndarray | pd.Series | None
 
 
 def baseline_mask(baseline: Baseline, points: int) -> np.ndarray:
