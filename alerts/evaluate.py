@@ -223,14 +223,17 @@ def _as_date(value: object) -> date:
     return pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
-def find_episodes(kpi_daily: pd.DataFrame, rule: Rule) -> list[Episode]:
-    """Every episode of ``rule`` in the KPI history (``kpi_daily`` rows of any KPIs and grains)."""
+def find_episodes(kpi_daily: pd.DataFrame, rule: Rule) -> tuple[list[Episode], pd.DataFrame]:
+    """Every episode of ``rule`` in the KPI history (``kpi_daily`` rows of any KPIs and grains), and every judged
+    day with its place: the rule's control chart."""
     rows = kpi_daily[(kpi_daily["kpi"] == rule.kpi) & (kpi_daily["grain"] == rule.scope)]
-    episodes = []
+    episodes, points = [], []
     for place, series in rows.groupby(list(PLACE_COLUMNS), sort=True):
         judged = judge_series(series, rule)
         episodes += episodes_of(judged, rule, tuple(str(p) for p in place))  # type: ignore[arg-type]
-    return episodes
+        points.append(judged.assign(**dict(zip(PLACE_COLUMNS, place, strict=True))))
+    chart = pd.concat(points, ignore_index=True) if points else pd.DataFrame(columns=[*JUDGED_COLUMNS, *PLACE_COLUMNS])
+    return episodes, chart.assign(rule_name=rule.name, kpi=rule.kpi, method=rule.method)
 
 
 def false_alarms(kpi_daily: pd.DataFrame, rules: list[Rule], healthy: dict[str, set[str]]) -> pd.DataFrame:

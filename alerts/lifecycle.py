@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+import pandas as pd
+from sqlalchemy import Connection, delete, insert, select, update
 
 from alerts.evaluate import Episode
 from alerts.formatting import PERCENT_KPIS, display_name, format_value
-from warehouse.schema import alert
+from warehouse.schema import alert, spc_point
 
 
 def place_of(site_id: str, line_id: str, step_id: str) -> str:
@@ -150,3 +151,15 @@ def acknowledge(connection: Connection, alert_id: str, by: str, now: datetime) -
         .values(status="acknowledged", acknowledged_by=by, acknowledged_at=now, updated_at=now)
     )
     return True
+
+
+def replace_spc_points(connection: Connection, points: pd.DataFrame, now: datetime) -> None:
+    """Store every judged day of every rule (the control charts as the rules saw them), replacing the last check's."""
+    connection.execute(delete(spc_point))
+    if points.empty:
+        return
+    rows = points.rename(columns={"centre": "centre_line", "lower": "lower_limit", "upper": "upper_limit"}).assign(
+        computed_at=now, fired=points["fired"].str.slice(0, 120)
+    )
+    columns = [c.name for c in spc_point.columns]
+    connection.execute(insert(spc_point), rows[columns].to_dict("records"))

@@ -20,11 +20,15 @@ PRODUCTION_KPIS = {"fpy", "fraction_defective", "dpu", "dpmo", "sigma_level", "r
 FEEDBACK_KPIS = {"nps", "csat"}
 
 
-def find_regressions(connection: Connection, kpi_daily: pd.DataFrame, config: AlertConfig) -> list[Episode]:
-    """Every episode of every rule in the KPI history, each with its contributors."""
-    episodes = [e for rule in config.rules for e in find_episodes(kpi_daily, rule)]
+def find_regressions(
+    connection: Connection, kpi_daily: pd.DataFrame, config: AlertConfig
+) -> tuple[list[Episode], pd.DataFrame]:
+    """Every episode of every rule in the KPI history, each with its contributors; and every judged day."""
+    judged = [find_episodes(kpi_daily, rule) for rule in config.rules]
+    episodes = [e for found, _ in judged for e in found]
+    points = pd.concat([chart for _, chart in judged], ignore_index=True)
     if not episodes:
-        return []
+        return [], points
     defects = _defects(connection) if any(e.rule.kpi in PRODUCTION_KPIS for e in episodes) else None
     feedback = _feedback(connection) if any(e.rule.kpi in FEEDBACK_KPIS for e in episodes) else None
     out = []
@@ -34,7 +38,7 @@ def find_regressions(connection: Connection, kpi_daily: pd.DataFrame, config: Al
         elif feedback is not None and episode.rule.kpi in FEEDBACK_KPIS:
             episode = replace(episode, contributors=segments_that_moved(feedback, episode))
         out.append(episode)
-    return out
+    return out, points
 
 
 def _defects(connection: Connection) -> pd.DataFrame:

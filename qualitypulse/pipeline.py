@@ -430,7 +430,7 @@ def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Episode]
     """
     from alerts.channels import configured_channels
     from alerts.config import load_rules
-    from alerts.lifecycle import reconcile
+    from alerts.lifecycle import reconcile, replace_spc_points
     from alerts.outbox import enqueue
     from alerts.regressions import find_regressions
 
@@ -440,11 +440,12 @@ def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Episode]
             kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
             kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
             config = load_rules(settings.alert_rules, known_kpis=None)
-            episodes = find_regressions(connection, kpi_daily_rows, config)
+            episodes, points = find_regressions(connection, kpi_daily_rows, config)
         configured = set(configured_channels(tuple(c for cs in config.routes.values() for c in cs)))
         with engine.begin() as connection:
             now = ledger.utcnow()
             changes = reconcile(connection, episodes, now, pipeline_run_id)
+            replace_spc_points(connection, points, now)
             queued = enqueue(connection, config, settings.report_url, configured, now)
     finally:
         engine.dispose()

@@ -147,6 +147,56 @@ select * from final
 """,
     ),
     View(
+        name="control_charts",
+        grain="one row per regression rule, place and judged day",
+        description=(
+            "The control charts as the regression rules saw them: each judged day's value, the centre line and limits "
+            "(or target, or allowed drop) from its trailing in-control baseline, and the rule that fired, if any."
+        ),
+        columns={
+            "rule_name": "the rule in alerts/rules.yaml",
+            "kpi_name": "the KPI judged",
+            "method": "p_chart, u_chart, imr, target or drop",
+            "site": "site id, or ALL",
+            "line": "line id, or ALL",
+            "process_step": "process step id, or ALL",
+            "kpi_day": "the day judged",
+            "kpi_value": "the KPI's value that day (pooled over the rule's window, if it has one)",
+            "centre_line": "the baseline's centre line (or the target)",
+            "lower_control_limit": "the lower limit for that day (for p and u charts: for that day's sample size)",
+            "upper_control_limit": "the upper limit for that day",
+            "sample_size": "the day's denominator (units inspected, responses, ...)",
+            "rule_fired": "the Western Electric rule, target or drop that fired in the adverse direction, or empty",
+            "is_adverse": "true when the day counts as a regression",
+        },
+        sql="""
+with source as (
+    select * from spc_point
+),
+
+final as (
+    select
+        rule_name,
+        kpi as kpi_name,
+        method,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        kpi_date as kpi_day,
+        value as kpi_value,
+        centre_line,
+        lower_limit as lower_control_limit,
+        upper_limit as upper_control_limit,
+        sample_size,
+        fired as rule_fired,
+        adverse as is_adverse
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
         name="quality_alerts",
         grain="one row per alert: a regression of one KPI at one place, from the day it began",
         description=(

@@ -61,6 +61,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per regression: a rule at a place, from the day it began",
         "Regression alerts (alerts/rules.yaml) with their lifecycle: open, acknowledged, resolved.",
     ),
+    "spc_point": (
+        "one row per rule, place and judged day",
+        "The control charts as the regression rules saw them: each day's value, centre line, limits and verdict.",
+    ),
     "notification": (
         "one row per alert, event (opened, resolved) and channel",
         "The notification outbox: pending until the channel takes it, then sent, never twice.",

@@ -284,6 +284,28 @@ alert = Table(
     CheckConstraint("status in ('open', 'acknowledged', 'resolved')", name="status"),
 )
 
+# Every day each rule judged, with the centre line and limits it was judged against: the control charts, as the
+# rules saw them (rebuilt by every regression check).
+spc_point = Table(
+    "spc_point",
+    metadata,
+    Column("rule_name", String(80), primary_key=True),
+    Column("site_id", String(40), primary_key=True),
+    Column("line_id", String(40), primary_key=True),
+    Column("step_id", String(40), primary_key=True),
+    Column("kpi_date", Date, primary_key=True),
+    Column("kpi", String(40), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("centre_line", Float, nullable=False),
+    Column("lower_limit", Float, nullable=False),
+    Column("upper_limit", Float, nullable=False),
+    Column("sample_size", Float, nullable=False),
+    Column("fired", String(120), nullable=False),  # the rule that fired in the adverse direction, or ""
+    Column("adverse", Boolean, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+)
+
 # The notification outbox: one row per alert event (opened, resolved) and channel. Pending rows are retried on
 # every run until the channel takes them; a sent row is never sent again.
 notification = Table(

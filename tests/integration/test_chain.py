@@ -97,6 +97,7 @@ def test_the_injected_regression_raises_one_open_alert_on_its_line_within_two_da
     healthy = line_alerts[line_alerts.line_id != REGRESSION_LINE]
     assert (healthy.status == "resolved").all() and len(healthy) <= 3
     assert (healthy.days_adverse == 1).all()
+    assert (pd.to_datetime(healthy.since_date).dt.date < regression_day).all()  # none while the regression runs
     # The NPS dip at the regression's site is caught too, naming the segments that moved.
     [nps] = alerts[(alerts.rule_name == "site_nps") & (alerts.status == "open")].itertuples()
     assert nps.site_id == "S1" and json.loads(nps.contributors)[0]["change"] < 0
@@ -132,3 +133,22 @@ def test_customer_snapshots_match_the_account_dates(demo_warehouse):
     assert on_day["churned"].sum() == (churned == day).sum()
     assert on_day["is_new"].sum() == (acquired == day).sum()
     assert snapshots.groupby(["snapshot_date", "customer_id"]).size().max() == 1
+
+
+def test_the_control_chart_view_shows_the_limits_and_the_flagged_days_the_alert_came_from(demo_warehouse):
+    settings, _ = demo_warehouse
+    points = read_table(settings, "spc_point")
+    chart = points[(points.rule_name == "line_fraction_defective") & (points.line_id == REGRESSION_LINE)]
+    [alert] = (
+        read_table(settings, "alert")
+        .query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE and status == 'open'")
+        .itertuples()
+    )
+    flagged = chart[chart.adverse]
+    assert pd.Timestamp(flagged.kpi_date.min()).date() == pd.Timestamp(alert.since_date).date()
+    assert (flagged.value > flagged.upper_limit).all() and len(flagged) == alert.days_adverse
+    assert (chart.lower_limit <= chart.centre_line).all() and (chart.centre_line <= chart.upper_limit).all()
+    kpis = read_table(settings, "kpi_daily").query("kpi == 'fraction_defective' and line_id == @REGRESSION_LINE")
+    kpis = kpis[kpis.step_id == "ALL"].set_index(pd.to_datetime(kpis[kpis.step_id == "ALL"].kpi_date))
+    values = chart.set_index(pd.to_datetime(chart.kpi_date)).value
+    assert (values - kpis.loc[values.index, "value"]).abs().max() < 1e-12  # the KPI table's own values

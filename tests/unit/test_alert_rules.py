@@ -80,7 +80,8 @@ def test_unknown_fields_values_kpis_and_unrouted_severities_are_refused(tmp_path
     unknown_kpi = _write(
         tmp_path,
         ROUTES
-        + "rules:\n  - {name: x, kpi: yeild, scope: line, method: target, adverse: down, target: 1, severity: critical}\n",
+        + "rules:\n  - {name: x, kpi: yeild, scope: line, method: target, adverse: down, target: 1, "
+        + "severity: critical}\n",
     )
     with pytest.raises(RulesFileError, match="rule x: unknown KPI 'yeild'"):
         load_rules(unknown_kpi, known_kpis={"fpy"})

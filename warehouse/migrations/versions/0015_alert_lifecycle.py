@@ -1,4 +1,5 @@
-"""Regression alerts with a lifecycle (one per episode: open, acknowledged, resolved) and the notification outbox.
+"""Regression alerts with a lifecycle (one per episode: open, acknowledged, resolved), the notification outbox, and
+the judged points of every rule (the control charts as the rules saw them).
 
 The old alert table held one row per out-of-control day; alerts are derived from the KPI tables, so the next
 regression check rebuilds them as episodes.
@@ -86,10 +87,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("notification_id", name=op.f("pk_notification")),
     )
     op.create_index(op.f("ix_notification_status"), "notification", ["status"])
+    op.create_table(
+        "spc_point",
+        sa.Column("rule_name", _string(80), nullable=False),
+        sa.Column("site_id", _string(40), nullable=False),
+        sa.Column("line_id", _string(40), nullable=False),
+        sa.Column("step_id", _string(40), nullable=False),
+        sa.Column("kpi_date", sa.Date(), nullable=False),
+        sa.Column("kpi", _string(40), nullable=False),
+        sa.Column("method", _string(20), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("centre_line", sa.Float(), nullable=False),
+        sa.Column("lower_limit", sa.Float(), nullable=False),
+        sa.Column("upper_limit", sa.Float(), nullable=False),
+        sa.Column("sample_size", sa.Float(), nullable=False),
+        sa.Column("fired", _string(120), nullable=False),
+        sa.Column("adverse", sa.Boolean(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("rule_name", "site_id", "line_id", "step_id", "kpi_date", name=op.f("pk_spc_point")),
+    )
 
 
 def downgrade() -> None:
     _drop_alert_view()
+    name = "bi.control_charts" if op.get_bind().dialect.name == "postgresql" else "bi_control_charts"
+    op.execute(f"drop view if exists {name}")
+    op.drop_table("spc_point")
     op.drop_index(op.f("ix_notification_status"), table_name="notification")
     op.drop_table("notification")
     op.drop_table("alert")
