@@ -28,6 +28,7 @@ run: install
 	@grep -h "DAG runs:\|demo sink" $(AIRFLOW_HOME)/last-run.log
 	@echo "Airflow task logs of this run: $(AIRFLOW_HOME)/last-run.log"
 	$(BIN)/qp summary
+	@$(BIN)/qp report
 
 # One more day in every demo source, then the DAGs over it: the incremental path, live.
 simulate: install

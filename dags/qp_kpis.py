@@ -5,12 +5,14 @@ Runs when the warehouse facts change: rebuilds the daily KPI tables (every row w
 denominator), then judges the KPI history by the rules of ``alerts/rules.yaml`` (control charts with Western
 Electric rules, targets, drops against a trailing in-control baseline), opens, updates and resolves one alert
 per regression, each naming the KPI, the place, the day it began, the value, the bound, the rule and what drives
-it, and sends the notifications they owe (email, Slack, webhooks), data-quality alerts included.
+it; builds the HTML report (``<data>/report/index.html``) and sends the notifications the alerts owe (email, Slack,
+webhooks), data-quality alerts included, each linking to its alert in the report.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
+from airflow.task.trigger_rule import TriggerRule
 
 from qualitypulse.assets import ALERTS, KPI_TABLES, WAREHOUSE_FACTS
 from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
@@ -41,8 +43,17 @@ def qp_kpis() -> None:
 
         return len(check_regressions(get_current_context()["run_id"], get_settings()))
 
+    @task
+    def build_report() -> str:
+        from qualitypulse.settings import get_settings
+        from report.build import build_report, default_range
+
+        settings = get_settings()
+        return str(build_report(settings, *default_range(settings)))
+
     # Its own task: a channel that is down leaves notifications pending (retried next run) and fails nothing.
-    @task(pool=WAREHOUSE_POOL)
+    # It runs even if the report failed: an alert matters more than its link.
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ALL_DONE)
     def send_notifications() -> dict[str, int]:
         from qualitypulse.pipeline import send_notifications
         from qualitypulse.settings import get_settings
@@ -50,7 +61,7 @@ def qp_kpis() -> None:
         delivery = send_notifications(get_settings())
         return {"sent": delivery.sent, "pending": delivery.pending}
 
-    build_kpis() >> check_regressions() >> send_notifications()
+    build_kpis() >> check_regressions() >> build_report() >> send_notifications()
 
 
 qp_kpis()

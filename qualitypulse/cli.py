@@ -128,6 +128,18 @@ def _stage(args: argparse.Namespace) -> None:
             print(f"  pending: {error}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    """Build the HTML report for a date range (default: the last 90 days with KPIs); optionally serve it."""
+    from report.build import build_report, default_range, serve
+
+    settings = get_settings()
+    first, last = default_range(settings, args.days)
+    path = build_report(settings, args.first_day or first, args.last_day or last, args.out)
+    print(f"Report: {path}")
+    if args.serve is not None:
+        serve(path, args.serve)
+
+
 def _alerts(args: argparse.Namespace) -> None:
     """List the alerts (open and acknowledged; --all for resolved too), or acknowledge one."""
     from sqlalchemy import select
@@ -318,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("notify", help="send the pending alert notifications without Airflow").set_defaults(
         func=_stage, stage="notify"
     )
+    report = commands.add_parser("report", help="build the HTML quality report from the warehouse (and serve it)")
+    report.add_argument("--from", dest="first_day", type=date.fromisoformat, help="first day (default: 90 days back)")
+    report.add_argument("--to", dest="last_day", type=date.fromisoformat, help="last day (default: the latest KPI day)")
+    report.add_argument("--days", type=int, default=90, help="the default range's length")
+    report.add_argument("--out", type=Path, help="default: <data>/report/index.html")
+    report.add_argument("--serve", type=int, nargs="?", const=8050, metavar="PORT", help="serve it on 127.0.0.1")
+    report.set_defaults(func=_report)
     alerts = commands.add_parser("alerts", help="list the regression alerts, or acknowledge one")
     alerts.add_argument("action", choices=["list", "ack"])
     alerts.add_argument("alert_id", nargs="?", help="ack: the alert's id (a unique prefix is enough)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REQUIRED_MARKERS = {"unit", "integration", "dags", "e2e"}
+REQUIRED_MARKERS = {"unit", "integration", "dags", "e2e", "browser"}
 PG_ADMIN_URL = os.environ.get("QP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEMO_END = date(2026, 11, 24)

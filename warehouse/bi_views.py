@@ -147,6 +147,50 @@ select * from final
 """,
     ),
     View(
+        name="defect_pareto_daily",
+        grain="one row per production day, site, line, process step and defect code",
+        description="Defects by code where and when they were booked: the Pareto of any scope and period.",
+        columns={
+            "production_day": "the day of the production run the defects were found on",
+            "site": "site id",
+            "line": "line id",
+            "process_step": "process step id",
+            "defect_code": "the defect code",
+            "defect_category": "the code's category in the catalogue",
+            "defects": "defects booked (sum of defect counts)",
+        },
+        sql="""
+with defects as (
+    select * from fact_defect
+),
+
+runs as (
+    select * from fact_production_run
+),
+
+codes as (
+    select * from dim_defect_code
+),
+
+final as (
+    select
+        runs.production_date as production_day,
+        runs.site_id as site,
+        runs.line_id as line,
+        runs.step_id as process_step,
+        defects.defect_code,
+        codes.category as defect_category,
+        sum(defects.defect_count) as defects
+    from defects
+    join runs on runs.run_id = defects.run_id
+    left join codes on codes.defect_code = defects.defect_code
+    group by runs.production_date, runs.site_id, runs.line_id, runs.step_id, defects.defect_code, codes.category
+)
+
+select * from final
+""",
+    ),
+    View(
         name="control_charts",
         grain="one row per regression rule, place and judged day",
         description=(

@@ -1,0 +1,75 @@
+"""Build the quality report: one self-contained HTML file (Plotly's JS, the styles and the data inlined), so it
+works offline, from a file or a local server, and no request leaves the page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from alerts.config import load_rules
+from qualitypulse.settings import Settings
+from report.data import report_data
+from warehouse.db import engine_for
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+
+def default_range(settings: Settings, days: int = 90) -> tuple[date, date]:
+    """The last ``days`` days that have KPI rows."""
+    from sqlalchemy import func, select
+
+    from warehouse.schema import kpi_daily
+
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)))
+    finally:
+        engine.dispose()
+    if last is None:
+        raise ValueError("the warehouse has no KPI rows yet: run the pipeline first (make run)")
+    last = last if isinstance(last, date) else date.fromisoformat(str(last)[:10])
+    return last - timedelta(days=days - 1), last
+
+
+def build_report(settings: Settings, first_day: date, last_day: date, out: Path | None = None) -> Path:
+    """Write the report for ``first_day`` .. ``last_day`` and return its path (default ``<data>/report/index.html``)."""
+    import plotly.offline
+
+    out = out or settings.data_dir / "report" / "index.html"
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            data = report_data(connection, first_day, last_day, load_rules(settings.alert_rules))
+    finally:
+        engine.dispose()
+    data["warehouse"] = settings.warehouse_url_redacted
+    page = (
+        (HERE / "template.html")
+        .read_text()
+        .replace("/*STYLE*/", (HERE / "report.css").read_text())
+        .replace("/*PLOTLY*/", plotly.offline.get_plotlyjs())
+        # "</" can't appear inside an inline script: JSON escapes it.
+        .replace("/*DATA*/", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+        .replace("/*SCRIPT*/", (HERE / "report.js").read_text())
+        .replace("{{first_day}}", first_day.isoformat())
+        .replace("{{last_day}}", last_day.isoformat())
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    log.info("report for %s..%s written to %s", first_day, last_day, out)
+    return out
+
+
+def serve(path: Path, port: int = 8050) -> None:
+    """Serve the report's folder on 127.0.0.1 until interrupted."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(path.parent))
+    with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        print(f"serving the report on http://127.0.0.1:{port}/{path.name} (Ctrl-C stops)")
+        server.serve_forever()

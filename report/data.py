@@ -1,0 +1,236 @@
+"""What the report shows, read from the warehouse's BI views: the same rows a BI tool reads, so they never disagree.
+
+Everything is gathered into one JSON-able dict for the page's script, which filters it by site, line and period.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from alerts.config import AlertConfig
+from alerts.formatting import display_name, is_percent
+from warehouse.bi_views import qualified
+
+# The tiles: every KPI of KPIS.md, in the order a quality review reads them; True where higher is better.
+TILES: tuple[tuple[str, bool], ...] = (
+    ("fpy", True),
+    ("rty", True),
+    ("fraction_defective", False),
+    ("dpmo", False),
+    ("sigma_level", True),
+    ("dpu", False),
+    ("rework_rate", False),
+    ("scrap_rate", False),
+    ("oee", True),
+    ("cycle_time_mean", False),
+    ("coq_total", False),
+    ("copq_share_of_revenue", False),
+    ("complaint_rate", False),
+    ("nps", True),
+    ("csat", True),
+    ("customer_retention", True),
+    ("training_completion", True),
+    ("training_compliance", True),
+)
+COQ_CATEGORIES = ("coq_prevention", "coq_appraisal", "coq_internal_failure", "coq_external_failure")
+RECENT_DAYS, BASELINE_DAYS = 7, 28
+
+
+def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
+    sql = f"select * from {qualified(name, connection.dialect.name)} {where}"  # noqa: S608 (names are ours)
+    return pd.read_sql(text(sql), connection, params=params)
+
+
+def _day(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values).dt.date
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None, numpy numbers plain Python numbers, dates ISO strings."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
+    return [[_clean(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]
+
+
+def report_data(connection: Connection, first_day: date, last_day: date, config: AlertConfig) -> dict[str, Any]:
+    """The report's data for ``first_day`` .. ``last_day`` (both included)."""
+    params = {"first": first_day, "last": last_day}
+    daily = _view(connection, "kpi_daily", "where kpi_day between :first and :last and grain <> 'step'", **params)
+    daily["kpi_day"] = _day(daily["kpi_day"])
+    lines = (
+        daily[daily.grain == "line"][["site", "line"]].drop_duplicates().sort_values(["site", "line"]).values.tolist()
+    )
+    targets = {r.kpi: r.target for r in config.rules if r.method == "target" and r.target is not None}
+    return {
+        "first_day": first_day.isoformat(),
+        "last_day": last_day.isoformat(),
+        "sites": sorted({site for site, _ in lines}),
+        "lines": lines,
+        "tiles": _tiles(daily, targets),
+        "control": _control(connection, params),
+        "pareto": _pareto(connection, params),
+        "coq": _coq(connection, params),
+        "training": _training(connection, params),
+        "alerts": _alerts(connection),
+        "quality": _quality(connection, params),
+    }
+
+
+def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any]]:
+    """Per KPI and scope (company, each site, each line): the latest day's value, the change of the last 7 days
+    against the 28 before (pooled from numerators and denominators where the KPI is their ratio), a sparkline."""
+    tiles = []
+    for kpi, higher_better in TILES:
+        rows = daily[(daily.kpi_name == kpi) & daily.kpi_value.notna()]
+        if rows.empty:
+            continue
+        scopes = {}
+        for (grain, site, line), one in rows.groupby(["grain", "site", "line"]):
+            one = one.sort_values("kpi_day")
+            latest = one.iloc[-1]
+            end = latest.kpi_day
+            recent = one[one.kpi_day > end - timedelta(days=RECENT_DAYS)]
+            base = one[
+                (one.kpi_day <= end - timedelta(days=RECENT_DAYS))
+                & (one.kpi_day > end - timedelta(days=RECENT_DAYS + BASELINE_DAYS))
+            ]
+            key = "company" if grain == "company" else (f"site:{site}" if grain == "site" else f"line:{line}")
+            scopes[key] = {
+                "day": latest.kpi_day.isoformat(),
+                "value": _clean(float(latest.kpi_value)),
+                "recent": _pooled(recent),
+                "baseline": _pooled(base),
+                "spark": _records(one.tail(RECENT_DAYS + BASELINE_DAYS + 7), ["kpi_day", "kpi_value"]),
+            }
+        tiles.append(
+            {
+                "kpi": kpi,
+                "label": display_name(kpi),
+                "percent": is_percent(kpi),
+                "higher_better": higher_better,
+                "target": targets.get(kpi),
+                "scopes": scopes,
+            }
+        )
+    return tiles
+
+
+def _pooled(rows: pd.DataFrame) -> float | None:
+    """The KPI over several days: from summed counts where the value is a fixed multiple of numerator/denominator
+    (every ratio KPI), else (the sigma level, a mean or a percentile) the mean of the daily values."""
+    rows = rows[rows.kpi_value.notna()]
+    if rows.empty:
+        return None
+    ratio = rows.numerator / rows.denominator.where(rows.denominator != 0)
+    factor = (rows.kpi_value / ratio).dropna()
+    if not factor.empty and (factor - factor.iloc[0]).abs().max() < 1e-9 * max(1.0, abs(factor.iloc[0])):
+        return _clean(float(factor.iloc[0] * rows.numerator.sum() / rows.denominator.sum()))
+    return _clean(float(rows.kpi_value.mean()))
+
+
+def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The control charts of the chart rules at line or site scope, one per place."""
+    points = _view(
+        connection,
+        "control_charts",
+        "where kpi_day between :first and :last and method in ('p_chart', 'u_chart', 'imr') and process_step = 'ALL'",
+        **params,
+    )
+    charts = []
+    for (rule, kpi, site, line), one in points.groupby(["rule_name", "kpi_name", "site", "line"]):
+        one = one.sort_values("kpi_day")
+        charts.append(
+            {
+                "rule": rule,
+                "kpi": kpi,
+                "label": display_name(kpi),
+                "percent": is_percent(kpi),
+                "site": site,
+                "line": line,
+                "points": _records(
+                    one.assign(kpi_day=_day(one.kpi_day)),
+                    [
+                        "kpi_day",
+                        "kpi_value",
+                        "centre_line",
+                        "lower_control_limit",
+                        "upper_control_limit",
+                        "rule_fired",
+                        "is_adverse",
+                    ],
+                ),
+            }
+        )
+    return charts
+
+
+def _pareto(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
+    defects = _view(connection, "defect_pareto_daily", "where production_day between :first and :last", **params)
+    defects["production_day"] = _day(defects["production_day"])
+    return _records(defects, ["production_day", "site", "line", "defect_code", "defect_category", "defects"])
+
+
+def _coq(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
+    weekly = _view(
+        connection,
+        "kpi_weekly",
+        "where week_start between :first and :last and grain in ('company', 'site')",
+        **params,
+    )
+    weekly = weekly[weekly.kpi_name.isin(COQ_CATEGORIES)]
+    weekly["week_start"] = _day(weekly["week_start"])
+    return _records(weekly, ["week_start", "site", "kpi_name", "kpi_value"])
+
+
+def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
+    months = _view(
+        connection, "training_vs_outcomes", "where period = 'month' and period_start between :first and :last", **params
+    )
+    months["period_start"] = _day(months["period_start"])
+    return _records(months, ["period_start", "site", "line", "training_compliance", "first_pass_yield"])
+
+
+def _alerts(connection: Connection) -> list[dict[str, Any]]:
+    alerts = _view(connection, "quality_alerts", "where alert_status <> 'resolved' order by severity, began_on")
+    return [{k: _clean(v) for k, v in row.items()} for row in alerts.to_dict("records")]
+
+
+def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    daily = _view(connection, "data_quality_daily")
+    daily["validation_day"] = _day(daily["validation_day"])
+    ledger = _view(connection, "batch_ledger", "order by landed_at")
+    blocked = ledger[ledger.batch_status == "blocked"]
+    return {
+        "daily": _records(daily, ["dataset", "validation_day", "pass_rate", "batches_validated", "rows_quarantined"]),
+        "quarantined": {str(k): int(v) for k, v in ledger.groupby("dataset").rows_quarantined.sum().items() if v},
+        "blocked": _records(blocked, ["batch_id", "dataset", "blocked_reason", "data_docs_page"]),
+        "batches": _records(
+            ledger.assign(landed_at=ledger.landed_at.astype(str), processed_at=ledger.processed_at.astype(str)),
+            [
+                "batch_id",
+                "dataset",
+                "batch_kind",
+                "batch_status",
+                "landed_at",
+                "processed_at",
+                "rows_extracted",
+                "rows_loaded",
+                "rows_quarantined",
+                "rows_duplicate",
+                "data_docs_page",
+            ],
+        ),
+    }

@@ -1,0 +1,266 @@
+// The report's behaviour: filters by site, line and period redraw every panel from the inlined REPORT data.
+"use strict";
+
+const PLOT_CONFIG = { displayModeBar: false, responsive: true };
+const COLORS = { value: "#1f4e79", limit: "#c0392b", centre: "#1e8449", flagged: "#c0392b" };
+const COQ_LABELS = {
+  coq_prevention: "Prevention", coq_appraisal: "Appraisal",
+  coq_internal_failure: "Internal failure", coq_external_failure: "External failure",
+};
+const state = { site: "", line: "", period: "28" };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-") || key === "id" || key === "href" || key === "title") node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+// KPIS.md: ratios show as percentages, NPS on its own -100..100 scale.
+function fmt(value, percent, kpi) {
+  if (value === null || value === undefined) return "n/a";
+  if (percent) return (100 * value).toFixed(2) + "%";
+  if (kpi === "nps") return (value >= 0 ? "+" : "") + value.toFixed(1);
+  return value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+}
+
+function inScope(site, line) {
+  return (!state.site || site === state.site || site === "ALL") && (!state.line || line === state.line || line === "ALL");
+}
+
+function scopeKeys() {
+  // The selected scope first, then the broader ones: a KPI not kept at line level shows its site's value.
+  const keys = [];
+  if (state.line) keys.push("line:" + state.line);
+  const site = state.site || (state.line ? REPORT.lines.find(([, l]) => l === state.line)[0] : "");
+  if (site) keys.push("site:" + site);
+  keys.push("company");
+  return keys;
+}
+
+function periodStart() {
+  if (state.period === "all") return REPORT.first_day;
+  const last = new Date(REPORT.last_day + "T00:00:00Z");
+  last.setUTCDate(last.getUTCDate() - Number(state.period) + 1);
+  return last.toISOString().slice(0, 10);
+}
+
+function sparkline(points) {
+  const values = points.map(([, v]) => v).filter((v) => v !== null);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 100 30");
+  svg.setAttribute("preserveAspectRatio", "none");
+  if (values.length < 2) return svg;
+  const low = Math.min(...values), high = Math.max(...values), span = high - low || 1;
+  const path = values.map((v, i) => `${i ? "L" : "M"}${(100 * i) / (values.length - 1)},${28 - (26 * (v - low)) / span}`);
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  line.setAttribute("d", path.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", COLORS.value);
+  line.setAttribute("stroke-width", "1.5");
+  line.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.append(line);
+  return svg;
+}
+
+function renderTiles() {
+  const keys = scopeKeys();
+  document.getElementById("scope-label").textContent = state.line ? `line ${state.line}` : state.site ? `site ${state.site}` : "company-wide";
+  const box = document.getElementById("tiles");
+  box.replaceChildren();
+  for (const tile of REPORT.tiles) {
+    const key = keys.find((k) => tile.scopes[k]);
+    if (!key) continue;
+    const s = tile.scopes[key];
+    let change = "";
+    let verdict = "";
+    if (s.recent !== null && s.baseline !== null) {
+      const delta = s.recent - s.baseline;
+      change = (delta >= 0 ? "+" : "") + (tile.percent ? (100 * delta).toFixed(2) + " pts" : fmt(delta, false, tile.kpi));
+      verdict = delta === 0 ? "" : (delta > 0) === tile.higher_better ? "better" : "worse";
+    }
+    const scopeNote = key === keys[0] ? "" : ` (${key.replace(":", " ")})`;
+    box.append(
+      el("div", { class: "tile", "data-kpi": tile.kpi, "data-scope": key, "data-day": s.day, "data-value": String(s.value) },
+        el("div", { class: "name" }, tile.label + scopeNote),
+        el("div", { class: "value" }, fmt(s.value, tile.percent, tile.kpi)),
+        el("div", { class: "meta" },
+          el("span", {}, s.day),
+          el("span", { title: "last 7 days against the 28 days before" , class: verdict }, change ? `7d vs 28d: ${change}` : ""),
+        ),
+        el("div", { class: "meta" }, el("span", {}, tile.target === null ? "no target" : `target ${fmt(tile.target, tile.percent, tile.kpi)}`)),
+        sparkline(s.spark),
+      ),
+    );
+  }
+}
+
+function renderControlCharts() {
+  const box = document.getElementById("control-charts");
+  box.replaceChildren();
+  const charts = REPORT.control.filter((c) => inScope(c.site, c.line));
+  if (!charts.length) box.append(el("p", { class: "empty" }, "No control chart for this selection."));
+  for (const chart of charts) {
+    const div = el("div", { class: "chart control-chart", "data-rule": chart.rule, "data-line": chart.line, "data-site": chart.site });
+    box.append(div);
+    const days = chart.points.map((p) => p[0]);
+    const column = (i) => chart.points.map((p) => p[i]);
+    const flagged = chart.points.filter((p) => p[6]);
+    const place = chart.line !== "ALL" ? `line ${chart.line}` : `site ${chart.site}`;
+    const tick = chart.percent ? ".2%" : "";
+    Plotly.newPlot(div, [
+      { x: days, y: column(1), name: chart.label, mode: "lines+markers", line: { color: COLORS.value, width: 1.5 }, marker: { size: 4 } },
+      { x: days, y: column(2), name: "centre line", mode: "lines", line: { color: COLORS.centre, width: 1 } },
+      { x: days, y: column(4), name: "UCL", mode: "lines", line: { color: COLORS.limit, width: 1, dash: "dash", shape: "hv" } },
+      { x: days, y: column(3), name: "LCL", mode: "lines", line: { color: COLORS.limit, width: 1, dash: "dash", shape: "hv" } },
+      {
+        x: flagged.map((p) => p[0]), y: flagged.map((p) => p[1]), name: "flagged", mode: "markers",
+        marker: { color: COLORS.flagged, size: 9, symbol: "circle-open", line: { width: 2 } },
+        text: flagged.map((p) => p[5]), hovertemplate: "%{x}<br>%{y" + (tick ? ":" + tick : "") + "}<br>%{text}<extra>flagged</extra>",
+      },
+    ], {
+      title: { text: `${chart.label}: ${place}`, font: { size: 14 } },
+      margin: { l: 60, r: 10, t: 36, b: 36 }, height: 320, yaxis: { tickformat: tick }, legend: { orientation: "h", y: -0.2 },
+      showlegend: true,
+    }, PLOT_CONFIG);
+  }
+}
+
+function renderPareto() {
+  const start = periodStart();
+  const totals = new Map();
+  for (const [day, site, line, code, , defects] of REPORT.pareto) {
+    if (day < start || !inScope(site, line)) continue;
+    totals.set(code, (totals.get(code) || 0) + defects);
+  }
+  const sorted = [...totals.entries()].sort((a, b) => b[1] - a[1]);
+  const sum = sorted.reduce((acc, [, n]) => acc + n, 0) || 1;
+  let running = 0;
+  const cumulative = sorted.map(([, n]) => (running += n) / sum);
+  Plotly.react("pareto", [
+    { type: "bar", x: sorted.map(([c]) => c), y: sorted.map(([, n]) => n), name: "defects", marker: { color: COLORS.value } },
+    { x: sorted.map(([c]) => c), y: cumulative, name: "cumulative share", yaxis: "y2", mode: "lines+markers", line: { color: COLORS.limit } },
+  ], {
+    margin: { l: 60, r: 60, t: 10, b: 60 }, height: 340,
+    yaxis: { title: { text: `defects since ${start}` } },
+    yaxis2: { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05] },
+    legend: { orientation: "h", y: -0.25 },
+  }, PLOT_CONFIG);
+}
+
+function renderCoq() {
+  const site = state.site || (state.line ? REPORT.lines.find(([, l]) => l === state.line)[0] : "ALL");
+  const traces = Object.entries(COQ_LABELS).map(([kpi, label]) => {
+    const rows = REPORT.coq.filter(([, s, k]) => s === site && k === kpi);
+    return { type: "bar", name: label, x: rows.map((r) => r[0]), y: rows.map((r) => r[3]) };
+  });
+  Plotly.react("coq", traces, {
+    barmode: "stack", margin: { l: 60, r: 10, t: 30, b: 40 }, height: 320,
+    title: { text: site === "ALL" ? "company, per week" : `site ${site}, per week`, font: { size: 13 } },
+    legend: { orientation: "h", y: -0.2 },
+  }, PLOT_CONFIG);
+}
+
+function renderTraining() {
+  const rows = REPORT.training.filter(([, site, line]) => inScope(site, line));
+  const lines = [...new Set(rows.map((r) => r[2]))];
+  const traces = lines.map((line) => {
+    const mine = rows.filter((r) => r[2] === line);
+    return {
+      name: line, mode: "markers+text", x: mine.map((r) => r[3]), y: mine.map((r) => r[4]),
+      text: mine.map((r) => r[0].slice(0, 7)), textposition: "top center", textfont: { size: 9 }, marker: { size: 9 },
+    };
+  });
+  Plotly.react("training", traces, {
+    margin: { l: 60, r: 10, t: 10, b: 50 }, height: 340,
+    xaxis: { title: { text: "training compliance" }, tickformat: ".0%" },
+    yaxis: { title: { text: "first pass yield" }, tickformat: ".1%" },
+  }, PLOT_CONFIG);
+}
+
+function renderAlerts() {
+  const box = document.getElementById("alerts");
+  const alerts = REPORT.alerts.filter((a) => inScope(a.site, a.line));
+  if (!alerts.length) { box.replaceChildren(el("p", { class: "empty" }, "No open alert for this selection.")); return; }
+  const table = el("table", {}, el("tr", {}, ...["severity", "status", "alert", "began", "latest", "days", "rule", "what drives it"].map((h) => el("th", {}, h))));
+  for (const a of alerts) {
+    const contributors = JSON.parse(a.contributors || "[]").map((c) =>
+      c.defect_code ? `${c.defect_code} ${(100 * c.share).toFixed(0)}%` : `${c.segment} ${c.change > 0 ? "+" : ""}${c.change}`).join(", ");
+    table.append(el("tr", { id: "alert-" + a.alert_id, "data-alert": a.alert_id },
+      el("td", { class: "sev-" + a.severity }, a.severity), el("td", {}, a.alert_status),
+      el("td", {}, a.message.split(". Rule:")[0]), el("td", {}, a.began_on), el("td", {}, a.last_adverse_day),
+      el("td", {}, a.days_adverse), el("td", {}, a.rule_fired), el("td", {}, contributors || "")));
+  }
+  box.replaceChildren(table);
+}
+
+function renderDataQuality() {
+  const datasets = [...new Set(REPORT.quality.daily.map((r) => r[0]))].sort();
+  Plotly.react("dq-pass-rate", datasets.map((d) => {
+    const rows = REPORT.quality.daily.filter((r) => r[0] === d);
+    return { name: d, mode: "lines+markers", x: rows.map((r) => r[1]), y: rows.map((r) => r[2]) };
+  }), {
+    title: { text: "validation pass rate per dataset", font: { size: 13 } }, height: 320,
+    margin: { l: 50, r: 10, t: 36, b: 40 }, yaxis: { tickformat: ".0%" },
+  }, PLOT_CONFIG);
+  const quarantined = Object.entries(REPORT.quality.quarantined).sort((a, b) => b[1] - a[1]);
+  Plotly.react("dq-quarantine", [{ type: "bar", x: quarantined.map(([d]) => d), y: quarantined.map(([, n]) => n), marker: { color: COLORS.limit } }], {
+    title: { text: "rows quarantined per dataset", font: { size: 13 } }, height: 320, margin: { l: 50, r: 10, t: 36, b: 80 },
+  }, PLOT_CONFIG);
+  const blocked = document.getElementById("dq-blocked");
+  if (!REPORT.quality.blocked.length) blocked.replaceChildren(el("p", { class: "empty" }, "No blocked batch."));
+  else blocked.replaceChildren(el("table", {}, ...REPORT.quality.blocked.map(([batch, dataset, reason, page]) =>
+    el("tr", {}, el("td", {}, dataset), el("td", {}, batch), el("td", {}, reason || ""), el("td", {}, docsLink(page))))));
+}
+
+function docsLink(page) {
+  return page ? el("a", { href: "file://" + page }, "Data Docs") : "";
+}
+
+function renderLineage() {
+  const batches = REPORT.quality.batches;
+  const table = el("table", {}, el("tr", {}, ...["dataset", "batch", "kind", "status", "landed", "loaded at", "extracted", "loaded", "quarantined", "duplicates", ""].map((h) => el("th", {}, h))));
+  for (const b of batches.slice(-60).reverse()) {
+    table.append(el("tr", {}, el("td", {}, b[1]), el("td", {}, b[0]), el("td", {}, b[2]), el("td", {}, b[3]),
+      el("td", {}, b[4].slice(0, 19)), el("td", {}, (b[5] || "").slice(0, 19)), el("td", {}, b[6]), el("td", {}, b[7]),
+      el("td", {}, b[8]), el("td", {}, b[9]), el("td", {}, docsLink(b[10]))));
+  }
+  const note = `${batches.length} batches in the ledger (the latest 60 shown); the KPIs cover ${REPORT.first_day} to ${REPORT.last_day}.`;
+  document.getElementById("lineage").replaceChildren(el("p", { class: "note" }, note), table);
+}
+
+function renderAll() {
+  renderTiles();
+  renderAlerts();
+  renderControlCharts();
+  renderPareto();
+  renderCoq();
+  renderTraining();
+}
+
+function fillFilters() {
+  const siteSelect = document.getElementById("site-filter");
+  const lineSelect = document.getElementById("line-filter");
+  for (const site of REPORT.sites) siteSelect.append(el("option", { value: site }, site));
+  const fillLines = () => {
+    lineSelect.replaceChildren(el("option", { value: "" }, "All lines"));
+    for (const [site, line] of REPORT.lines) if (!state.site || site === state.site) lineSelect.append(el("option", { value: line }, line));
+    lineSelect.value = state.line;
+  };
+  fillLines();
+  siteSelect.addEventListener("change", () => { state.site = siteSelect.value; state.line = ""; fillLines(); renderAll(); });
+  lineSelect.addEventListener("change", () => { state.line = lineSelect.value; renderAll(); });
+  document.getElementById("period-filter").addEventListener("change", (e) => { state.period = e.target.value; renderPareto(); });
+}
+
+fillFilters();
+renderAll();
+renderDataQuality();
+renderLineage();
+document.getElementById("footer").textContent =
+  `Built from the warehouse's BI views (${REPORT.warehouse}). Charts: Plotly, inlined; this page makes no network request.`;
+document.body.dataset.ready = "true";

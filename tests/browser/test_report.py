@@ -1,0 +1,172 @@
+"""The quality report in a real headless browser (Debian's chromium, driven by Playwright), on both warehouses.
+
+The page must load without console errors and without any request beyond its own file or server, draw every
+chart, redraw when filtered by line, show the warehouse's own values in its KPI tiles, and show the injected
+regression: the flagged points on S1-L2's control chart, its defect codes on top of the Pareto, its open alert.
+A screenshot is kept under ``artifacts/`` (CI's artifact path).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from sources.demo import REGRESSION_LINE
+from tests.conftest import IN_CI
+from tests.helpers import read_table
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("QP_CHROMIUM", "/usr/bin/chromium")
+# Chromium's own background traffic (updates, sync, Google lookups) is not the page's: keep it out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def report(demo_warehouse) -> tuple[Any, Path]:  # type: ignore[no-untyped-def]
+    from report.build import build_report, default_range
+
+    settings, _ = demo_warehouse
+    first, last = default_range(settings)
+    return settings, build_report(settings, first, last)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        message = f"no chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """A page opened on ``url``, recording console errors, page errors and every request it makes."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+
+    def plot_data(self, selector: str) -> list[dict[str, Any]]:
+        return self.page.eval_on_selector(selector, "el => el.data.map(t => ({name: t.name, x: t.x, y: t.y}))")
+
+
+def test_the_page_loads_offline_without_errors_and_draws_every_chart(report, browser):
+    _, path = report
+    visit = Visit(browser, path.as_uri())
+
+    assert visit.errors == []
+    assert visit.requests == [path.as_uri()]  # nothing but the file itself: scripts and styles are inlined
+    charts = visit.page.eval_on_selector_all(
+        ".js-plotly-plot",
+        "els => els.map(el => ({id: el.id || el.dataset.line,"
+        " width: el.querySelector('svg.main-svg').getBoundingClientRect().width,"
+        " marks: el.querySelectorAll('.trace path, .trace .point').length}))",
+    )
+    ids = {c["id"] for c in charts}
+    assert {"pareto", "coq", "training", "dq-pass-rate", "dq-quarantine", REGRESSION_LINE} <= ids
+    assert all(c["width"] > 100 and c["marks"] > 0 for c in charts), charts  # every chart has drawn marks
+    ARTIFACTS.mkdir(exist_ok=True)
+    visit.page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    visit.page.close()
+
+
+def test_kpi_tiles_show_the_warehouses_values(report, browser):
+    settings, path = report
+    visit = Visit(browser, path.as_uri())
+    kpis = read_table(settings, "kpi_daily")
+    kpis["kpi_date"] = pd.to_datetime(kpis["kpi_date"]).dt.date.astype(str)
+
+    def warehouse_value(kpi: str, day: str, site: str, line: str) -> float:
+        row = kpis[(kpis.kpi == kpi) & (kpis.kpi_date == day) & (kpis.site_id == site) & (kpis.line_id == line)]
+        return float(row[row.step_id == "ALL"].value.iloc[0])
+
+    for line in ("", REGRESSION_LINE):
+        visit.page.select_option("#line-filter", line)
+        tiles = visit.page.eval_on_selector_all(
+            ".tile", "els => els.map(e => ({...e.dataset, shown: e.querySelector('.value').textContent}))"
+        )
+        assert {t["kpi"] for t in tiles} >= {"fpy", "dpmo", "sigma_level", "oee", "nps", "training_compliance"}
+        for tile in tiles:
+            grain, _, place = tile["scope"].partition(":")
+            site = {"company": "ALL", "site": place}.get(grain, "S1")
+            expected = warehouse_value(tile["kpi"], tile["day"], site, place if grain == "line" else "ALL")
+            assert float(tile["value"]) == pytest.approx(expected, rel=1e-12), tile
+        fpy = next(t for t in tiles if t["kpi"] == "fpy")
+        assert fpy["shown"] == f"{100 * float(fpy['value']):.2f}%"  # shown as KPIS.md says: a percentage
+    visit.page.close()
+
+
+def test_filtering_by_line_redraws_the_charts_and_shows_the_injected_regression(report, browser):
+    settings, path = report
+    visit = Visit(browser, path.as_uri())
+    pareto_all = visit.plot_data("#pareto")
+    assert len(visit.page.query_selector_all(".control-chart")) == 6
+
+    visit.page.select_option("#period-filter", "7")
+    visit.page.select_option("#line-filter", REGRESSION_LINE)
+
+    [chart] = visit.page.query_selector_all(".control-chart")
+    assert chart.get_attribute("data-line") == REGRESSION_LINE
+    flagged = next(t for t in visit.plot_data(".control-chart") if t["name"] == "flagged")
+    [alert] = (
+        read_table(settings, "alert")
+        .query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE and status == 'open'")
+        .itertuples()
+    )
+    assert len(flagged["x"]) == alert.days_adverse and min(flagged["x"]) == str(alert.since_date)[:10]
+    pareto = visit.plot_data("#pareto")
+    assert pareto != pareto_all
+    assert set(pareto[0]["x"][:2]) <= {"SOLDER_BRIDGE", "COLD_JOINT"}
+    row = visit.page.query_selector(f"#alert-{alert.alert_id}")
+    assert row is not None and REGRESSION_LINE in row.inner_text()
+    assert visit.errors == []
+    visit.page.close()
+
+
+def test_served_on_a_local_server_it_asks_that_server_for_nothing_but_the_page(report, browser):
+    _, path = report
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(path.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+        visit = Visit(browser, url)
+        assert visit.requests == [url] and visit.errors == []
+        visit.page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
