@@ -28,6 +28,9 @@ DISPLAY_NAMES = {
     "nps": "NPS",
     "csat": "CSAT",
     "copq_share_of_revenue": "Cost of poor quality (share of revenue)",
+    "coq_total": "Cost of quality",
+    "complaint_rate": "Complaints per 1,000 units",
+    "cycle_time_mean": "Cycle time (mean)",
 }
 
 

@@ -5,6 +5,7 @@ Everything is gathered into one JSON-able dict for the page's script, which filt
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, text
 
 from alerts.config import AlertConfig
 from alerts.formatting import display_name, is_percent
+from alerts.lifecycle import contributors_text
 from warehouse.bi_views import qualified
 
 # The tiles: every KPI of KPIS.md, in the order a quality review reads them; True where higher is better.
@@ -204,8 +206,14 @@ def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]
 
 
 def _alerts(connection: Connection) -> list[dict[str, Any]]:
+    """The open and acknowledged alerts, each with what drives it in words (as the notifications put it)."""
     alerts = _view(connection, "quality_alerts", "where alert_status <> 'resolved' order by severity, began_on")
-    return [{k: _clean(v) for k, v in row.items()} for row in alerts.to_dict("records")]
+    out = []
+    for row in alerts.to_dict("records"):
+        contributors = json.loads(row["contributors"] or "[]")
+        drivers = contributors_text(contributors, str(row["kpi_name"])) if contributors else ""
+        out.append({**{k: _clean(v) for k, v in row.items()}, "drivers": drivers})
+    return out
 
 
 def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:

@@ -188,12 +188,10 @@ function renderAlerts() {
   if (!alerts.length) { box.replaceChildren(el("p", { class: "empty" }, "No open alert for this selection.")); return; }
   const table = el("table", {}, el("tr", {}, ...["severity", "status", "alert", "began", "latest", "days", "rule", "what drives it"].map((h) => el("th", {}, h))));
   for (const a of alerts) {
-    const contributors = JSON.parse(a.contributors || "[]").map((c) =>
-      c.defect_code ? `${c.defect_code} ${(100 * c.share).toFixed(0)}%` : `${c.segment} ${c.change > 0 ? "+" : ""}${c.change}`).join(", ");
     table.append(el("tr", { id: "alert-" + a.alert_id, "data-alert": a.alert_id },
       el("td", { class: "sev-" + a.severity }, a.severity), el("td", {}, a.alert_status),
       el("td", {}, a.message.split(". Rule:")[0]), el("td", {}, a.began_on), el("td", {}, a.last_adverse_day),
-      el("td", {}, a.days_adverse), el("td", {}, a.rule_fired), el("td", {}, contributors || "")));
+      el("td", {}, a.days_adverse), el("td", {}, a.rule_fired), el("td", {}, a.drivers)));
   }
   box.replaceChildren(table);
 }
