@@ -47,6 +47,7 @@ airflow: install
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	$(BIN)/airflow pools set qp_warehouse 1 "QualityPulse warehouse writers" > /dev/null
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=qualitypulse.airflow_sqlite.CONNECT_ARGS \
 	QP_LMS_API_URL=http://127.0.0.1:8765/api/v1 QP_LMS_API_TOKEN="$${QP_LMS_API_TOKEN:-local-demo-token}" \
 	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'
 

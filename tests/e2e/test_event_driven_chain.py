@@ -86,6 +86,8 @@ def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dic
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                # Every component writes the SQLite metadata: wait for the lock rather than fail (CLI included).
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "qualitypulse.airflow_sqlite.CONNECT_ARGS",
                 "QP_DATA_DIR": str(settings.data_dir),
                 "QP_WAREHOUSE_URL": settings.warehouse_url,
                 "QP_SIGNAL_POKE_SECONDS": "1",
