@@ -84,6 +84,10 @@ class AlertConfig(BaseModel):
                     setattr(rule, setting, getattr(self.defaults, setting))
         return self
 
+    def channel_ids(self) -> tuple[str, ...]:
+        """Every channel any route names, once each."""
+        return tuple(dict.fromkeys(c for channels in self.routes.values() for c in channels))
+
     def channels_for(self, severity: str) -> list[str]:
         return list(self.routes.get(severity, []))  # type: ignore[call-overload]
 

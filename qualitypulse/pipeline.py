@@ -439,9 +439,9 @@ def check_regressions(pipeline_run_id: str, settings: Settings) -> list[Episode]
         with engine.connect() as connection:
             kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
             kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
-            config = load_rules(settings.alert_rules, known_kpis=None)
+            config = load_rules(settings.alert_rules)
             episodes, points = find_regressions(connection, kpi_daily_rows, config)
-        configured = set(configured_channels(tuple(c for cs in config.routes.values() for c in cs)))
+        configured = set(configured_channels(config.channel_ids()))
         with engine.begin() as connection:
             now = ledger.utcnow()
             changes = reconcile(connection, episodes, now, pipeline_run_id)
@@ -461,7 +461,7 @@ def send_notifications(settings: Settings) -> Delivery:
     from alerts.outbox import deliver
 
     config = load_rules(settings.alert_rules)
-    channels = configured_channels(tuple(dict.fromkeys(c for cs in config.routes.values() for c in cs)))
+    channels = configured_channels(config.channel_ids())
     engine = engine_for(settings.warehouse_url)
     try:
         delivery = deliver(engine, channels, ledger.utcnow())

@@ -213,11 +213,8 @@ def _k_of_m(beyond: np.ndarray, k: int, m: int) -> np.ndarray:
 
 def _run(side: np.ndarray, length: int) -> np.ndarray:
     """Points that are the ``length``-th or later of consecutive points on one side."""
-    streak = np.zeros(len(side), dtype="int64")
-    current = 0
-    for i, on_side in enumerate(side):
-        current = current + 1 if on_side else 0
-        streak[i] = current
+    # Each point off the side starts a new group; the running count within a group is the streak.
+    streak = pd.Series(side.astype("int64")).groupby(np.cumsum(~side)).cumsum().to_numpy()
     return streak >= length
 
 
