@@ -99,11 +99,12 @@ def migrated_settings(folder: Path, warehouse_url: str):  # type: ignore[no-unty
     return configured
 
 
-def write_demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def write_demo_sources(settings, end_date: date = DEMO_END) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The demo source systems, their last day ``end_date``: fixed by default, so results are reproducible."""
     from sources.demo import DemoLocations, DemoSpec, generate
 
     return generate(
-        DemoSpec(end_date=DEMO_END),
+        DemoSpec(end_date=end_date),
         DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url),
     )
 

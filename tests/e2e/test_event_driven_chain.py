@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 BIN = Path(sys.executable).parent
+
+
+def _yesterday() -> date:
+    """The real scheduler runs on the wall clock, so the sources must be fresh by it: their data ends yesterday
+    (UTC), as a nightly run expects. Older data would fail the batches' freshness checks and block them."""
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def _free_port() -> int:
@@ -72,7 +79,7 @@ def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dic
     """A running Airflow with the project's DAGs over the demo sources, and the environment its tasks see."""
     with fresh_warehouse("sqlite", tmp_path) as url:
         with demo_lms_api(migrated_settings(tmp_path, url)) as settings:
-            write_demo_sources(settings)
+            write_demo_sources(settings, end_date=_yesterday())
             port = _free_port()
             home = tmp_path / "airflow"
             env = {
@@ -83,6 +90,7 @@ def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dic
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -234,7 +242,9 @@ def test_the_nightly_runs_load_everything_and_a_week_backfilled_twice_changes_no
     assert not read_table(settings, "kpi_daily").query("kpi == 'fpy'").empty
     before = snapshot(settings)
 
-    _backfill(env, "qp_ingest_qms", "2026-11-17", "2026-11-23", reprocess="none")
+    # A week of history before the latest night; the nightly run already loaded it.
+    first, last = (str(_yesterday() - timedelta(days=days)) for days in (7, 1))
+    _backfill(env, "qp_ingest_qms", first, last, reprocess="none")
     _wait_for("the backfill and the chain after it", lambda: _settled(home, settings), 420, log)
     assert _backfill_runs(home, "qp_ingest_qms") == [("success", 0)] * 7  # one run per day of the week
 
@@ -246,7 +256,7 @@ def test_the_nightly_runs_load_everything_and_a_week_backfilled_twice_changes_no
     assert len(backfilled) > 0 and set(backfilled.source) == {"qms"} and set(backfilled.status) == {"loaded"}
     assert (backfilled.rows_duplicate == backfilled.rows_extracted).all()
 
-    _backfill(env, "qp_ingest_qms", "2026-11-17", "2026-11-23", reprocess="completed")
+    _backfill(env, "qp_ingest_qms", first, last, reprocess="completed")
     _wait_for("the second backfill and the chain after it", lambda: _settled(home, settings), 420, log)
     assert _backfill_runs(home, "qp_ingest_qms") == [("success", 1)] * 7  # each day ran again
 
