@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+# Locally the DAGs run as soon as they are parsed (`make run` registers them first, `make airflow` then runs them).
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION ?= False
+# The Redis pub/sub event channel the ingest DAGs' watchers listen on (the machine's Redis).
+export AIRFLOW_CONN_QP_EVENTS ?= redis://127.0.0.1:6379/0
 
 .PHONY: install run simulate airflow test lint bench clean distclean lock
 
@@ -46,7 +50,9 @@ airflow: install
 	@mkdir -p $(AIRFLOW_HOME) data/signals
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	$(BIN)/airflow pools set qp_warehouse 1 "QualityPulse warehouse writers" > /dev/null
-	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	@# An Airflow home from before may hold the DAGs paused: this target is for watching them run.
+	$(BIN)/airflow dags unpause --treat-dag-id-as-regex -y '^qp_' > /dev/null 2>&1
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=qualitypulse.airflow_sqlite.CONNECT_ARGS \
 	QP_LMS_API_URL=http://127.0.0.1:8765/api/v1 QP_LMS_API_TOKEN="$${QP_LMS_API_TOKEN:-local-demo-token}" \
 	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'

@@ -198,12 +198,17 @@ function renderAlerts() {
 
 function renderDataQuality() {
   const datasets = [...new Set(REPORT.quality.daily.map((r) => r[0]))].sort();
+  // Whole days, padded by one on each side: with a single day of validations Plotly would zoom to milliseconds.
+  const days = [...new Set(REPORT.quality.daily.map((r) => r[1]))].sort();
+  const padded = days.length ? [shiftDay(days[0], -1), shiftDay(days[days.length - 1], 1)] : undefined;
+  const spanDays = padded ? (Date.parse(padded[1]) - Date.parse(padded[0])) / 86400000 : 1;
   Plotly.react("dq-pass-rate", datasets.map((d) => {
     const rows = REPORT.quality.daily.filter((r) => r[0] === d);
     return { name: d, mode: "lines+markers", x: rows.map((r) => r[1]), y: rows.map((r) => r[2]) };
   }), {
     title: { text: "validation pass rate per dataset", font: { size: 13 } }, height: 320,
     margin: { l: 50, r: 10, t: 36, b: 40 }, yaxis: { tickformat: ".0%" },
+    xaxis: { type: "date", range: padded, tickformat: "%b %d", dtick: 86400000 * Math.max(1, Math.ceil(spanDays / 8)) },
   }, PLOT_CONFIG);
   const quarantined = Object.entries(REPORT.quality.quarantined).sort((a, b) => b[1] - a[1]);
   Plotly.react("dq-quarantine", [{ type: "bar", x: quarantined.map(([d]) => d), y: quarantined.map(([, n]) => n), marker: { color: COLORS.limit } }], {
@@ -213,6 +218,12 @@ function renderDataQuality() {
   if (!REPORT.quality.blocked.length) blocked.replaceChildren(el("p", { class: "empty" }, "No blocked batch."));
   else blocked.replaceChildren(el("table", {}, ...REPORT.quality.blocked.map(([batch, dataset, reason, page]) =>
     el("tr", {}, el("td", {}, dataset), el("td", {}, batch), el("td", {}, reason || ""), el("td", {}, docsLink(page))))));
+}
+
+function shiftDay(isoDay, days) {
+  const day = new Date(isoDay.slice(0, 10) + "T00:00:00Z");
+  day.setUTCDate(day.getUTCDate() + days);
+  return day.toISOString().slice(0, 10);
 }
 
 function docsLink(page) {

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String, Table, insert
 
+from sources.catalog import PRODUCTION_RUNS
 from warehouse.db import engine_for
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ def _production_runs(spec: DemoSpec, rng: np.random.Generator, offsets: Iterable
                                 "updated_at": finished + timedelta(minutes=5),
                             }
                         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(PRODUCTION_RUNS.columns))  # a Sunday alone has no rows, still columns
 
 
 def _defects(runs: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd.DataFrame:

@@ -66,6 +66,19 @@ def test_a_simulated_day_is_reproducible(tmp_path):
     assert pd.read_csv(drops[0]).shape[0] == first["feedback"]
 
 
+def test_a_simulated_sunday_has_no_production_and_still_brings_the_other_sources(tmp_path):
+    from sources.demo import generate
+
+    saturday = date(2026, 11, 28)
+    where = DemoLocations(f"sqlite:///{tmp_path / 'qms.db'}", tmp_path / "drop", tmp_path / "lms")
+    generate(DemoSpec(end_date=saturday, days=30), where)
+    spec, counts = simulate_day(DemoSpec(end_date=saturday, days=30), where)
+
+    assert spec.end_date.weekday() == 6
+    assert counts["production_runs"] == 1  # no runs on Sundays; Saturday's run corrected
+    assert counts["feedback"] > 0 and (tmp_path / "drop" / "feedback_2026-11-29.csv").exists()
+
+
 def test_a_lost_event_loses_no_data_the_next_run_takes_everything_since_the_watermark(settings, demo_sources):
     """Day one's "new data" event never arrives (Redis pub/sub drops what nobody hears); day two's nightly run
     takes both days, and the warehouse holds every source row in its latest version."""
