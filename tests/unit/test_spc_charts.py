@@ -5,7 +5,9 @@ Sources (the data are the books' tables; the expected limits are the books' publ
   Example 7.1 (p and np: orange-juice cans, 30 samples of n = 50, Table 7.1);
   Example 7.3 (c: nonconformities in 26 samples of 100 printed circuit boards, Table 7.7);
   Example 7.5 (u: nonconformities in 20 samples of 5 personal computers);
-  Example 6.5 (I-MR: weekly mortgage loan processing costs, 20 weeks, Table 6.6).
+  Example 6.5 (I-MR: weekly mortgage loan processing costs, 20 weeks, Table 6.6);
+  Example 6.3 (X-bar and R: inside diameters of piston rings, 25 samples of 5, Table 6.3, then 15 more samples
+  of the same process, Table 6.4; the same data ship with R's qcc package as ``pistonrings``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,49 @@ CANS = [12, 15, 8, 10, 4, 7, 16, 9, 14, 10, 5, 6, 17, 12, 22, 8, 10, 5, 13, 11, 
 BOARDS = [21, 24, 16, 12, 15, 5, 28, 20, 31, 25, 20, 24, 16, 19, 10, 17, 13, 22, 18, 39, 30, 24, 16, 19, 17, 15]
 # Montgomery Example 7.5: total nonconformities in 20 samples of 5 personal computers.
 COMPUTERS = [10, 12, 8, 14, 10, 16, 11, 7, 10, 15, 9, 5, 7, 11, 12, 6, 8, 10, 7, 5]
+# Montgomery Tables 6.3 (samples 1-25, phase I) and 6.4 (samples 26-40, phase II): piston ring diameters, mm.
+PISTON_RINGS = [
+    [74.030, 74.002, 74.019, 73.992, 74.008],
+    [73.995, 73.992, 74.001, 74.011, 74.004],
+    [73.988, 74.024, 74.021, 74.005, 74.002],
+    [74.002, 73.996, 73.993, 74.015, 74.009],
+    [73.992, 74.007, 74.015, 73.989, 74.014],
+    [74.009, 73.994, 73.997, 73.985, 73.993],
+    [73.995, 74.006, 73.994, 74.000, 74.005],
+    [73.985, 74.003, 73.993, 74.015, 73.988],
+    [74.008, 73.995, 74.009, 74.005, 74.004],
+    [73.998, 74.000, 73.990, 74.007, 73.995],
+    [73.994, 73.998, 73.994, 73.995, 73.990],
+    [74.004, 74.000, 74.007, 74.000, 73.996],
+    [73.983, 74.002, 73.998, 73.997, 74.012],
+    [74.006, 73.967, 73.994, 74.000, 73.984],
+    [74.012, 74.014, 73.998, 73.999, 74.007],
+    [74.000, 73.984, 74.005, 73.998, 73.996],
+    [73.994, 74.012, 73.986, 74.005, 74.007],
+    [74.006, 74.010, 74.018, 74.003, 74.000],
+    [73.984, 74.002, 74.003, 74.005, 73.997],
+    [74.000, 74.010, 74.013, 74.020, 74.003],
+    [73.988, 74.001, 74.009, 74.005, 73.996],
+    [74.004, 73.999, 73.990, 74.006, 74.009],
+    [74.010, 73.989, 73.990, 74.009, 74.014],
+    [74.015, 74.008, 73.993, 74.000, 74.010],
+    [73.982, 73.984, 73.995, 74.017, 74.013],
+    [74.012, 74.015, 74.030, 73.986, 74.000],
+    [73.995, 74.010, 73.990, 74.015, 74.001],
+    [73.987, 73.999, 73.985, 74.000, 73.990],
+    [74.008, 74.010, 74.003, 73.991, 74.006],
+    [74.003, 74.000, 74.001, 73.986, 73.997],
+    [73.994, 74.003, 74.015, 74.020, 74.004],
+    [74.008, 74.002, 74.018, 73.995, 74.005],
+    [74.001, 74.004, 73.990, 73.996, 73.998],
+    [74.015, 74.000, 74.016, 74.025, 74.000],
+    [74.030, 74.005, 74.000, 74.016, 74.012],
+    [74.001, 73.990, 73.995, 74.010, 74.024],
+    [74.015, 74.020, 74.024, 74.005, 74.019],
+    [74.035, 74.010, 74.012, 74.015, 74.026],
+    [74.017, 74.013, 74.036, 74.025, 74.026],
+    [74.010, 74.005, 74.029, 74.000, 74.020],
+]
 # Montgomery Table 6.6: weekly mortgage loan processing costs.
 LOAN_COSTS = [310, 288, 297, 298, 307, 303, 294, 297, 308, 306, 294, 299, 297, 299, 314, 295, 293, 306, 301, 304]
 
@@ -125,6 +170,19 @@ def test_xbar_r_chart_uses_the_table_constants_for_n_5():
     assert (xbar["cl"].iloc[0], xbar["ucl"].iloc[0], xbar["lcl"].iloc[0]) == pytest.approx((11, 12.731, 9.269))
     assert (r["cl"].iloc[0], r["ucl"].iloc[0], r["lcl"].iloc[0]) == pytest.approx((3, 2.114 * 3, 0))
     assert xbar["sigma"].iloc[0] == pytest.approx(3 / (2.326 * np.sqrt(5)))
+
+
+def test_xbar_r_chart_reproduces_montgomery_example_6_3():
+    xbar, r = xbar_r_chart(PISTON_RINGS, baseline=25)
+    # Published: x-double-bar 74.001, R-bar 0.023, X-bar limits 74.014 / 73.988 (A2 = 0.577), R chart LCL 0.
+    assert xbar["cl"].iloc[0] == pytest.approx(74.001, abs=5e-4)
+    assert r["cl"].iloc[0] == pytest.approx(0.023, abs=5e-4)
+    assert (xbar["ucl"].iloc[0], xbar["lcl"].iloc[0]) == pytest.approx((74.014, 73.988), abs=5e-4)
+    # The book's R-chart UCL, 0.049, is D4 times R-bar rounded to 0.023; unrounded R-bar (0.02276) gives 0.0481.
+    assert (r["ucl"].iloc[0], r["lcl"].iloc[0]) == pytest.approx((D4[5] * r["cl"].iloc[0], 0))
+    assert not xbar["out_of_control"].iloc[:25].any() and not r["out_of_control"].any()  # phase I in control
+    # Phase II: the mean has drifted up; samples 37, 38 and 39 plot above the phase I UCL, the spread is unchanged.
+    assert [i + 1 for i in np.flatnonzero(xbar["out_of_control"])] == [37, 38, 39]
 
 
 def test_xbar_r_phase_two_flags_a_shifted_subgroup():
