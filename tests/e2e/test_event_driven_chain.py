@@ -219,12 +219,19 @@ def _settled(home: Path, settings: Any) -> bool:
 
 def _backfill(env: dict[str, str], dag_id: str, first: str, last: str, reprocess: str) -> None:
     command = ["backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
-    done = subprocess.run(
-        [str(BIN / "airflow"), *command, "--reprocess-behavior", reprocess, "--max-active-runs", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    for _ in range(5):
+        done = subprocess.run(
+            [str(BIN / "airflow"), *command, "--reprocess-behavior", reprocess, "--max-active-runs", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        # SQLite metadata: clearing runs upgrades a read transaction to a write, which SQLite refuses at once
+        # ("database is locked", no busy wait) while the scheduler writes. Airflow then removes the partial
+        # backfill so that it can be retried, as a user would.
+        if done.returncode == 0 or "database is locked" not in done.stderr:
+            break
+        time.sleep(5)
     assert done.returncode == 0, f"airflow backfill create failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
