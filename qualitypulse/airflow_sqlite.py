@@ -1,4 +1,4 @@
-"""Connection arguments for a local Airflow whose metadata database is SQLite (``make airflow``, the e2e tests).
+"""Connection arguments for a local Airflow whose metadata database is SQLite (``make airflow``).
 
 SQLite lets one writer in at a time and, by default, gives up after 5 seconds of waiting with "database is
 locked". With the scheduler, triggerer, dag-processor and API server all writing, a CLI command such as

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from sources.demo import DemoSpec
 
 
-def _yesterday() -> date:
+def yesterday() -> date:
+    """The last whole day (UTC): where the demo's sources end and the nightly run's interval ends."""
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
@@ -41,7 +42,7 @@ def _demo_sources(args: argparse.Namespace) -> None:
         print(f"demo sources exist ({json.loads(marker.read_text())}); --force regenerates them")
         return
     spec = DemoSpec(
-        end_date=args.end_date or _yesterday(),
+        end_date=args.end_date or yesterday(),
         days=args.days,
         seed=args.seed,
         sites=args.sites,
@@ -93,7 +94,7 @@ def _run_dags(args: argparse.Namespace) -> None:
     from qualitypulse.demo_services import demo_alert_sink, demo_lms_api
 
     # The nightly run covering a day is due at the midnight that ends it.
-    day = args.day or _yesterday()
+    day = args.day or yesterday()
     with demo_lms_api(get_settings()), demo_alert_sink(get_settings()) as sink:
         states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
@@ -108,7 +109,7 @@ def _stage(args: argparse.Namespace) -> None:
     settings = get_settings()
     run_id = f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     if args.stage == "ingest":
-        end = datetime.combine(args.interval_end or _yesterday() + timedelta(days=1), time(0))
+        end = datetime.combine(args.interval_end or yesterday() + timedelta(days=1), time(0))
         from qualitypulse.demo_services import demo_lms_api
 
         with demo_lms_api(settings) as configured:

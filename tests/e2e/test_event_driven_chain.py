@@ -5,6 +5,9 @@ source's ingest DAG, then validation and loading, then the KPI build, and the KP
 source publishes on Redis and its data arrives too. On the nightly schedule, the
 latest night's runs load every source, and a week of QMS history backfilled twice with ``airflow backfill
 create`` leaves the warehouse as it was. Slow (a few minutes): marked ``slow``; CI runs it.
+
+Airflow's own metadata is in a PostgreSQL database of the test's, as in production (docker-compose.yml): on SQLite,
+with every component writing, ``airflow backfill create`` intermittently fails with "database is locked".
 """
 
 from __future__ import annotations
@@ -13,13 +16,12 @@ import contextlib
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import pytest
 import redis
 
 from qualitypulse import events
+from qualitypulse.cli import yesterday
 from qualitypulse.demo_services import demo_lms_api
 from sources.catalog import SOURCES
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
@@ -36,12 +39,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 BIN = Path(sys.executable).parent
-
-
-def _yesterday() -> date:
-    """The real scheduler runs on the wall clock, so the sources must be fresh by it: their data ends yesterday
-    (UTC), as a nightly run expects. Older data would fail the batches' freshness checks and block them."""
-    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def _free_port() -> int:
@@ -77,9 +74,13 @@ def nightly_airflow(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str], Path]
 @contextlib.contextmanager
 def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dict[str, str], Path]]:
     """A running Airflow with the project's DAGs over the demo sources, and the environment its tasks see."""
-    with fresh_warehouse("sqlite", tmp_path) as url:
+    # fresh_warehouse makes any new, empty database: here also the one for Airflow's metadata.
+    with fresh_warehouse("sqlite", tmp_path) as url, fresh_warehouse("postgresql", tmp_path) as metadata_url:
+        metadata = metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
         with demo_lms_api(migrated_settings(tmp_path, url)) as settings:
-            write_demo_sources(settings, end_date=_yesterday())
+            # The real scheduler runs on the wall clock: the sources must be fresh by it, or the batches' freshness
+            # checks block them. Their data ends yesterday, as `make run`'s demo does.
+            write_demo_sources(settings, end_date=yesterday())
             port = _free_port()
             home = tmp_path / "airflow"
             env = {
@@ -94,8 +95,8 @@ def _standalone(tmp_path: Path, ingest_schedule: str) -> Iterator[tuple[Any, dic
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                # Every component writes the SQLite metadata: wait for the lock rather than fail (CLI included).
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "qualitypulse.airflow_sqlite.CONNECT_ARGS",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata,  # psycopg 3 does async too: no asyncpg
                 "QP_DATA_DIR": str(settings.data_dir),
                 "QP_WAREHOUSE_URL": settings.warehouse_url,
                 "QP_SIGNAL_POKE_SECONDS": "1",
@@ -141,16 +142,9 @@ def _stop_tree(process: subprocess.Popen[bytes]) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def _watchers_running(home: Path) -> bool:
-    database = home / "airflow.db"
-    if not database.exists():
-        return False
-    with sqlite3.connect(database) as connection:  # Airflow's own metadata: the triggerer's registered triggers
-        try:
-            (count,) = connection.execute("select count(*) from trigger").fetchone()
-        except sqlite3.OperationalError:
-            return False
-    return count >= 2 * 4  # a marker and a queue watcher per source
+def _watchers_running(env: dict[str, str]) -> bool:
+    triggers = _airflow_db(env, "select count(*) from trigger")  # the triggerer's registered triggers
+    return bool(triggers) and triggers[0][0] >= 2 * 4  # a marker and a queue watcher per source
 
 
 def _loaded(settings: object, source: str) -> bool:
@@ -160,8 +154,7 @@ def _loaded(settings: object, source: str) -> bool:
 
 def test_a_ready_marker_and_a_redis_message_each_run_their_chain_to_the_kpi_table(airflow):
     settings, env, log = airflow
-    home = Path(env["AIRFLOW_HOME"])
-    _wait_for("the triggerer to run the watchers", lambda: _watchers_running(home), 180, log)
+    _wait_for("the triggerer to run the watchers", lambda: _watchers_running(env), 180, log)
 
     marker = events.ready_marker(settings, "qms")
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -195,23 +188,23 @@ def test_a_ready_marker_and_a_redis_message_each_run_their_chain_to_the_kpi_tabl
     assert set(ledger.source) == {"qms", "finance"}  # the other sources sent no event and had no nightly run yet
 
 
-def _airflow_db(home: Path, query: str) -> list[tuple[Any, ...]]:
-    """Rows of Airflow's own metadata database (SQLite here): the state of runs and the Asset queue."""
-    database = home / "airflow.db"
-    if not database.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        try:
+def _airflow_db(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
+    """Rows of Airflow's own metadata database: the state of runs, triggers and the Asset queue."""
+    import psycopg
+
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        with psycopg.connect(url, connect_timeout=10) as connection:
             return connection.execute(query).fetchall()
-        except sqlite3.OperationalError:
-            return []
+    except psycopg.errors.UndefinedTable:  # not migrated yet
+        return []
 
 
-def _settled(home: Path, settings: Any) -> bool:
+def _settled(env: dict[str, str], settings: Any) -> bool:
     """No run queued or running, no Asset-triggered run waiting, no backfill open, no landed batch to load."""
-    busy = _airflow_db(home, "select count(*) from dag_run where state in ('queued', 'running')")
-    waiting = _airflow_db(home, "select count(*) from asset_dag_run_queue")
-    backfilling = _airflow_db(home, "select count(*) from backfill where completed_at is null")
+    busy = _airflow_db(env, "select count(*) from dag_run where state in ('queued', 'running')")
+    waiting = _airflow_db(env, "select count(*) from asset_dag_run_queue")
+    backfilling = _airflow_db(env, "select count(*) from backfill where completed_at is null")
     counts = [rows[0][0] if rows else None for rows in (busy, waiting, backfilling)]
     landed = (read_table(settings, "batch_ledger").status == "landed").any()
     return counts == [0, 0, 0] and not landed
@@ -219,41 +212,33 @@ def _settled(home: Path, settings: Any) -> bool:
 
 def _backfill(env: dict[str, str], dag_id: str, first: str, last: str, reprocess: str) -> None:
     command = ["backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
-    for _ in range(5):
-        done = subprocess.run(
-            [str(BIN / "airflow"), *command, "--reprocess-behavior", reprocess, "--max-active-runs", "2"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        # SQLite metadata: clearing runs upgrades a read transaction to a write, which SQLite refuses at once
-        # ("database is locked", no busy wait) while the scheduler writes. Airflow then removes the partial
-        # backfill so that it can be retried, as a user would.
-        if done.returncode == 0 or "database is locked" not in done.stderr:
-            break
-        time.sleep(5)
+    done = subprocess.run(
+        [str(BIN / "airflow"), *command, "--reprocess-behavior", reprocess, "--max-active-runs", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, f"airflow backfill create failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
-def _backfill_runs(home: Path, dag_id: str) -> list[tuple[str, int]]:
+def _backfill_runs(env: dict[str, str], dag_id: str) -> list[tuple[str, int]]:
     """(state, times cleared) of each backfill run of ``dag_id``: a reprocessing backfill clears and reruns them."""
     query = f"select state, clear_number from dag_run where dag_id = '{dag_id}' and run_type = 'backfill'"
-    return sorted(_airflow_db(home, query))
+    return sorted(_airflow_db(env, query))
 
 
 def test_the_nightly_runs_load_everything_and_a_week_backfilled_twice_changes_nothing(nightly_airflow):
     settings, env, log = nightly_airflow
-    home = Path(env["AIRFLOW_HOME"])
     _wait_for("the nightly runs to load every source", lambda: all(_loaded(settings, s) for s in SOURCES), 300, log)
-    _wait_for("the chain to settle after the nightly runs", lambda: _settled(home, settings), 300, log)
+    _wait_for("the chain to settle after the nightly runs", lambda: _settled(env, settings), 300, log)
     assert not read_table(settings, "kpi_daily").query("kpi == 'fpy'").empty
     before = snapshot(settings)
 
     # A week of history before the latest night; the nightly run already loaded it.
-    first, last = (str(_yesterday() - timedelta(days=days)) for days in (7, 1))
+    first, last = (str(yesterday() - timedelta(days=days)) for days in (7, 1))
     _backfill(env, "qp_ingest_qms", first, last, reprocess="none")
-    _wait_for("the backfill and the chain after it", lambda: _settled(home, settings), 420, log)
-    assert _backfill_runs(home, "qp_ingest_qms") == [("success", 0)] * 7  # one run per day of the week
+    _wait_for("the backfill and the chain after it", lambda: _settled(env, settings), 420, log)
+    assert _backfill_runs(env, "qp_ingest_qms") == [("success", 0)] * 7  # one run per day of the week
 
     after_first = snapshot(settings)
     # Only the ledger knows: it records the week's re-extracted batches, every row a duplicate of a loaded one.
@@ -264,7 +249,7 @@ def test_the_nightly_runs_load_everything_and_a_week_backfilled_twice_changes_no
     assert (backfilled.rows_duplicate == backfilled.rows_extracted).all()
 
     _backfill(env, "qp_ingest_qms", first, last, reprocess="completed")
-    _wait_for("the second backfill and the chain after it", lambda: _settled(home, settings), 420, log)
-    assert _backfill_runs(home, "qp_ingest_qms") == [("success", 1)] * 7  # each day ran again
+    _wait_for("the second backfill and the chain after it", lambda: _settled(env, settings), 420, log)
+    assert _backfill_runs(env, "qp_ingest_qms") == [("success", 1)] * 7  # each day ran again
 
     assert changed_tables(after_first, snapshot(settings)) == {}  # the same batches again: the ledger knew them

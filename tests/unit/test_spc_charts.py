@@ -6,8 +6,8 @@ Sources (the data are the books' tables; the expected limits are the books' publ
   Example 7.3 (c: nonconformities in 26 samples of 100 printed circuit boards, Table 7.7);
   Example 7.5 (u: nonconformities in 20 samples of 5 personal computers);
   Example 6.5 (I-MR: weekly mortgage loan processing costs, 20 weeks, Table 6.6);
-  Example 6.3 (X-bar and R: inside diameters of piston rings, 25 samples of 5, Table 6.3, then 15 more samples
-  of the same process, Table 6.4; the same data ship with R's qcc package as ``pistonrings``).
+  Example 6.3 (X-bar and R: inside diameters of piston rings, 25 samples of 5, Table 6.3, then 15 further samples
+  of the same process for phase II; the same 40 samples ship with R's qcc package as ``pistonrings``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CANS = [12, 15, 8, 10, 4, 7, 16, 9, 14, 10, 5, 6, 17, 12, 22, 8, 10, 5, 13, 11, 
 BOARDS = [21, 24, 16, 12, 15, 5, 28, 20, 31, 25, 20, 24, 16, 19, 10, 17, 13, 22, 18, 39, 30, 24, 16, 19, 17, 15]
 # Montgomery Example 7.5: total nonconformities in 20 samples of 5 personal computers.
 COMPUTERS = [10, 12, 8, 14, 10, 16, 11, 7, 10, 15, 9, 5, 7, 11, 12, 6, 8, 10, 7, 5]
-# Montgomery Tables 6.3 (samples 1-25, phase I) and 6.4 (samples 26-40, phase II): piston ring diameters, mm.
+# Montgomery Example 6.3: piston ring diameters, mm; samples 1-25 (Table 6.3) are phase I, 26-40 phase II.
 PISTON_RINGS = [
     [74.030, 74.002, 74.019, 73.992, 74.008],
     [73.995, 73.992, 74.001, 74.011, 74.004],
@@ -181,7 +181,7 @@ def test_xbar_r_chart_reproduces_montgomery_example_6_3():
     # The book's R-chart UCL, 0.049, is D4 times R-bar rounded to 0.023; unrounded R-bar (0.02276) gives 0.0481.
     assert (r["ucl"].iloc[0], r["lcl"].iloc[0]) == pytest.approx((D4[5] * r["cl"].iloc[0], 0))
     assert not xbar["out_of_control"].iloc[:25].any() and not r["out_of_control"].any()  # phase I in control
-    # Phase II: the mean has drifted up; samples 37, 38 and 39 plot above the phase I UCL, the spread is unchanged.
+    # Phase II: the mean drifts up; samples 37, 38 and 39 plot above the phase I UCL, the spread stays in control.
     assert [i + 1 for i in np.flatnonzero(xbar["out_of_control"])] == [37, 38, 39]
 
 
