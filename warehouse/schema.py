@@ -37,7 +37,10 @@ metadata = MetaData(
 )
 
 ALL = "ALL"  # the site/line/step value of a rollup row in KPI tables
-LEDGER_STATUSES = ("landed", "loaded", "blocked")
+# landed: waiting; processing: a load holds its claim; loaded / blocked: final; failed: validating or loading raised
+# (the error in ``reason``), kept out of the queue until ``qp replay`` puts it back.
+LEDGER_STATUSES = ("landed", "processing", "loaded", "blocked", "failed")
+UNPROCESSED_STATUSES = ("landed", "processing", "failed")
 
 _SQL_TYPES: dict[ColumnKind, type[TypeEngine]] = {
     "str": String,
@@ -84,6 +87,7 @@ batch_ledger = Table(
     Column("rows_loaded", Integer, nullable=False, server_default="0"),
     Column("rows_quarantined", Integer, nullable=False, server_default="0"),
     Column("rows_duplicate", Integer, nullable=False, server_default="0"),
+    Column("rows_deleted", Integer, nullable=False, server_default="0"),  # removed because the source deleted them
     Column("status", String(20), nullable=False),
     Column("reason", Text),
     Column("landed_at", DateTime, nullable=False),
@@ -92,10 +96,15 @@ batch_ledger = Table(
     # incremental (since the watermark), backfill (a re-extracted window) or replay (quarantined rows re-validated)
     Column("batch_kind", String(20), nullable=False, server_default="incremental"),
     Column("data_docs_page", Text),  # the batch's validation page in the Data Docs site
+    # Which load holds the batch while it is ``processing``, since when (a claim older than the stale limit is a
+    # crashed load's, and the next run takes the batch over).
+    Column("claimed_by", String(250)),
+    Column("claimed_at", DateTime),
     CheckConstraint(f"status in {LEDGER_STATUSES!r}", name="status"),
-    # The ledger must add up once a batch is processed: every row is loaded, quarantined or a duplicate.
+    # The ledger must add up once a batch is processed: every row is loaded, quarantined, a duplicate or deleted.
     CheckConstraint(
-        "status = 'landed' or rows_extracted = rows_loaded + rows_quarantined + rows_duplicate",
+        f"status in {UNPROCESSED_STATUSES!r} "
+        "or rows_extracted = rows_loaded + rows_quarantined + rows_duplicate + rows_deleted",
         name="counts_add_up",
     ),
 )
@@ -147,6 +156,22 @@ quarantine = Table(
     Column("status", String(20), nullable=False, server_default="open"),  # open, replayed or dismissed
     Column("quarantined_at", DateTime, nullable=False),
     Column("replayed_in", String(120)),  # the batch that re-validated this row (``qp quarantine replay``)
+    # sha256 of the raw record: an unchanged re-delivery of a quarantined row is a duplicate, not a second entry.
+    Column("record_hash", String(64)),
+    Index("ix_quarantine_dataset_record_hash", "dataset", "record_hash"),
+)
+
+# Fact rows removed because their source deleted them (a SQL hard delete, an API record gone or flagged deleted),
+# with the row as it was: the audit trail, and the days whose KPIs the deletion changed.
+fact_deletion = Table(
+    "fact_deletion",
+    metadata,
+    Column("dataset", String(60), primary_key=True),
+    Column("record_key", String(400), primary_key=True),  # the natural key as JSON
+    Column("batch_id", String(120), primary_key=True),  # the deletion batch
+    Column("record", Text, nullable=False),  # the fact row as it was, JSON
+    Column("deleted_at", DateTime, nullable=False),
+    Index("ix_fact_deletion_batch_id", "batch_id"),
 )
 
 validation_result = Table(
