@@ -6,17 +6,34 @@ interval: an event that was lost only delays data until the next run, it never l
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Boolean, Date, DateTime, Engine, Float, Integer, MetaData, Numeric, Select, Table, select
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Select,
+    String,
+    Table,
+    select,
+    type_coerce,
+)
 from sqlalchemy.exc import NoSuchTableError, OperationalError
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from sources.catalog import Dataset
 from warehouse.db import engine_for
@@ -28,6 +45,8 @@ SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 PARSE_ERROR = "_parse_error"
 RAW_LINE = "_raw_line"  # the source text of a record that could not be parsed
+# Why values of a row could not be typed (one reason per line); the untyped values are kept in RAW_LINE as JSON.
+TYPE_ERROR = "_type_error"
 
 
 class SourceUnavailable(RuntimeError):
@@ -89,12 +108,18 @@ def extract_sql(
         engine.dispose()
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
         raise SourceUnavailable(f"{dataset.name}: the source database is unreachable ({reason})") from None
-    query = select(source_table).where(source_table.c[wm_col] <= upper).order_by(source_table.c[wm_col])
+    # Values come back as the driver gives them, without SQLAlchemy's conversions: one impossible date (SQLite keeps
+    # dates as text) or a word in a numeric column must become a quarantined row, not an exception for the batch.
+    raw_columns = [
+        c if isinstance(c.type, String) else type_coerce(c, NullType()).label(c.name) for c in source_table.columns
+    ]
+    query = select(*raw_columns).where(source_table.c[wm_col] <= upper).order_by(source_table.c[wm_col])
     if watermark is not None:
         query = query.where(source_table.c[wm_col] > watermark - lookback)
+    schema = pa.schema([(c.name, _arrow_type(c.type)) for c in source_table.columns])
     extraction = Extraction(
         frame=pd.DataFrame(columns=[c.name for c in source_table.columns]),
-        schema=pa.schema([(c.name, _arrow_type(c.type)) for c in source_table.columns]),
+        schema=schema.append(pa.field(TYPE_ERROR, pa.string())).append(pa.field(RAW_LINE, pa.string())),
     )
     read = _arrow_chunks if engine.dialect.name == "postgresql" else _row_chunks
 
@@ -102,7 +127,7 @@ def extract_sql(
         late = 0
         try:
             for raw in read(engine, query, chunk_rows):
-                frame = _typed(raw, extraction.schema)
+                frame = _typed(raw, schema)
                 if watermark is not None and taken_before:
                     frame, found = _without_taken(frame, dataset, watermark, taken_before)
                     late += found
@@ -145,7 +170,20 @@ def _arrow_chunks(engine: Engine, query: Select[Any], chunk_rows: int) -> Iterat
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(chunk_rows * 100)})
         cursor.execute(sql)
         for batch in cursor.fetch_record_batch():
-            yield batch.to_pandas()
+            yield _with_non_finite_as_text(batch)
+
+
+def _with_non_finite_as_text(batch: pa.RecordBatch) -> pd.DataFrame:
+    """The batch as pandas, NaN and infinities spelled as text: pandas would make a NaN a missing value."""
+    frame = batch.to_pandas()
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_floating(column.type):
+            odd = pc.fill_null(pc.invert(pc.is_finite(column)), False).to_numpy(zero_copy_only=False)
+            if odd.any():
+                values = frame[name].astype(object)
+                values[odd] = [repr(float(v)) for v in column.filter(pa.array(odd)).to_pylist()]
+                frame[name] = values
+    return frame
 
 
 def _without_taken(
@@ -175,16 +213,63 @@ def _arrow_type(sql_type: TypeEngine) -> pa.DataType:
 
 
 def _typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
-    """Values the landed schema can hold: decimals as floats, anything else in a text column as text."""
+    """Values the landed schema can hold; a value that can't be typed is left out, with the reason and its text.
+
+    Decimals become floats and timestamps with a UTC offset become UTC. A value that does not fit its column's
+    type (an impossible date, text or a non-finite number in a numeric column) lands as null, its row carries the
+    reason in ``_type_error`` and the value as it was in ``_raw_line``, so validation quarantines that row alone.
+    """
+    reasons: dict[int, list[str]] = {}
+    originals: dict[int, dict[str, str]] = {}
     for field_ in schema:
         column = frame[field_.name]
-        if column.dtype != object:
-            continue
-        if pa.types.is_floating(field_.type):
-            frame[field_.name] = pd.to_numeric(column)
-        elif pa.types.is_string(field_.type):
-            frame[field_.name] = column.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
+            continue  # typed by the driver already (Arrow batches)
+        typed, bad, kind = _typed_column(column, field_.type)
+        frame[field_.name] = typed
+        for position in np.flatnonzero(bad.to_numpy()):
+            value = column.iloc[position]
+            reasons.setdefault(int(position), []).append(_type_reason(field_.name, value, kind))
+            originals.setdefault(int(position), {})[field_.name] = str(value)
+    frame[TYPE_ERROR] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    frame[RAW_LINE] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    if reasons:
+        rows = sorted(reasons)
+        frame.iloc[rows, frame.columns.get_loc(TYPE_ERROR)] = ["\n".join(reasons[r]) for r in rows]
+        frame.iloc[rows, frame.columns.get_loc(RAW_LINE)] = [json.dumps(originals[r]) for r in rows]
     return frame
+
+
+def _typed_column(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series, pd.Series, str]:
+    """The column converted for ``arrow_type``, a mask of the values that could not be, and the type in words."""
+    present = column.notna() & column.map(lambda v: not (isinstance(v, str) and not v.strip()))
+    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
+        numbers = pd.to_numeric(column.where(present), errors="coerce").astype("float64")
+        numbers = numbers.where(np.isfinite(numbers))
+        kind = "float" if pa.types.is_floating(arrow_type) else "int"
+        bad = present & numbers.isna()
+        if kind == "int":
+            bad |= numbers.notna() & (numbers % 1 != 0)
+            return numbers.where(~bad).astype("Int64"), bad, kind
+        return numbers, bad, kind
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        stamps = pd.to_datetime(column.where(present), errors="coerce", format="ISO8601", utc=True)
+        stamps = stamps.dt.tz_localize(None)
+        kind = "date" if pa.types.is_date(arrow_type) else "datetime"
+        return (stamps.dt.normalize() if kind == "date" else stamps), present & stamps.isna(), kind
+    if pa.types.is_boolean(arrow_type):
+        return column, pd.Series(False, index=column.index), "bool"
+    return (
+        column.map(lambda v: v if v is None or isinstance(v, str) else str(v)),
+        pd.Series(False, index=column.index),
+        "str",
+    )
+
+
+def _type_reason(column: str, value: object, kind: str) -> str:
+    from transforms.conform import type_error  # one wording for every connector
+
+    return type_error(column, value, kind)
 
 
 def _change_keys(frame: pd.DataFrame, dataset: Dataset) -> list[tuple[object, ...]]:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR
+from sources.extract import PARSE_ERROR, TYPE_ERROR
 
 # A column whose every value (at least this many) fails its declared type has changed type in the source:
 # the batch is blocked as a whole, instead of each row being quarantined for the same reason.
@@ -30,6 +30,9 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
     if PARSE_ERROR in raw.columns:
         for row, reason in raw[PARSE_ERROR].dropna().items():
             row_errors.setdefault(int(row), []).append(f"parse: {reason}")
+    if TYPE_ERROR in raw.columns:  # values the extractor could not type; it kept the raw text beside them
+        for row, reason in raw[TYPE_ERROR].dropna().items():
+            row_errors.setdefault(int(row), []).extend(str(reason).split("\n"))
     missing = [c for c in dataset.required if c not in raw.columns]
     unparsed_only = len(row_errors) == len(raw) and len(raw) > 0
     if missing and not unparsed_only:
@@ -46,7 +49,7 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
             example = values[bad].iloc[0]
             changed.append(f"{name} (none of its {present} values is a valid {kind}, e.g. {example!r})")
         for row in bad[bad].index:
-            row_errors.setdefault(int(row), []).append(f"type: {name} {values[row]!r} is not a valid {kind}")
+            row_errors.setdefault(int(row), []).append(type_error(name, values[row], kind))
     if changed:
         return Conformed(
             frame=raw.iloc[0:0], row_errors=row_errors, batch_error=f"column type changed: {'; '.join(changed)}"
@@ -54,8 +57,26 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
     return Conformed(frame=typed, row_errors=row_errors, batch_error=None)
 
 
+def type_error(column: str, value: object, kind: str) -> str:
+    """The quarantine reason for a value that does not fit its column's type."""
+    if kind in ("int", "float") and _is_non_finite(value):
+        return f"type: {column} {value!r} is not a finite number"
+    return f"type: {column} {value!r} is not a valid {kind}"
+
+
+def _is_non_finite(value: object) -> bool:
+    try:
+        return not np.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def _cast(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """The values as ``kind`` and a mask of values that were present but could not be converted."""
+    """The values as ``kind`` and a mask of values that were present but could not be converted.
+
+    Numbers must be finite (NaN and infinities are never valid data, whatever the format spells them); timestamps
+    with UTC offsets are normalised to UTC, several offsets in one column included (a daylight-saving change).
+    """
     present = values.notna()
     if values.dtype == object or isinstance(values.dtype, pd.StringDtype):  # text: a blank is missing too
         present &= values.astype("string").str.strip().ne("")
@@ -63,14 +84,13 @@ def _cast(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
         return values.where(present).astype("string"), pd.Series(False, index=values.index)
     if kind in ("int", "float"):
         numbers = pd.to_numeric(values.where(present), errors="coerce")
+        numbers = numbers.where(np.isfinite(numbers.astype("float64")))
         bad = present & numbers.isna()
         if kind == "int":
             fractional = numbers.notna() & (numbers % 1 != 0)
             return numbers.where(~fractional).round().astype("Int64"), bad | fractional
         return numbers.astype("Float64"), bad
-    stamps = pd.to_datetime(values.where(present), errors="coerce", format="ISO8601")
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = pd.to_datetime(values.where(present), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
     if kind == "date":
         stamps = stamps.dt.normalize()
     return stamps.astype("datetime64[us]"), present & stamps.isna()
