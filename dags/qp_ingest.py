@@ -38,21 +38,22 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
         from airflow.sdk.exceptions import AirflowSkipException
 
         from qualitypulse.connections import with_airflow_connections
-        from qualitypulse.pipeline import ingest_run_interval
+        from qualitypulse.pipeline import ingest_run_interval, work_waiting
 
         context = get_current_context()
         dag_run = context["dag_run"]
         interval_start = context.get("data_interval_start")
         interval_end = context.get("data_interval_end") or dag_run.run_after
+        settings = with_airflow_connections(get_settings())
         result = ingest_run_interval(
             dataset_name,
             interval_start.replace(tzinfo=None) if interval_start else None,
             interval_end.replace(tzinfo=None),
             getattr(dag_run.run_type, "value", str(dag_run.run_type)),  # an enum: "backfill", "scheduled", ...
             context["run_id"],
-            with_airflow_connections(get_settings()),
+            settings,
         )
-        if not result.new:
+        if not result.new and not work_waiting(dataset_name, settings):
             raise AirflowSkipException(f"{dataset_name}: no new batch")
         return asdict(result)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from expectations.runner import BatchValidator, RuleResult
 from sources.catalog import Dataset
+from sources.extract import SOURCE_FILE, SOURCE_LINE
 from transforms.conform import conform, exact_duplicates, row_hashes
 
 
@@ -40,20 +43,20 @@ def judge_batch(
     batch_id: str,
     validator: BatchValidator,
     parameters_for: ParametersFor | None = None,
+    event_dates: tuple[datetime, datetime] | None = None,
 ) -> BatchVerdict:
+    """``event_dates``: the plausible (earliest, latest) event date of the batch's rows; rows outside it are
+    quarantined, so a typo'd year never creates a KPI day or an alert."""
     raw = raw.reset_index(drop=True)
     conformed = conform(raw, dataset)
     if conformed.batch_error:
-        reason = f"batch blocked: {conformed.batch_error}"
-        return BatchVerdict(
-            batch_id,
-            dataset,
-            valid=_empty(dataset),
-            quarantined=_quarantine_rows(raw, {i: [reason] for i in range(len(raw))}, dataset),
-            blocked_reason=reason,
-        )
+        return blocked_verdict(raw, dataset, batch_id, f"batch blocked: {conformed.batch_error}")
     typed = conformed.frame
     failures = {row: list(reasons) for row, reasons in conformed.row_errors.items()}
+    if event_dates is not None and dataset.event_date:
+        untroubled = typed.drop(index=list(failures))
+        for row, reason in implausible_dates(untroubled, dataset.event_date, *event_dates).items():
+            failures.setdefault(row, []).append(reason)
     candidates = typed.drop(index=list(failures))
     duplicates = exact_duplicates(candidates)
     candidates = candidates[~duplicates]
@@ -89,6 +92,29 @@ def judge_batch(
     )
 
 
+def blocked_verdict(raw: pd.DataFrame, dataset: Dataset, batch_id: str, reason: str) -> BatchVerdict:
+    """A batch that can't be used as a whole: every row quarantined with ``reason``, nothing loaded."""
+    raw = raw.reset_index(drop=True)
+    return BatchVerdict(
+        batch_id,
+        dataset,
+        valid=_empty(dataset),
+        quarantined=_quarantine_rows(raw, {i: [reason] for i in range(len(raw))}, dataset),
+        blocked_reason=reason,
+    )
+
+
+def implausible_dates(typed: pd.DataFrame, column: str, earliest: datetime, latest: datetime) -> dict[int, str]:
+    """Rows whose event date lies after ``latest`` or before ``earliest``, with the reason."""
+    stamps = pd.to_datetime(typed[column])
+    reasons: dict[int, str] = {}
+    for row, stamp in stamps[stamps > latest].items():
+        reasons[int(row)] = f"rule: {column} {stamp} is later than the run's interval end allows (latest {latest})"
+    for row, stamp in stamps[stamps < earliest].items():
+        reasons[int(row)] = f"rule: {column} {stamp} is earlier than the dataset's floor ({earliest.date()})"
+    return reasons
+
+
 def _for_loading(valid: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
     out = valid.copy()
     out["row_hash"] = row_hashes(valid) if not valid.empty else pd.Series(dtype="str")
@@ -116,6 +142,17 @@ def _quarantine_rows(raw: pd.DataFrame, reasons: dict[int, list[str]], dataset: 
                 "record_key": None if any(v is None for v in key_values) else "|".join(str(v) for v in key_values),
                 "failed_rules": json.dumps(reasons[row]),
                 "raw_record": json.dumps(record, default=str),
+                "record_hash": record_hash(record),
             }
         )
     return out
+
+
+# Where a record came from is not what it says: the same row re-delivered in another file or page is the same row.
+_LINEAGE = frozenset({SOURCE_FILE, SOURCE_LINE, "_page"})
+
+
+def record_hash(record: dict[str, object]) -> str:
+    """sha256 of a raw record's content (lineage aside, keys sorted, nulls left out): equal for an unchanged row."""
+    content = {k: v for k, v in record.items() if k not in _LINEAGE and v is not None}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()

@@ -232,10 +232,11 @@ def _quarantine(args: argparse.Namespace) -> None:
     if args.action == "dismiss":
         if not (args.batch and args.reason):
             raise SystemExit("dismiss needs --batch and --reason: rows are dismissed one batch at a time, with why")
+        engine.dispose()
         try:
-            dismissed = ledger.dismiss_quarantine(engine, args.batch, args.reason)
-        finally:
-            engine.dispose()
+            dismissed = pipeline.dismiss(args.batch, args.reason, settings)
+        except ledger.UnknownBatch as error:
+            raise SystemExit(f"qp quarantine dismiss: {error.args[0]}: check the batch id") from None
         print(f"{dismissed} row(s) of {args.batch} dismissed: {args.reason}")
         run_id = f"quarantine_dismiss__{datetime.now(UTC):%Y%m%dT%H%M%S}"
         print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten (days the batch held are released)")

@@ -234,10 +234,45 @@ def replay_quarantined(
     """
     engine = engine_for(settings.warehouse_url)
     try:
+        with engine.connect() as connection:
+            status = ledger.batch_status(connection, batch_id) if batch_id else None
+        if batch_id and status is None:
+            raise ledger.UnknownBatch(f"not in the ledger: {batch_id}")
+        if status == "failed":  # nothing of it reached the quarantine: the whole batch is validated again
+            return replay([batch_id], settings)
         rows = ledger.open_quarantine(engine, dataset, batch_id)
     finally:
         engine.dispose()
     return _replay_rows(rows, pipeline_run_id, settings)
+
+
+def dismiss(batch_id: str, reason: str, settings: Settings) -> int:
+    """Close a batch's open quarantined rows without loading them (``qp quarantine dismiss``); returns how many.
+
+    A failed batch (its validation or load raised) has no rows in the quarantine yet: all of them are quarantined
+    then dismissed with ``reason``, so the ledger adds up and its alert resolves; nothing of it is loaded.
+    """
+    from expectations.verdict import blocked_verdict
+    from warehouse.dq_alerts import resolve_blocked_batch
+    from warehouse.loads import apply_verdict
+
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            status = ledger.batch_status(connection, batch_id)
+        if status == "failed":
+            batch = ledger.batch(engine, batch_id)
+            raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
+            error = ledger.batch_reason(engine, batch_id)
+            verdict = blocked_verdict(raw, BY_NAME[batch.dataset], batch_id, f"batch failed: {error}")
+            apply_verdict(engine, verdict, batch.rows_extracted)
+        dismissed = ledger.dismiss_quarantine(engine, batch_id, reason)
+        if status == "failed":
+            with engine.begin() as connection:
+                resolve_blocked_batch(connection, batch_id, ledger.utcnow())
+    finally:
+        engine.dispose()
+    return dismissed
 
 
 def _replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -> list[BatchReport]:
@@ -268,6 +303,28 @@ def _replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -
     return [r for r in replayed if r.batch_id in replay_batches]
 
 
+def work_waiting(dataset: str, settings: Settings) -> bool:
+    """Whether the ledger holds batches of ``dataset`` that no load finished (landed, or left by a crashed load).
+
+    An ingest run that found nothing new still signals validation then: stranded batches wait for no new data.
+    """
+    engine = engine_for(settings.warehouse_url)
+    try:
+        return any(b.dataset == dataset for b in ledger.pending_batches(engine))
+    finally:
+        engine.dispose()
+
+
+def kpis_waiting(settings: Settings) -> bool:
+    """Whether loaded batches wait for their KPI days to be built (a KPI build that crashed or never ran)."""
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            return ledger.unbuilt_batches(connection) > 0
+    finally:
+        engine.dispose()
+
+
 def pending_datasets(settings: Settings) -> tuple[list[str], list[str]]:
     """The datasets with landed batches waiting: (dimensions, facts), each in load order.
 
@@ -294,54 +351,87 @@ def validate_and_load(
     Then, with ``replay_orphaned``, rows quarantined only for a key that a newly loaded dimension now has are
     replayed (:func:`replay_orphans`).
     """
-    from expectations.context import BatchScope, expectation_parameters
     from expectations.runner import BatchValidator
-    from expectations.verdict import judge_batch
-    from warehouse.loads import apply_verdict
 
     engine = engine_for(settings.warehouse_url)
     reports = []
+    claimer = ledger.new_claimer()
+    stale_after = timedelta(seconds=settings.batch_claim_timeout_seconds)
     try:
         pending = [b for b in ledger.pending_batches(engine) if datasets is None or b.dataset in datasets]
         if pending and validator is None:
             validator = BatchValidator(settings.data_docs_dir)
         for batch in pending:
-            raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
-            scope = BatchScope(batch.batch_id, batch.dataset, batch.batch_kind, batch.interval_end)
-            with engine.connect() as connection:  # the warehouse as it is now: dimensions, history
-                verdict = judge_batch(
-                    raw,
-                    BY_NAME[batch.dataset],
-                    batch.batch_id,
-                    validator,  # type: ignore[arg-type]
-                    partial(expectation_parameters, connection, scope),
-                )
-            counts = apply_verdict(engine, verdict, batch.rows_extracted)
-            status = "blocked" if verdict.blocked_reason else "loaded"
-            report = BatchReport(
-                batch.batch_id,
-                batch.dataset,
-                batch.rows_extracted,
-                counts.loaded,
-                counts.quarantined,
-                counts.duplicates,
-                status,
-                verdict.blocked_reason,
-            )
-            (log.warning if verdict.blocked_reason else log.info)(
-                "%s %s: extracted %d, loaded %d, quarantined %d, duplicates %d%s",
-                batch.dataset,
-                status,
-                report.extracted,
-                report.loaded,
-                report.quarantined,
-                report.duplicates,
-                f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
-            )
+            with ledger.claimed(engine, batch.batch_id, claimer, stale_after) as mine:
+                if not mine:
+                    log.info("%s %s: another load holds it; left to that load", batch.dataset, batch.batch_id)
+                    continue
+                log.info("%s %s: claimed by %s", batch.dataset, batch.batch_id, claimer)
+                try:
+                    report = _validate_and_load_batch(engine, batch, validator, settings)  # type: ignore[arg-type]
+                except Exception as error:  # noqa: BLE001 - one batch's fault must not stop the others
+                    report = _fail_batch(engine, batch, error)
             reports.append(report)
     finally:
         engine.dispose()
     return reports + replay_orphans(reports, settings) if replay_orphaned else reports
+
+
+def _validate_and_load_batch(
+    engine: Engine, batch: ledger.PendingBatch, validator: BatchValidator, settings: Settings
+) -> BatchReport:
+    """Judge one claimed batch with GX and write its verdict: valid rows to facts, the rest to quarantine."""
+    from expectations.context import BatchScope, expectation_parameters
+    from expectations.verdict import judge_batch
+    from warehouse.loads import apply_verdict
+
+    raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
+    scope = BatchScope(batch.batch_id, batch.dataset, batch.batch_kind, batch.interval_end)
+    with engine.connect() as connection:  # the warehouse as it is now: dimensions, history
+        verdict = judge_batch(
+            raw,
+            BY_NAME[batch.dataset],
+            batch.batch_id,
+            validator,
+            partial(expectation_parameters, connection, scope),
+            settings.event_date_bounds(batch.dataset, batch.interval_end or ledger.utcnow()),
+        )
+    counts = apply_verdict(engine, verdict, batch.rows_extracted)
+    status = "blocked" if verdict.blocked_reason else "loaded"
+    report = BatchReport(
+        batch.batch_id,
+        batch.dataset,
+        batch.rows_extracted,
+        counts.loaded,
+        counts.quarantined,
+        counts.duplicates,
+        status,
+        verdict.blocked_reason,
+    )
+    (log.warning if verdict.blocked_reason else log.info)(
+        "%s %s: extracted %d, loaded %d, quarantined %d, duplicates %d%s",
+        batch.dataset,
+        status,
+        report.extracted,
+        report.loaded,
+        report.quarantined,
+        report.duplicates,
+        f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
+    )
+    return report
+
+
+def _fail_batch(engine: Engine, batch: ledger.PendingBatch, error: Exception) -> BatchReport:
+    """Record a batch whose validation or load raised as ``failed``, with the error and a data-quality alert."""
+    from alerts.channels import redact
+    from warehouse.dq_alerts import record_failed_batch
+
+    message = redact(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+    log.error("%s %s failed, the other batches go on: %s", batch.dataset, batch.batch_id, message, exc_info=error)
+    with engine.begin() as connection:
+        ledger.mark_failed(connection, batch.batch_id, message)
+        record_failed_batch(connection, batch.dataset, batch.batch_id, message, ledger.utcnow())
+    return BatchReport(batch.batch_id, batch.dataset, batch.rows_extracted, 0, 0, 0, "failed", message)
 
 
 def replay_orphans(reports: Sequence[BatchReport], settings: Settings) -> list[BatchReport]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr, model_validator
@@ -32,6 +33,14 @@ class Settings(BaseSettings):
     lms_api_timeout_seconds: float = 30.0
     lms_api_retries: int = 4
     lms_api_page_size: int = 1000
+    # A load claims each batch before working on it; a claim this old is a crashed load's and is taken over (on
+    # PostgreSQL a dead claimer's claim is taken over at once: it is also held as an advisory lock).
+    batch_claim_timeout_seconds: int = 3600
+    # Implausible event dates are quarantined: later than the run's interval end plus this skew (source clocks and
+    # time zones), or earlier than the floor (per dataset in event_date_floors: '{"production_runs": "2024-01-01"}').
+    event_date_skew_days: float = 1.0
+    event_date_floor: date = date(2000, 1, 1)
+    event_date_floors: dict[str, date] = {}
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
     lms_store_dir: Path = _UNSET
@@ -81,6 +90,11 @@ class Settings(BaseSettings):
         if self.data_docs_dir == _UNSET:
             self.data_docs_dir = data / "data_docs"
         return self
+
+    def event_date_bounds(self, dataset: str, interval_end: datetime) -> tuple[datetime, datetime]:
+        """The plausible range of a dataset's event dates in a batch whose run covers up to ``interval_end``."""
+        floor = self.event_date_floors.get(dataset, self.event_date_floor)
+        return datetime.combine(floor, time(0)), interval_end + timedelta(days=self.event_date_skew_days)
 
     @property
     def task_failure_channel_ids(self) -> tuple[str, ...]:

@@ -120,6 +120,7 @@ def render(settings: Settings) -> str:
             for r in _failed_rules(engine)
         ] or ["  (every rule held)"]
         lines += _blocked_section(engine)
+        lines += _waiting_section(engine)
         lines += _data_quality_alerts_section(engine)
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
         for kpi, label, fmt, higher_better in SUMMARY_KPIS:
@@ -232,6 +233,25 @@ def _blocked_section(engine: Engine) -> list[str]:
             )
         if batch.data_docs_page:
             lines.append(f"    Data Docs: {batch.data_docs_page}")
+    return lines
+
+
+def _waiting_section(engine: Engine) -> list[str]:
+    """Batches no load finished: landed and waiting, held by a load (or left by a crashed one), or failed."""
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            select(batch_ledger.c.batch_id, batch_ledger.c.status, batch_ledger.c.reason, batch_ledger.c.claimed_by)
+            .where(batch_ledger.c.status.in_(("landed", "processing", "failed")))
+            .order_by(batch_ledger.c.landed_at)
+        ).all()
+    lines = ["", f"Batches waiting: {len(waiting)}" + ("" if waiting else " (every landed batch was processed)")]
+    for batch in waiting:
+        if batch.status == "failed":
+            lines.append(f"  {batch.batch_id}: failed: {batch.reason} (after a fix: `qp replay {batch.batch_id}`)")
+        elif batch.status == "processing":
+            lines.append(f"  {batch.batch_id}: claimed by {batch.claimed_by} (the next run takes it over if that died)")
+        else:
+            lines.append(f"  {batch.batch_id}: landed, waiting for the next load (`qp load` or the DAGs)")
     return lines
 
 

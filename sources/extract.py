@@ -223,8 +223,8 @@ def _typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     originals: dict[int, dict[str, str]] = {}
     for field_ in schema:
         column = frame[field_.name]
-        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
-            continue  # typed by the driver already (Arrow batches)
+        if column.dtype != object and not (pa.types.is_temporal(field_.type) and pd.api.types.is_string_dtype(column)):
+            continue  # typed already (by the driver, or text in a text column)
         typed, bad, kind = _typed_column(column, field_.type)
         frame[field_.name] = typed
         for position in np.flatnonzero(bad.to_numpy()):
@@ -259,11 +259,8 @@ def _typed_column(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series
         return (stamps.dt.normalize() if kind == "date" else stamps), present & stamps.isna(), kind
     if pa.types.is_boolean(arrow_type):
         return column, pd.Series(False, index=column.index), "bool"
-    return (
-        column.map(lambda v: v if v is None or isinstance(v, str) else str(v)),
-        pd.Series(False, index=column.index),
-        "str",
-    )
+    as_text = column.map(lambda v: v if isinstance(v, str) else None if pd.isna(v) else str(v))
+    return as_text, pd.Series(False, index=column.index), "str"
 
 
 def _type_reason(column: str, value: object, kind: str) -> str:

@@ -59,9 +59,10 @@ def conform(raw: pd.DataFrame, dataset: Dataset) -> Conformed:
 
 def type_error(column: str, value: object, kind: str) -> str:
     """The quarantine reason for a value that does not fit its column's type."""
+    shown = repr(value) if isinstance(value, str) else str(value)
     if kind in ("int", "float") and _is_non_finite(value):
-        return f"type: {column} {value!r} is not a finite number"
-    return f"type: {column} {value!r} is not a valid {kind}"
+        return f"type: {column} {shown} is not a finite number"
+    return f"type: {column} {shown} is not a valid {kind}"
 
 
 def _is_non_finite(value: object) -> bool:

@@ -20,7 +20,7 @@ from warehouse.schema import data_quality_alert
 
 log = logging.getLogger(__name__)
 
-WARNING, BLOCKED = "warning", "blocked_batch"
+WARNING, BLOCKED, FAILED = "warning", "blocked_batch", "failed_batch"
 
 
 def _fingerprint(*parts: str) -> str:
@@ -60,6 +60,35 @@ def record_verdict(connection: Connection, verdict: BatchVerdict, now: datetime)
         )
     else:
         resolve_blocked_batch(connection, verdict.batch_id, now)
+    resolve_failed_batch(connection, verdict.batch_id, now)
+
+
+def record_failed_batch(connection: Connection, dataset: str, batch_id: str, error: str, now: datetime) -> None:
+    """A batch whose validation or load raised: one critical alert, resolved when the batch loads or is dismissed."""
+    message = (
+        f"{dataset}: batch {batch_id} failed to validate or load: {error}. The other batches went on; "
+        f"after a fix, `qp replay {batch_id}` (or `qp quarantine dismiss --batch {batch_id} --reason ...`)"
+    )
+    _open_or_update(
+        connection,
+        FAILED,
+        dataset,
+        batch_id,
+        "critical",
+        batch_id,
+        message,
+        None,
+        now,
+        alert_id=_fingerprint(FAILED, batch_id),
+    )
+
+
+def resolve_failed_batch(connection: Connection, batch_id: str, now: datetime) -> None:
+    connection.execute(
+        update(data_quality_alert)
+        .where(data_quality_alert.c.alert_id == _fingerprint(FAILED, batch_id), data_quality_alert.c.status == "open")
+        .values(status="resolved", resolved_at=now)
+    )
 
 
 def resolve_blocked_batch(connection: Connection, batch_id: str, now: datetime) -> None:

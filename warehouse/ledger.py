@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, text, update
 
 from sources.catalog import DATASETS
 from sources.extract import SourceEvent
@@ -174,7 +179,7 @@ def reopen(engine: Engine, batch_ids: list[str]) -> None:
         connection.execute(
             update(batch_ledger)
             .where(batch_ledger.c.batch_id.in_(batch_ids))
-            .values(status="landed", processed_at=None, kpis_built_at=None)
+            .values(status="landed", processed_at=None, kpis_built_at=None, claimed_by=None, claimed_at=None)
         )
 
 
@@ -235,6 +240,8 @@ def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None
 def dismiss_quarantine(engine: Engine, batch_id: str, reason: str) -> int:
     """Close a batch's open quarantined rows without loading them; the reason joins their failed rules."""
     with engine.begin() as connection:
+        if batch_status(connection, batch_id) is None:
+            raise UnknownBatch(f"not in the ledger: {batch_id}")
         rows = connection.execute(
             select(quarantine.c.source_row, quarantine.c.failed_rules).where(
                 quarantine.c.batch_id == batch_id, quarantine.c.status == "open"
@@ -267,9 +274,137 @@ def pending_batches(engine: Engine) -> list[PendingBatch]:
             batch_ledger.c.batch_kind,
             batch_ledger.c.interval_end,
         )
-        .where(batch_ledger.c.status == "landed")
+        # ``processing``: held by a load now, or left by one that crashed; claiming tells which (see ``claimed``).
+        .where(batch_ledger.c.status.in_(("landed", "processing")))
         .order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)
     )
     with engine.connect() as connection:
         rows = [PendingBatch(**row._mapping) for row in connection.execute(query)]
     return sorted(rows, key=lambda b: order.get(b.dataset, len(order)))
+
+
+def batch(engine: Engine, batch_id: str) -> PendingBatch:
+    """One batch of the ledger, as the loads see it."""
+    columns = [batch_ledger.c[name] for name in PendingBatch.__dataclass_fields__]
+    with engine.connect() as connection:
+        row = connection.execute(select(*columns).where(batch_ledger.c.batch_id == batch_id)).first()
+    if row is None:
+        raise UnknownBatch(f"not in the ledger: {batch_id}")
+    return PendingBatch(**row._mapping)
+
+
+def batch_reason(engine: Engine, batch_id: str) -> str | None:
+    """Why the batch was blocked or failed, as the ledger keeps it."""
+    with engine.connect() as connection:
+        return connection.scalar(select(batch_ledger.c.reason).where(batch_ledger.c.batch_id == batch_id))
+
+
+def batch_status(connection: Connection, batch_id: str) -> str | None:
+    """The batch's status in the ledger, or None when the ledger doesn't hold it."""
+    return connection.scalar(select(batch_ledger.c.status).where(batch_ledger.c.batch_id == batch_id))
+
+
+def waiting_batches(connection: Connection) -> dict[str, int]:
+    """How many batches wait, by status: landed (not yet loaded), processing (held or stranded), failed."""
+    query = (
+        select(batch_ledger.c.status, func.count())
+        .where(batch_ledger.c.status.in_(("landed", "processing", "failed")))
+        .group_by(batch_ledger.c.status)
+    )
+    return {status: int(count) for status, count in connection.execute(query)}
+
+
+def unbuilt_batches(connection: Connection) -> int:
+    """Loaded batches whose rows the KPI tables have not taken in yet."""
+    query = select(func.count()).where(batch_ledger.c.status == "loaded", batch_ledger.c.kpis_built_at.is_(None))
+    return int(connection.scalar(query) or 0)
+
+
+def new_claimer() -> str:
+    """Who claims batches: this host and process (so a crashed claim can be told from a live one) and a token."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _claim_is_dead(claimed_by: str | None) -> bool:
+    """A claim of a process on this host that no longer runs (killed, crashed); claims of other hosts can't tell."""
+    host, _, rest = (claimed_by or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextmanager
+def claimed(engine: Engine, batch_id: str, claimer: str, stale_after: timedelta) -> Iterator[bool]:
+    """Claim a waiting batch for this load, yielding whether it got it: two loads never work on one batch.
+
+    The claim is an atomic update from ``landed`` (or a dead claim) to ``processing``, committed before any work. A
+    claim is dead when its process is gone from this host or it is older than ``stale_after``; on PostgreSQL it is
+    also held as a session advisory lock for the whole load, so a claimer that dies anywhere (a killed worker on
+    another host) frees it at once, and a live one is never taken over.
+    """
+    lock = engine.connect() if engine.dialect.name == "postgresql" else None
+    lock_key = f"qualitypulse.batch:{batch_id}"
+    try:
+        if lock is not None:
+            held = lock.scalar(text("select pg_try_advisory_lock(hashtext(:key))"), {"key": lock_key})
+            lock.commit()
+            if not held:
+                yield False
+                return
+        now = utcnow()
+        with engine.begin() as connection:
+            current = connection.execute(
+                select(batch_ledger.c.status, batch_ledger.c.claimed_by, batch_ledger.c.claimed_at).where(
+                    batch_ledger.c.batch_id == batch_id
+                )
+            ).first()
+            takeable = current is not None and (
+                current.status == "landed"
+                or (
+                    current.status == "processing"
+                    and (
+                        lock is not None  # the advisory lock was free: its claimer is gone
+                        or _claim_is_dead(current.claimed_by)
+                        or current.claimed_at is None
+                        or current.claimed_at < now - stale_after
+                    )
+                )
+            )
+            got = takeable and bool(
+                connection.execute(
+                    update(batch_ledger)
+                    .where(
+                        batch_ledger.c.batch_id == batch_id,
+                        batch_ledger.c.status == current.status,  # type: ignore[union-attr]
+                        or_(
+                            batch_ledger.c.claimed_by.is_(None),
+                            batch_ledger.c.claimed_by == current.claimed_by,  # type: ignore[union-attr]
+                        ),
+                    )
+                    .values(status="processing", claimed_by=claimer, claimed_at=now)
+                ).rowcount
+            )
+        yield got
+    finally:
+        if lock is not None:
+            try:
+                lock.execute(text("select pg_advisory_unlock_all()"))
+                lock.commit()
+            finally:
+                lock.close()
+
+
+def mark_failed(connection: Connection, batch_id: str, error: str) -> None:
+    """The batch could not be validated or loaded: out of the queue until replayed, the error kept."""
+    connection.execute(
+        update(batch_ledger)
+        .where(batch_ledger.c.batch_id == batch_id)
+        .values(status="failed", reason=error, processed_at=utcnow(), claimed_by=None, claimed_at=None)
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from expectations.verdict import BatchVerdict
 from warehouse.bulk import merge_frame
@@ -37,7 +37,10 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
         )
         # Rerunning a batch replaces its own quarantine and results rather than adding to them.
         connection.execute(delete(quarantine).where(quarantine.c.batch_id == verdict.batch_id))
-        if verdict.quarantined:
+        entries = verdict.quarantined
+        known = set() if verdict.blocked_reason else _quarantined_before(connection, verdict)
+        entries = [q for q in entries if q["record_hash"] not in known]
+        if entries:
             connection.execute(
                 quarantine.insert(),
                 [
@@ -48,7 +51,7 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
                         "status": "open",
                         **q,
                     }
-                    for q in verdict.quarantined
+                    for q in entries
                 ],
             )
         connection.execute(delete(validation_result).where(validation_result.c.batch_id == verdict.batch_id))
@@ -62,8 +65,8 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
             )
         counts = LoadCounts(
             loaded=merged.written,
-            quarantined=len(verdict.quarantined),
-            duplicates=verdict.duplicate_count + merged.unchanged,
+            quarantined=len(entries),
+            duplicates=verdict.duplicate_count + merged.unchanged + len(verdict.quarantined) - len(entries),
         )
         # The ledger's check constraint refuses counts that don't add up, which rolls the whole batch back.
         connection.execute(
@@ -78,7 +81,31 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
                 reason=verdict.blocked_reason,
                 processed_at=now,
                 data_docs_page=verdict.data_docs_page,
+                claimed_by=None,
+                claimed_at=None,
             )
         )
         record_verdict(connection, verdict, now)
     return counts
+
+
+def _quarantined_before(connection: Connection, verdict: BatchVerdict) -> set[str]:
+    """Record hashes of the verdict's bad rows that another batch quarantined already (open or dismissed).
+
+    A backfill or re-extraction re-delivers bad rows unchanged: they are duplicates of the quarantined ones, not
+    new entries. Rows replayed since (``qp quarantine replay``) don't count: their replay batch holds them now.
+    """
+    hashes = sorted({str(q["record_hash"]) for q in verdict.quarantined})
+    found: set[str] = set()
+    for start in range(0, len(hashes), 500):
+        found |= set(
+            connection.scalars(
+                select(quarantine.c.record_hash).where(
+                    quarantine.c.dataset == verdict.dataset.name,
+                    quarantine.c.record_hash.in_(hashes[start : start + 500]),
+                    quarantine.c.batch_id != verdict.batch_id,
+                    quarantine.c.status.in_(("open", "dismissed")),
+                )
+            )
+        )
+    return found
