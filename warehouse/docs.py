@@ -39,6 +39,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "Skipped re-deliveries, refused or broken files, new source columns, sources that stayed down.",
     ),
     "quarantine": ("one row per quarantined source row", "Rows held back, every rule they broke, the raw record."),
+    "fact_deletion": (
+        "one row per fact row removed because its source deleted it",
+        "Rows deleted at the source (a hard delete, an API record gone or flagged deleted), as they were.",
+    ),
     "validation_result": ("one row per expectation per batch", "Great Expectations results, for data quality trends."),
     "kpi_daily": (
         "one row per KPI, day and company / site / line / step",

@@ -101,13 +101,16 @@ def test_a_failed_load_leaves_no_half_batch(settings):
         connection.execute(text("update batch_ledger set rows_extracted = rows_extracted + 1"))
     engine.dispose()
 
-    with pytest.raises(Exception, match="counts_add_up"):
-        pipeline.validate_and_load(settings)
+    (report,) = pipeline.validate_and_load(settings)  # the load raises: that batch fails, nothing else does
 
+    assert report.status == "failed" and "counts_add_up" in str(report.reason)
     assert read_table(settings, "fact_feedback").empty
     assert read_table(settings, "quarantine").empty
     assert read_table(settings, "validation_result").empty
-    assert list(read_table(settings, "batch_ledger")["status"]) == ["landed"]  # to be retried
+    ledger = read_table(settings, "batch_ledger")
+    assert list(ledger["status"]) == ["failed"] and "counts_add_up" in ledger["reason"].iloc[0]
+    alerts = read_table(settings, "data_quality_alert")
+    assert list(alerts[alerts.kind == "failed_batch"].status) == ["open"]  # replayed after a fix (`qp replay`)
 
 
 def test_secrets_in_the_warehouse_url_never_reach_the_summary(tmp_path):

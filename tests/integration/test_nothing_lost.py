@@ -272,6 +272,7 @@ def test_a_crashed_loads_claim_is_taken_over_and_a_live_one_is_left_alone(settin
     try:
         reports = {r.batch_id: r for r in pipeline.validate_and_load(stale_after, replay_orphaned=False)}
     finally:
+        holder.invalidate()  # the holder's session ends, as when a worker dies: its advisory lock goes with it
         holder.close()
     assert reports[crashed].status == "loaded"
     assert live not in reports
