@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from qualitypulse.settings import Settings
-from sources import landing
+from sources import deletes, landing
 from sources.catalog import BY_NAME, Dataset, datasets_of
 from sources.extract import Extraction, SourceEvent, SourceUnavailable, change_keys_of, extract_sql
 from sources.file_drops import extract_file_drops
@@ -55,6 +55,7 @@ class BatchReport:
     duplicates: int
     status: str
     reason: str | None
+    deleted: int = 0  # rows removed from the facts because their source deleted them
 
 
 def ingest_source(source: str, interval_end: datetime, pipeline_run_id: str, settings: Settings) -> list[IngestResult]:
@@ -84,6 +85,12 @@ def ingest_dataset(
             log.error("%s: %s; the watermark stays, so the next run asks for the same changes", dataset.name, error)
             raise
         events = list(extraction.events)
+        flagged: set[str] = set()
+        if dataset.event_date and not extraction.frame.empty and extraction.chunks is None:
+            deleted = deletes.flagged_deleted(extraction.frame)
+            if deleted.any():  # an API's soft deletes: a deletion, not a row to load
+                flagged = {str(k) for k in extraction.frame.loc[deleted, dataset.key[0]]}
+                extraction.frame = extraction.frame[~deleted].reset_index(drop=True)
         writer = landing.BatchWriter(
             settings.landing_dir, dataset.source, dataset.name, interval_end, extraction.schema
         )
@@ -93,6 +100,8 @@ def ingest_dataset(
         except BaseException:
             writer.abort()
             raise
+        if not backfill_from:
+            _land_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
         if writer.rows == 0 and (extraction.chunks is not None or extraction.is_empty):
             writer.abort()
             ledger.record_events(engine, dataset.name, events, pipeline_run_id)
@@ -142,6 +151,78 @@ def ingest_run_interval(
             name, interval_end - just_before, pipeline_run_id, settings, backfill_from=interval_start - just_before
         )
     return ingest_dataset(name, interval_end, pipeline_run_id, settings)
+
+
+def _land_deletes(
+    dataset: Dataset,
+    engine: Engine,
+    interval_end: datetime,
+    pipeline_run_id: str,
+    settings: Settings,
+    flagged: set[str],
+) -> str | None:
+    """Find the dataset's recent facts that its source deleted and land them as a deletion batch (its id).
+
+    SQL sources and the API are reconciled by key over the last ``QP_DELETE_RECONCILIATION_DAYS`` of event dates;
+    records the API flags deleted are deletes whatever their date. File drops are append-only.
+    """
+    from warehouse.deletes import recent_keys
+
+    days = settings.delete_reconciliation_days
+    if not dataset.event_date or dataset.source == "survey" or len(dataset.key) != 1:
+        return None
+    since = interval_end - timedelta(days=days)
+    reconciled: set[str] = set()
+    if days > 0:
+        with engine.connect() as connection:
+            held = recent_keys(connection, dataset.name, since)
+        if held:
+            reconciled = held - _source_keys(dataset, since, interval_end, settings)
+            if reconciled and dataset.source in ("qms", "finance"):  # moved out of the window, not deleted
+                reconciled -= deletes.sql_keys_still_there(dataset, _sql_url(dataset, settings), reconciled)
+    gone = reconciled | flagged
+    if not gone:
+        return None
+    window = f"{since:%Y-%m-%d} to {interval_end:%Y-%m-%d}"
+    reason = f"deleted at the source (keys reconciled over {window}, or flagged deleted)"
+    manifest = landing.land(
+        deletes.tombstones(dataset, gone, reason),
+        source=dataset.source,
+        dataset=dataset.name,
+        landing_dir=settings.landing_dir,
+        interval_end=interval_end,
+        watermark_from=None,
+        watermark_to=None,
+        kind="deletion",
+    )
+    if ledger.record_landed(engine, manifest, pipeline_run_id):
+        detail = (
+            f"{len(gone)} row(s) no longer in the source ({len(flagged)} flagged deleted); batch {manifest.batch_id}"
+        )
+        ledger.record_events(
+            engine,
+            dataset.name,
+            [SourceEvent("source_deleted", dataset.name, detail)],
+            pipeline_run_id,
+            manifest.batch_id,
+        )
+        log.warning("%s: %s", dataset.name, detail)
+    return manifest.batch_id
+
+
+def _source_keys(dataset: Dataset, since: datetime, interval_end: datetime, settings: Settings) -> set[str]:
+    """The keys the source holds now: SQL rows with an event date in the window, or every record of the API."""
+    if dataset.source in ("qms", "finance"):
+        return deletes.sql_keys_since(dataset, _sql_url(dataset, settings), since)
+    listing = extract_http(dataset, lms_api(settings), None, datetime(9999, 12, 31)).frame
+    if listing.empty:
+        return set()
+    alive = listing[~deletes.flagged_deleted(listing)]
+    return {str(k) for k in alive[dataset.key[0]].dropna()}
+
+
+def _sql_url(dataset: Dataset, settings: Settings) -> str:
+    return settings.qms_url if dataset.source == "qms" else settings.finance_url
 
 
 def _taken_since(engine: Engine, dataset: Dataset, since: datetime) -> set[tuple[object, ...]]:
@@ -383,9 +464,19 @@ def _validate_and_load_batch(
     """Judge one claimed batch with GX and write its verdict: valid rows to facts, the rest to quarantine."""
     from expectations.context import BatchScope, expectation_parameters
     from expectations.verdict import judge_batch
+    from warehouse.deletes import apply_deletions
     from warehouse.loads import apply_verdict
 
     raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
+    if batch.batch_kind == "deletion":
+        removed = apply_deletions(engine, batch.batch_id, batch.dataset, raw[BY_NAME[batch.dataset].key[0]], len(raw))
+        log.info(
+            "%s %s: %d row(s) deleted at the source removed from the facts", batch.dataset, batch.batch_id, removed
+        )
+        duplicates = batch.rows_extracted - removed
+        return BatchReport(
+            batch.batch_id, batch.dataset, batch.rows_extracted, 0, 0, duplicates, "loaded", None, removed
+        )
     scope = BatchScope(batch.batch_id, batch.dataset, batch.batch_kind, batch.interval_end)
     with engine.connect() as connection:  # the warehouse as it is now: dimensions, history
         verdict = judge_batch(

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     lms_api_timeout_seconds: float = 30.0
     lms_api_retries: int = 4
     lms_api_page_size: int = 1000
+    # Deletes at SQL sources and the LMS API are found by reconciling keys over this many recent days of event dates
+    # on every ingest run (0: off); records the API flags deleted are taken whatever their date.
+    delete_reconciliation_days: int = 7
     # A load claims each batch before working on it; a claim this old is a crashed load's and is taken over (on
     # PostgreSQL a dead claimer's claim is taken over at once: it is also held as an advisory lock).
     batch_claim_timeout_seconds: int = 3600

@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, ins
 
 from transforms.kpi_tables import FAMILIES
 from warehouse.bulk import insert_frame
-from warehouse.kpi_holds import Holds
+from warehouse.deletes import deleted_days
+from warehouse.kpi_holds import HELD_BY, Holds
 from warehouse.ledger import utcnow
 from warehouse.schema import (
     FACT_TABLES,
@@ -103,18 +104,27 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     customer = shipped | _touched(connection, COMPLAINTS.c.received_on, ids)
     # Retention depends on account dates only: a changed account can move every day; otherwise new days of activity.
     retention = None if "customer_accounts" in datasets else shipped | cost | customer
-    return Partitions(
-        {
-            "production": production,
-            "cost": cost,
-            "customer": customer,
-            "retention": retention,
-            "feedback": feedback,
-            "training": training,
-            "people": _people_days(connection, ids, datasets),
-        },
-        ids,
-    )
+    days = {
+        "production": production,
+        "cost": cost,
+        "customer": customer,
+        "retention": retention,
+        "feedback": feedback,
+        "training": training,
+        "people": _people_days(connection, ids, datasets),
+    }
+    # Rows deleted at the source are gone from the facts: the days they carried come from their kept records.
+    removed = deleted_days(connection, ids, {name: column for name, (column, _) in HELD_BY.items()})
+    for dataset, removed_days in removed.items():
+        for family in HELD_BY[dataset][1]:
+            current = days.get(family)
+            if current is None:
+                continue
+            if family == "people":  # a stock: the change moves every later day up to the as-of day
+                as_of = training_as_of(connection)
+                removed_days = _day_range(min(removed_days), as_of) if as_of else set()
+            days[family] = current | removed_days
+    return Partitions(days, ids)
 
 
 def training_as_of(connection: Connection) -> date | None:
