@@ -60,12 +60,14 @@ airflow: install
 test: install
 	$(BIN)/pytest
 
-# Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation.
+# Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation,
+# the delete reconciliation.
 bench: install
 	$(BIN)/python -m benchmarks.load
 	$(BIN)/python -m benchmarks.kpi_build
 	$(BIN)/python -m benchmarks.extract
 	$(BIN)/python -m benchmarks.validation
+	$(BIN)/python -m benchmarks.deletes
 
 lint: install
 	$(BIN)/ruff check .

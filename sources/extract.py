@@ -49,6 +49,12 @@ RAW_LINE = "_raw_line"  # the source text of a record that could not be parsed
 TYPE_ERROR = "_type_error"
 
 
+def non_finite_as_text(record: dict[str, Any]) -> dict[str, Any]:
+    """A parsed JSON record with NaN and infinities spelled as text, so they reach validation as the bad values
+    they are (pandas would take a NaN for a missing value and load it as null)."""
+    return {k: repr(v) if isinstance(v, float) and not np.isfinite(v) else v for k, v in record.items()}
+
+
 class SourceUnavailable(RuntimeError):
     """The source did not answer usefully (after any retries); the run fails and the watermark stays."""
 

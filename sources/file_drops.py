@@ -22,7 +22,15 @@ from pathlib import Path
 import pandas as pd
 
 from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR, RAW_LINE, SOURCE_FILE, SOURCE_LINE, Extraction, SourceEvent
+from sources.extract import (
+    PARSE_ERROR,
+    RAW_LINE,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    Extraction,
+    SourceEvent,
+    non_finite_as_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +149,7 @@ def _parse_jsonl(payload: bytes, name: str) -> pd.DataFrame:
             record = json.loads(raw.decode("utf-8"))
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-            rows.append({**record, SOURCE_LINE: number, PARSE_ERROR: None})
+            rows.append({**non_finite_as_text(record), SOURCE_LINE: number, PARSE_ERROR: None})
         except (UnicodeDecodeError, ValueError) as error:
             text = raw.decode("utf-8", errors="replace")
             rows.append({RAW_LINE: text, SOURCE_LINE: number, PARSE_ERROR: f"line {number} is not valid JSON: {error}"})

@@ -307,3 +307,47 @@ def test_a_backfill_re_delivering_quarantined_rows_adds_no_quarantine_rows(setti
     backfilled = batches[batches.batch_kind == "backfill"]
     assert len(backfilled) and (backfilled.rows_duplicate == backfilled.rows_extracted).all()
     assert backfilled[backfilled.dataset == "production_runs"].rows_extracted.iloc[0] > 0
+
+
+def test_non_finite_numbers_in_file_drops_and_the_api_are_quarantined(settings, demo_sources):
+    from sources.demo import FEEDBACK_COLUMNS
+
+    run_chain(settings)
+    customer = read_table(settings, "dim_customer").query("site_id == 'S1'").customer_id.iloc[0]
+    row = {"responded_at": "2026-11-24T09:00:00", "customer_id": customer, "site_id": "S1", "comment": ""}
+    csv_rows = [
+        {**row, "response_id": "NF-CSV-NAN", "nps_score": "NaN", "csat_score": "4"},
+        {**row, "response_id": "NF-CSV-INF", "nps_score": "9", "csat_score": "Infinity"},
+        {**row, "response_id": "NF-CSV-OK", "nps_score": "9", "csat_score": "5"},
+    ]
+    drop = settings.survey_drop_dir
+    pd.DataFrame(csv_rows, columns=list(FEEDBACK_COLUMNS)).to_csv(drop / "nonfinite.csv", index=False)
+    json_row = {**row, "responded_at": "2026-11-24T10:00:00"}
+    lines = [  # json.dumps writes NaN and -Infinity literals, as many exporters do
+        json.dumps({**json_row, "response_id": "NF-JSON-NAN", "nps_score": float("nan"), "csat_score": 4}),
+        json.dumps({**json_row, "response_id": "NF-JSON-INF", "nps_score": 8, "csat_score": float("-inf")}),
+    ]
+    (drop / "nonfinite.jsonl").write_text("\n".join(lines) + "\n")
+    for name in ("nonfinite.csv", "nonfinite.jsonl"):
+        (drop / f"{name}.ready").touch()
+    store = settings.lms_store_dir / "training_assignments.json"
+    document = json.loads(store.read_text())
+    assignment = {**document["records"][-1], "assignment_id": "NF-API-NAN", "score": float("nan")}
+    assignment["updated_at"] = "2026-11-24T20:00:00"
+    document["records"].append(assignment)
+    store.write_text(json.dumps(document))  # the API answers with a JSON NaN literal, as some do
+
+    run_chain(settings, run_id="non-finite")
+
+    bad = read_table(settings, "quarantine")
+    reasons = {
+        json.loads(r.raw_record).get("response_id") or json.loads(r.raw_record).get("assignment_id"): r.failed_rules
+        for r in bad.itertuples()
+    }
+    assert "nps_score 'NaN' is not a finite number" in reasons["NF-CSV-NAN"]
+    assert "csat_score 'Infinity' is not a finite number" in reasons["NF-CSV-INF"]
+    assert "nps_score 'nan' is not a finite number" in reasons["NF-JSON-NAN"]
+    assert "csat_score '-inf' is not a finite number" in reasons["NF-JSON-INF"]
+    assert "score 'nan' is not a finite number" in reasons["NF-API-NAN"]
+    assert "NF-CSV-OK" in set(read_table(settings, "fact_feedback").response_id)
+    _assert_ledger_adds_up(settings)
