@@ -16,7 +16,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from qualitypulse.settings import Settings
 from sources import deletes, landing
@@ -26,7 +27,7 @@ from sources.file_drops import extract_file_drops
 from sources.http_api import HttpSource, extract_http
 from warehouse import ledger
 from warehouse.db import engine_for
-from warehouse.schema import kpi_daily
+from warehouse.schema import batch_ledger, kpi_daily
 
 if TYPE_CHECKING:
     from alerts.evaluate import Episode
@@ -450,6 +451,11 @@ def validate_and_load(
                 log.info("%s %s: claimed by %s", batch.dataset, batch.batch_id, claimer)
                 try:
                     report = _validate_and_load_batch(engine, batch, validator, settings)  # type: ignore[arg-type]
+                except (OperationalError, InterfaceError):
+                    # The warehouse went away (restarted, connection killed): no fault of the batch's. Its
+                    # transaction rolled back; it waits for the next run, and this run fails for a retry.
+                    _release_claim(engine, batch.batch_id, claimer)
+                    raise
                 except Exception as error:  # noqa: BLE001 - one batch's fault must not stop the others
                     report = _fail_batch(engine, batch, error)
             reports.append(report)
@@ -510,6 +516,19 @@ def _validate_and_load_batch(
         f" ({verdict.blocked_reason})" if verdict.blocked_reason else "",
     )
     return report
+
+
+def _release_claim(engine: Engine, batch_id: str, claimer: str) -> None:
+    """Put a batch this load claimed back in the queue, if the warehouse answers (else the claim dies stale)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(batch_ledger)
+                .where(batch_ledger.c.batch_id == batch_id, batch_ledger.c.claimed_by == claimer)
+                .values(status="landed", claimed_by=None, claimed_at=None)
+            )
+    except (OperationalError, InterfaceError):
+        log.warning("%s: the warehouse is unreachable; its claim is taken over by the next run", batch_id)
 
 
 def _fail_batch(engine: Engine, batch: ledger.PendingBatch, error: Exception) -> BatchReport:
