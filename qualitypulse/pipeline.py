@@ -25,7 +25,7 @@ from sources.catalog import BY_NAME, Dataset, datasets_of
 from sources.extract import Extraction, SourceEvent, SourceUnavailable, change_keys_of, extract_sql
 from sources.file_drops import extract_file_drops
 from sources.http_api import HttpSource, extract_http
-from warehouse import ledger
+from warehouse import freshness, ledger
 from warehouse.db import engine_for
 from warehouse.schema import batch_ledger, kpi_daily
 
@@ -119,6 +119,7 @@ def ingest_dataset(
         if new:
             ledger.record_events(engine, dataset.name, events, pipeline_run_id, manifest.batch_id)
     finally:
+        freshness.check(engine, interval_end, settings.freshness, settings.freshness_grace_hours, [dataset.source])
         engine.dispose()
     log.info(
         "%s: landed %d rows as %s%s",

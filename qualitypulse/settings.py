@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # A load claims each batch before working on it; a claim this old is a crashed load's and is taken over (on
     # PostgreSQL a dead claimer's claim is taken over at once: it is also held as an advisory lock).
     batch_claim_timeout_seconds: int = 3600
+    # Freshness deadlines (warehouse/freshness.py): the days each source's data is due, per source or dataset, over
+    # the defaults {"qms": "daily", "finance": "daily", "lms": "daily", "survey": "weekdays"}: daily, weekdays, days
+    # such as mon-sat, or off. A day's data is late freshness_grace_hours after the day ends (UTC). Facts are watched
+    # per source (any of its facts counts); a dataset named here gets its own deadline; dimensions are not watched.
+    freshness: dict[str, str] = {}
+    freshness_grace_hours: float = 6.0
     # Implausible event dates are quarantined: later than the run's interval end plus this skew (source clocks and
     # time zones), or earlier than the floor (per dataset in event_date_floors: '{"production_runs": "2024-01-01"}').
     event_date_skew_days: float = 1.0

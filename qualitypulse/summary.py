@@ -23,6 +23,7 @@ from warehouse.schema import (
     kpi_hold,
     notification,
     quarantine,
+    source_freshness,
     validation_result,
 )
 
@@ -122,6 +123,7 @@ def render(settings: Settings) -> str:
         lines += _blocked_section(engine)
         lines += _waiting_section(engine)
         lines += _data_quality_alerts_section(engine)
+        lines += _freshness_section(engine)
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
         for kpi, label, fmt, higher_better in SUMMARY_KPIS:
             trend = kpi_trend(engine, kpi)
@@ -267,6 +269,18 @@ def _data_quality_alerts_section(engine: Engine) -> list[str]:
     return lines
 
 
+def _freshness_section(engine: Engine) -> list[str]:
+    """One line: the sources (or datasets) silent past their freshness deadline, as the latest ingest runs judged."""
+    with engine.connect() as connection:
+        watched = connection.execute(select(source_freshness).where(source_freshness.c.watched_as != "off")).all()
+    if not watched:
+        return []
+    silent = {r.source if r.watched_as == "source" else r.dataset: r.deadline_at for r in watched if r.is_overdue}
+    if not silent:
+        judged = max(r.evaluated_at for r in watched)
+        return ["", f"Freshness: every watched source delivered in time (judged {judged:%Y-%m-%d %H:%M} UTC)"]
+    late = ", ".join(f"{name} (deadline {deadline:%Y-%m-%d %H:%M} UTC)" for name, deadline in sorted(silent.items()))
+    return ["", f"Freshness: silent past the deadline: {late} (BI view source_freshness)"]
 def _lines(engine: Engine) -> list[str]:
     query = select(kpi_daily.c.line_id).where(kpi_daily.c.kpi == "fpy", kpi_daily.c.grain == "line").distinct()
     with engine.connect() as connection:

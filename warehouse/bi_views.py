@@ -582,6 +582,55 @@ final as (
 select * from final
 """,
     ),
+    View(
+        name="source_freshness",
+        grain="one row per dataset",
+        description=(
+            "Silence is an event: each dataset's newest delivery, the deadline for the next and whether it is late, "
+            "as the latest ingest run's clock judged it."
+        ),
+        columns={
+            "dataset": "the dataset",
+            "source": "its source system: qms, finance, survey or lms",
+            "watched_as": "dataset (its own deadline), source (its source's: any fact of the source counts) or off "
+            "(not watched: master data, unless configured)",
+            "rhythm": "the days its data is due: daily, weekdays, or days such as mon-sat; empty when off",
+            "last_delivery_at": "its newest delivery (UTC): the data's newest change time, for file drops the run "
+            "that took the file; incremental batches with rows, any status",
+            "last_batch_id": "the batch of that delivery",
+            "deadline_basis_at": "the delivery the deadline counts from (its source's newest, when watched as "
+            "source), or when watching began if nothing was delivered",
+            "deadline_at": "when the next due day's data is late (UTC): the grace after that day ends",
+            "freshness_state": "fresh, late, never_delivered or not_watched",
+            "is_overdue": "past the deadline: a data-quality alert is open (late, or never delivered in time)",
+            "watched_since": "the first run that watched it (UTC)",
+            "evaluated_at": "the clock of the run that judged it (UTC)",
+        },
+        sql="""
+with source as (
+    select * from source_freshness
+),
+
+final as (
+    select
+        dataset,
+        source,
+        watched_as,
+        rhythm,
+        last_delivery_at,
+        last_batch_id,
+        deadline_basis_at,
+        deadline_at,
+        state as freshness_state,
+        is_overdue,
+        watched_since,
+        evaluated_at
+    from source
+)
+
+select * from final
+""",
+    ),
 )
 
 

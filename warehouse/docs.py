@@ -81,6 +81,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per data-quality alert",
         "Validation warnings and blocked batches as alerts with a lifecycle: open, then resolved.",
     ),
+    "source_freshness": (
+        "one row per dataset",
+        "Each dataset's newest delivery against its freshness deadline, as the latest ingest run judged it.",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

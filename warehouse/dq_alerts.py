@@ -162,3 +162,50 @@ def _resolve(connection: Connection, kind: str, dataset: str, rule: str, now: da
         .where(table.c.kind == kind, table.c.dataset == dataset, table.c.rule == rule[:200], table.c.status == "open")
         .values(status="resolved", resolved_at=now)
     )
+
+
+SILENCE = "freshness"  # a source or dataset that delivered nothing past its deadline (warehouse/freshness.py)
+
+
+def record_silence(
+    connection: Connection, subject: str, last_batch_id: str, message: str, observed: str, now: datetime
+) -> None:
+    """Open (or see again) the late alert of a source or dataset, one per silence: keyed by its last delivery.
+
+    Seeing it again on later checks updates it without counting occurrences (each ingest task checks); a silence
+    after new data is a new alert, so it is news again.
+    """
+    table = data_quality_alert
+    alert_id = _fingerprint(SILENCE, subject, last_batch_id)
+    status = connection.scalar(select(table.c.status).where(table.c.alert_id == alert_id))
+    current = {"observed_value": observed, "message": message, "status": "open", "last_seen_at": now}
+    if status == "open":
+        connection.execute(update(table).where(table.c.alert_id == alert_id).values(**current))
+        return
+    fresh = {"first_seen_at": now, "resolved_at": None, "occurrences": 1, **current}
+    if status is None:
+        connection.execute(
+            insert(table).values(
+                alert_id=alert_id,
+                kind=SILENCE,
+                dataset=subject,
+                rule="freshness deadline",
+                severity="warning",
+                first_batch_id=last_batch_id,
+                last_batch_id=last_batch_id,
+                **fresh,
+            )
+        )
+    else:
+        connection.execute(update(table).where(table.c.alert_id == alert_id).values(**fresh))
+    log.warning("data-quality alert: %s", message)
+
+
+def resolve_silence(connection: Connection, subject: str, now: datetime) -> None:
+    """The source or dataset delivered again (or is no longer watched): its late alert is resolved."""
+    table = data_quality_alert
+    connection.execute(
+        update(table)
+        .where(table.c.kind == SILENCE, table.c.dataset == subject, table.c.status == "open")
+        .values(status="resolved", resolved_at=now)
+    )

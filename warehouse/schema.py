@@ -389,6 +389,28 @@ data_quality_alert = Table(
     Column("resolved_at", DateTime),
 )
 
+# Source freshness (warehouse/freshness.py): each dataset's newest delivery against its deadline, as the latest run's
+# clock judged it. watched_as: its own deadline (dataset), its source's (source: any fact of the source counts), or
+# none (off). The state is written by the ingest runs, so a source that stays silent is judged by its nightly run.
+FRESHNESS_STATES = ("fresh", "late", "never_delivered", "not_watched")
+source_freshness = Table(
+    "source_freshness",
+    metadata,
+    Column("dataset", String(60), primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("watched_as", String(20), nullable=False),  # dataset, source or off
+    Column("rhythm", String(40)),  # the days data is due: daily, weekdays, mon-sat, ...; null when off
+    Column("last_delivery_at", DateTime),  # the dataset's newest delivery: its data's newest change time
+    Column("last_batch_id", String(120)),  # the batch that delivered it
+    Column("deadline_basis_at", DateTime),  # the delivery the deadline counts from (or when watching began)
+    Column("deadline_at", DateTime),  # when the next due day's data is late
+    Column("state", String(20), nullable=False),
+    Column("is_overdue", Boolean, nullable=False),  # past the deadline: late, or never delivered in time
+    Column("watched_since", DateTime),  # the first run that watched it: the basis while nothing was ever delivered
+    Column("evaluated_at", DateTime, nullable=False),  # the clock of the run that judged it
+    CheckConstraint(f"state in {FRESHNESS_STATES!r}", name="state"),
+)
+
 
 def _bytewise_strings_on_postgresql() -> None:
     """Every string column compares bytewise ("C" collation) on PostgreSQL.
