@@ -1,4 +1,5 @@
-"""Data-quality alerts: validation warnings and blocked batches, with a lifecycle (open, then resolved).
+"""Data-quality alerts: validation warnings, blocked batches and delivered files that could not be read, with a
+lifecycle (open, then resolved).
 
 A warning rule that keeps failing batch after batch is one alert whose count and last batch move on; the next
 batch of the dataset that passes the rule resolves it. A blocked batch is one alert, resolved when the batch
@@ -8,6 +9,7 @@ loads or its KPI hold is released. Notification of these alerts goes through the
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,11 +18,24 @@ from sqlalchemy import Connection, insert, select, update
 
 if TYPE_CHECKING:
     from expectations.verdict import BatchVerdict
-from warehouse.schema import data_quality_alert
+from sources import file_drops
+from sources.extract import SourceEvent
+from warehouse.schema import data_quality_alert, source_file
 
 log = logging.getLogger(__name__)
 
-WARNING, BLOCKED, FAILED = "warning", "blocked_batch", "failed_batch"
+WARNING, BLOCKED, FAILED, FILE = "warning", "blocked_batch", "failed_batch", "file_problem"
+
+# Which file events are alerts, and how bad: nothing of the file could be used, or only part of it was held back.
+FILE_PROBLEM_SEVERITY = {
+    file_drops.FILE_REFUSED: "critical",
+    file_drops.FILE_UNSUPPORTED: "critical",
+    file_drops.FILE_UNREADABLE: "critical",
+    file_drops.FILE_UNPARSEABLE: "critical",
+    file_drops.MANIFEST_MISMATCH: "critical",
+    file_drops.FILE_MISSING: "warning",
+    file_drops.FILE_TRUNCATED: "warning",
+}
 
 
 def _fingerprint(*parts: str) -> str:
@@ -97,6 +112,62 @@ def resolve_blocked_batch(connection: Connection, batch_id: str, now: datetime) 
         .where(data_quality_alert.c.alert_id == _fingerprint(BLOCKED, batch_id), data_quality_alert.c.status == "open")
         .values(status="resolved", resolved_at=now)
     )
+
+
+def record_file_events(
+    connection: Connection, dataset: str, events: list[SourceEvent], batch_id: str | None, now: datetime
+) -> None:
+    """One alert per delivered file that could not be read (or only in part), keyed by dataset and file name.
+
+    The alert is seen again on every run that still reports the file; it is resolved when a file of that name is
+    taken in ``batch_id`` without a problem (a fixed re-delivery, or a missing file that arrived).
+    """
+    if batch_id is not None:
+        taken = connection.scalars(
+            select(source_file.c.file_name).where(source_file.c.dataset == dataset, source_file.c.batch_id == batch_id)
+        ).all()
+        for name in taken:
+            connection.execute(
+                update(data_quality_alert)
+                .where(data_quality_alert.c.alert_id == _fingerprint(FILE, dataset, name))
+                .where(data_quality_alert.c.status == "open")
+                .values(status="resolved", resolved_at=now)
+            )
+    for event in events:
+        severity = FILE_PROBLEM_SEVERITY.get(event.kind)
+        if severity is not None:
+            _open_file_alert(connection, dataset, event, severity, batch_id or "", now)
+
+
+def _open_file_alert(
+    connection: Connection, dataset: str, event: SourceEvent, severity: str, batch_id: str, now: datetime
+) -> None:
+    """Open the file's alert, or see it again; one that was resolved comes back as a new occurrence (news)."""
+    table = data_quality_alert
+    alert_id = _fingerprint(FILE, dataset, event.subject)
+    message = f"{dataset}: file {event.subject}: {event.detail}"
+    current = {
+        "kind": FILE,
+        "severity": severity,
+        "last_batch_id": batch_id,
+        "observed_value": json.dumps({"problem": event.kind}),
+        "message": message,
+        "status": "open",
+        "last_seen_at": now,
+        "resolved_at": None,
+    }
+    status = connection.scalar(select(table.c.status).where(table.c.alert_id == alert_id))
+    if status == "open":
+        connection.execute(
+            update(table).where(table.c.alert_id == alert_id).values(occurrences=table.c.occurrences + 1, **current)
+        )
+        return
+    fresh = {"first_batch_id": batch_id, "occurrences": 1, "first_seen_at": now, **current}
+    if status is None:
+        connection.execute(insert(table).values(alert_id=alert_id, dataset=dataset, rule=event.subject[:200], **fresh))
+    else:
+        connection.execute(update(table).where(table.c.alert_id == alert_id).values(**fresh))
+    log.warning("data-quality alert: %s", message)
 
 
 def _open_or_update(

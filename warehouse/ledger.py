@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select,
 from sources.catalog import DATASETS
 from sources.extract import SourceEvent
 from sources.landing import Manifest
+from warehouse import dq_alerts
 from warehouse.schema import batch_ledger, extraction_event, quarantine, source_file, source_watermark
 
 
@@ -96,17 +97,19 @@ def record_landed(engine: Engine, manifest: Manifest, pipeline_run_id: str) -> b
     return True
 
 
-REPORTED_ONCE = ("redelivery_skipped", "file_refused")
+REPORTED_ONCE = ("redelivery_skipped", "file_refused", "file_unsupported", "file_missing", "file_unreadable")
 
 
 def record_events(
     engine: Engine, dataset: str, events: list[SourceEvent], pipeline_run_id: str, batch_id: str | None = None
 ) -> None:
     """Keep what extraction noticed, for the run summary and for operators."""
-    if not events:
+    if not events and batch_id is None:
         return
     now = utcnow()
     with engine.begin() as connection:
+        # A file that could not be read raises an alert (seen again on every run); one taken in the batch resolves it.
+        dq_alerts.record_file_events(connection, dataset, events, batch_id, now)
         # A file that stays in the drop folder is reported once, not on every run.
         reported = set(
             connection.execute(

@@ -25,6 +25,12 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
     open_alerts = read_table(settings, "alert").query("status == 'open'")
     critical = open_alerts[open_alerts.severity == "critical"]
     assert REGRESSION_LINE in set(critical.line_id)
+    # The demo's two mangled survey files (Latin-1 bytes, a changed template) are critical data-quality alerts.
+    file_problems = read_table(settings, "data_quality_alert").query("status == 'open'")
+    assert set(file_problems.kind) == {"file_problem"} and set(file_problems.severity) == {"critical"}
+    assert len(file_problems) == 2
+    expected_mails = len(critical) + len(file_problems)
+    expected_posts = len(open_alerts) + len(file_problems)
 
     hook_port = free_port()
     with smtp_server() as mail:
@@ -44,8 +50,8 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
         assert "hooktoken" not in str(waiting.last_error.tolist())
         assert first.pending == len(waiting)
         # Routing by severity: email carries the critical alerts only; the webhook every open one.
-        assert len(mail.messages) == len(critical)
-        assert len(waiting) == len(open_alerts)
+        assert len(mail.messages) == expected_mails
+        assert len(waiting) == expected_posts
         regression_mail = next(m for m in mail.messages if REGRESSION_LINE in m["Subject"])
         assert regression_mail["Subject"].startswith("[CRITICAL] Fraction defective on line S1-L2")
         owner = read_table(settings, "dim_line").set_index("line_id").owner_email[REGRESSION_LINE]
@@ -59,9 +65,9 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
             third = pipeline.send_notifications(settings)
 
     assert (second.sent, second.pending, third.sent) == (len(waiting), 0, 0)
-    assert len(hook.requests) == len(open_alerts)  # each once
-    assert len({r["headers"]["Idempotency-Key"] for r in hook.requests}) == len(open_alerts)
-    assert len(mail.messages) == len(critical)  # no mail sent twice
+    assert len(hook.requests) == expected_posts  # each once
+    assert len({r["headers"]["Idempotency-Key"] for r in hook.requests}) == expected_posts
+    assert len(mail.messages) == expected_mails  # no mail sent twice
     post = next(r["json"] for r in hook.requests if REGRESSION_LINE in r["json"]["subject"])
     assert post["kind"] == "kpi_regression" and post["facts"]["Began"] and "hooktoken" not in str(post)
 

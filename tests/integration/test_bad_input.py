@@ -57,7 +57,7 @@ def test_survey_files_that_cannot_be_used_are_quarantined_and_good_files_load(se
     assert sorted(read_table(settings, "fact_feedback")["response_id"]) == ["R1", "R3"]
     reasons = _reasons(settings)
     assert "rule: nps_score between 0 and 10" in reasons
-    assert sum("file could not be parsed: 'utf-8' codec can't decode" in r for r in reasons) == 1
+    assert sum("file could not be parsed: not UTF-8: byte 0xe9 on line 2" in r for r in reasons) == 1
     assert sum("file lacks required column(s): nps_score" in r for r in reasons) == 2
     assert sum("could not be parsed" in r or "different number of fields" in r for r in reasons) == 2
     summary = render(settings)
