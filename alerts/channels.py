@@ -21,7 +21,6 @@ must also work from the ``qp`` CLI, outside any Airflow task.
 from __future__ import annotations
 
 import json
-import re
 import smtplib
 import ssl
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,9 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import requests
+
+# Re-exported: masking lives in qualitypulse/redaction.py; the channels' callers import it from here too.
+from qualitypulse.redaction import redact as redact
 
 EMAIL, SLACK, WEBHOOK = "qp_alert_email", "qp_alert_slack", "qp_alert_webhook"
 ALL_CHANNELS = (EMAIL, SLACK, WEBHOOK)
@@ -204,20 +206,6 @@ def _flag(value: object, default: bool) -> bool:
     if value is None or value == "":
         return default
     return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.I)
-_KEY_VALUE_SECRETS = re.compile(
-    r"(?P<name>password|passwd|pwd|token|secret|api_key|apikey)(?P<sep>\s*[=:]\s*)\S+", re.I
-)
-_BEARER = re.compile(r"(?P<name>bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
-
-
-def redact(text: str) -> str:
-    """``text`` with credentials in URLs, ``password=...``-style pairs and bearer tokens masked."""
-    text = _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
-    text = _KEY_VALUE_SECRETS.sub(r"\g<name>\g<sep>***", text)
-    return _BEARER.sub(r"\g<name>***", text)
 
 
 def deliver(notification: Notification, channels: dict[str, Channel]) -> dict[str, str | None]:

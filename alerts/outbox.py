@@ -5,6 +5,9 @@ resolved after it had been announced; the same for data-quality alerts), routed 
 ``alerts/rules.yaml``, one row per alert, event and channel, so enqueueing twice adds nothing. ``deliver`` sends
 the pending rows; a channel that is down leaves its rows pending, with the error, for the next run; a row that
 was sent is never sent again.
+
+``enqueue_notification`` puts one ready-made notification in the same outbox: a task that failed for good
+(``qualitypulse/notifiers.py``), one row per channel, keyed by the notification's key, so a repeat adds nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from alerts.channels import Channel, DeliveryFailed, Notification
+from alerts.channels import Channel, DeliveryFailed, Notification, redact
 from alerts.config import AlertConfig
 from warehouse.schema import FACT_TABLES, alert, data_quality_alert, notification
 
@@ -88,6 +92,38 @@ def enqueue(connection: Connection, config: AlertConfig, report_url: str, config
     return len(rows)
 
 
+def enqueue_notification(
+    connection: Connection, note: Notification, event: str, channels: Iterable[str], now: datetime
+) -> int:
+    """Queue ``note`` (already built: a task failure, say) for each of ``channels``; returns how many rows were new.
+
+    ``note.key`` is the alert id, so the same notification queued twice (a callback that runs again) is one row
+    per channel.
+    """
+    ids = {channel: _notification_id(note.kind, note.key, event, channel) for channel in channels}
+    queued = select(notification.c.notification_id).where(notification.c.notification_id.in_(list(ids.values())))
+    known = set(connection.scalars(queued))
+    rows = [
+        {
+            "notification_id": notification_id,
+            "alert_kind": note.kind,
+            "alert_id": note.key,
+            "event": event,
+            "channel": channel,
+            "severity": note.severity,
+            "payload": json.dumps(note.as_json()),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for channel, notification_id in ids.items()
+        if notification_id not in known
+    ]
+    if rows:
+        connection.execute(insert(notification), rows)
+    return len(rows)
+
+
 def _rows_for(
     kind: str,
     alert_id: str,
@@ -132,13 +168,23 @@ def _line_owners(connection: Connection) -> dict[str, str]:
 
 
 def deliver(engine: Engine, channels: dict[str, Channel], now: datetime) -> Delivery:
-    """Send every pending notification on its channel; each outcome is committed at once, so none is sent twice."""
+    """Send every pending notification on its channel; each outcome is committed at once, so none is sent twice.
+
+    A row is claimed before it is sent (its attempt count moves on only if no one else moved it first), so two
+    deliveries at once (a failure callback and ``qp notify``, say) never send the same row both. A pending row for
+    a channel not in ``channels`` (a task-failure channel the alert rules don't route to) is sent on that channel's
+    connection if it is defined. A crash between sending and recording leaves the row pending: it is sent again,
+    with the same Idempotency-Key, so a receiver can drop the repeat.
+    """
     with engine.connect() as connection:
         pending = connection.execute(
-            select(notification.c.notification_id, notification.c.channel, notification.c.payload)
+            select(
+                notification.c.notification_id, notification.c.channel, notification.c.payload, notification.c.attempts
+            )
             .where(notification.c.status == "pending")
             .order_by(notification.c.created_at, notification.c.notification_id)
         ).all()
+    channels = {**channels, **_other_channels({row.channel for row in pending} - set(channels))}
     sent, errors = 0, {}
     for row in pending:
         channel = channels.get(row.channel)
@@ -147,23 +193,52 @@ def deliver(engine: Engine, channels: dict[str, Channel], now: datetime) -> Deli
             continue
         if row.channel in errors:
             continue  # down on this run already: don't hammer it, try again next run
+        if not _claim(engine, row.notification_id, row.attempts, now):
+            continue  # another delivery took it
         try:
             channel.send(Notification.from_json(json.loads(row.payload)))
         except DeliveryFailed as error:
-            errors[row.channel] = str(error)
+            errors[row.channel] = redact(str(error))
             with engine.begin() as connection:
                 connection.execute(
                     update(notification)
                     .where(notification.c.notification_id == row.notification_id)
-                    .values(attempts=notification.c.attempts + 1, last_error=str(error), last_attempt_at=now)
+                    .values(last_error=errors[row.channel])
                 )
-            log.error("notification %s stays pending: %s", row.notification_id, error)
+            log.error("notification %s stays pending: %s", row.notification_id, errors[row.channel])
             continue
         with engine.begin() as connection:
             connection.execute(
                 update(notification)
                 .where(notification.c.notification_id == row.notification_id)
-                .values(status="sent", attempts=notification.c.attempts + 1, sent_at=now, last_attempt_at=now)
+                .values(status="sent", sent_at=now, last_error=None)
             )
         sent += 1
     return Delivery(sent, len(pending) - sent, errors)
+
+
+def _claim(engine: Engine, notification_id: str, attempts_seen: int, now: datetime) -> bool:
+    """Count an attempt on a pending row, unless another delivery counted one since we read it."""
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            update(notification)
+            .where(
+                notification.c.notification_id == notification_id,
+                notification.c.status == "pending",
+                notification.c.attempts == attempts_seen,
+            )
+            .values(attempts=attempts_seen + 1, last_attempt_at=now)
+        )
+    return claimed.rowcount == 1
+
+
+def _other_channels(conn_ids: set[str]) -> dict[str, Channel]:
+    """The channels among ``conn_ids`` whose connection is defined (none when Airflow's SDK is not there)."""
+    if not conn_ids:
+        return {}
+    try:
+        from alerts.channels import configured_channels
+
+        return configured_channels(tuple(sorted(conn_ids)))
+    except ImportError:
+        return {}

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qualitypulse.redaction import PROJECT_LOGGERS, install_excepthook, install_log_redaction
 from qualitypulse.settings import PROJECT_ROOT, get_settings
 from sources.catalog import SOURCES
 
@@ -267,9 +268,10 @@ def _docs(args: argparse.Namespace) -> None:
 
 
 def _bi_role(args: argparse.Namespace) -> None:
+    """A login role that reads the BI views and nothing else; optionally close other databases of the server to it."""
     import os
 
-    from warehouse.bi_views import grant_read_only
+    from warehouse.bi_views import grant_read_only, other_databases
     from warehouse.db import engine_for
 
     password = os.environ.get("QP_BI_PASSWORD")
@@ -277,10 +279,22 @@ def _bi_role(args: argparse.Namespace) -> None:
         raise SystemExit("set QP_BI_PASSWORD to the password the BI role should have")
     settings = get_settings()
     engine = engine_for(settings.warehouse_url)
-    with engine.begin() as connection:
-        grant_read_only(connection, args.role, password)
-    engine.dispose()
-    print(f"role {args.role} can read the bi views of {settings.warehouse_url_redacted}")
+    try:
+        with engine.begin() as connection:
+            closing = list(args.close_database) + (other_databases(connection) if args.close_other_databases else [])
+            reachable = grant_read_only(connection, args.role, password, closing)
+    except (ValueError, PermissionError) as error:
+        raise SystemExit(f"qp bi-role: {error}") from None
+    finally:
+        engine.dispose()
+    print(f"role {args.role} can read the bi views of {settings.warehouse_url_redacted}, and nothing else there")
+    if closing:
+        print(f"closed to it (other roles keep their access): {', '.join(closing)}")
+    if reachable:
+        print(
+            f"it can still connect to {', '.join(reachable)} (PUBLIC's default there): close them with "
+            "--close-other-databases, or refuse the role in pg_hba.conf"
+        )
 
 
 def _summary(_: argparse.Namespace) -> None:
@@ -375,12 +389,25 @@ def main(argv: list[str] | None = None) -> int:
     docs.set_defaults(func=_docs)
     role = commands.add_parser("bi-role", help="create a read-only PostgreSQL role for BI tools (QP_BI_PASSWORD)")
     role.add_argument("role", nargs="?", default="qp_bi_reader")
+    role.add_argument(
+        "--close-database",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another database of the server the role must not connect to (repeatable)",
+    )
+    role.add_argument(
+        "--close-other-databases", action="store_true", help="every other database of the server (see the README)"
+    )
     role.set_defaults(func=_bi_role)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # No credential of a configured URL reaches the terminal: not in a log line, not in a traceback.
+    install_log_redaction(PROJECT_LOGGERS)
+    install_excepthook()
     if args.command in NEEDS_CURRENT_WAREHOUSE:
         from warehouse.db import engine_for
         from warehouse.migrate import WarehouseBehind, require_current

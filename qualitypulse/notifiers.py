@@ -3,17 +3,26 @@
 Attached to every QualityPulse task through ``DEFAULT_ARGS`` (``on_failure_callback``), so it fires after the
 last retry, in the worker that ran the task. Which channels: ``QP_TASK_FAILURE_CHANNELS`` (connection ids,
 comma-separated; the ones defined are used, see ``alerts/channels.py``).
+
+The notification goes through the warehouse's notification outbox, like the alerts' (``alerts/outbox.py``): it is
+queued, one row per channel, then every pending notification is delivered. A channel that is down gets it later,
+exactly once: from the next ``send_notifications`` (``qp_kpis``, ``qp notify``) or the next failure. Only when the
+warehouse itself can't take it (unreachable, or not migrated) is it sent directly, without a retry later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from alerts.channels import Notification, configured_channels, deliver, redact
+from alerts.channels import Channel, Notification, configured_channels, redact
+from alerts.channels import deliver as deliver_now
+
+if TYPE_CHECKING:
+    from alerts.outbox import Delivery
 
 log = logging.getLogger("qualitypulse.alerts")
 
@@ -34,7 +43,8 @@ def task_failure_notification(
     if isinstance(error, BaseException):
         reason = f"{type(error).__name__}: {reason}"
     tries = f"{try_number} {'try' if try_number == 1 else 'tries'}"
-    key = hashlib.sha256(f"task_failure|{dag_id}|{task}|{run_id}".encode()).hexdigest()[:32]
+    # One failure, one key: the callback running again adds nothing; the task failing again after a clear is news.
+    key = hashlib.sha256(f"task_failure|{dag_id}|{task}|{run_id}|{try_number}".encode()).hexdigest()[:32]
     return Notification(
         key=key,
         kind="task_failure",
@@ -50,7 +60,7 @@ def task_failure_notification(
 
 
 class TaskFailureNotifier(BaseNotifier):
-    """Sends :func:`task_failure_notification` on the configured channels; never raises into Airflow."""
+    """Queues :func:`task_failure_notification` in the outbox and delivers what is pending."""
 
     def notify(self, context: Any) -> None:
         from qualitypulse.settings import get_settings
@@ -67,8 +77,64 @@ class TaskFailureNotifier(BaseNotifier):
             log_url=getattr(ti, "log_url", None),
             owner=getattr(task, "owner", "") or "",
         )
-        channels = configured_channels(get_settings().task_failure_channel_ids)
+        settings = get_settings()
+        channels = configured_channels(settings.task_failure_channel_ids)
         if not channels:
             log.warning("%s (no alert channel configured)", notification.subject)
             return
-        deliver(notification, channels)
+        notify_through_outbox(notification, channels, settings.warehouse_url)
+
+
+def notify_through_outbox(
+    notification: Notification, channels: dict[str, Channel], warehouse_url: str
+) -> Delivery | None:
+    """Queue ``notification`` for ``channels`` in the warehouse's outbox, then deliver every pending notification.
+
+    Returns the delivery, or None when the warehouse could not take the notification and it was sent directly.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from alerts.outbox import deliver, enqueue_notification
+    from warehouse.db import engine_for
+    from warehouse.ledger import utcnow
+
+    engine = engine_for(warehouse_url)
+    try:
+        try:
+            with engine.begin() as connection:
+                queued = enqueue_notification(connection, notification, "failed", channels, utcnow())
+        except SQLAlchemyError as error:
+            log.warning(
+                "%s: the warehouse's notification outbox can't take it (%s); sending directly, so a channel that is "
+                "down now won't get it later",
+                notification.subject,
+                _reason(error),
+            )
+            outcome = deliver_now(notification, channels)
+            log.info("%s: sent directly on %s", notification.subject, [c for c, e in outcome.items() if e is None])
+            return None
+        try:
+            delivery = deliver(engine, channels, utcnow())
+        except SQLAlchemyError as error:
+            log.error("%s: queued; delivery stopped (%s): the next one sends it", notification.subject, _reason(error))
+            return None
+    finally:
+        engine.dispose()
+    log.warning(
+        "%s: queued for %d channel(s) (%d new); %d notification(s) sent, %d pending",
+        notification.subject,
+        len(channels),
+        queued,
+        delivery.sent,
+        delivery.pending,
+    )
+    for channel_error in delivery.errors.values():
+        log.warning("pending until the next delivery: %s", channel_error)
+    return delivery
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of a database error (SQLAlchemy appends the statement and a link), credentials masked."""
+    cause = getattr(error, "orig", None) or error
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return redact(f"{type(cause).__name__}: {first_line}")

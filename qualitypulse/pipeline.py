@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from qualitypulse import redaction
 from qualitypulse.settings import Settings
 from sources import deletes, landing
 from sources.catalog import BY_NAME, Dataset, datasets_of
@@ -101,10 +102,10 @@ def ingest_dataset(
         except BaseException:
             writer.abort()
             raise
-        if not backfill_from:
-            _land_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
         if writer.rows == 0 and (extraction.chunks is not None or extraction.is_empty):
             writer.abort()
+            if not backfill_from:
+                _reconcile_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
             ledger.record_events(engine, dataset.name, events, pipeline_run_id)
             log.info("%s: nothing new up to %s", dataset.name, interval_end)
             return IngestResult(dataset.name, None, 0, new=False)
@@ -118,6 +119,8 @@ def ingest_dataset(
         new = ledger.record_landed(engine, manifest, pipeline_run_id)
         if new:
             ledger.record_events(engine, dataset.name, events, pipeline_run_id, manifest.batch_id)
+        if not backfill_from:
+            _reconcile_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
     finally:
         freshness.check(engine, interval_end, settings.freshness, settings.freshness_grace_hours, [dataset.source])
         engine.dispose()
@@ -155,6 +158,29 @@ def ingest_run_interval(
     return ingest_dataset(name, interval_end, pipeline_run_id, settings)
 
 
+def _reconcile_deletes(
+    dataset: Dataset,
+    engine: Engine,
+    interval_end: datetime,
+    pipeline_run_id: str,
+    settings: Settings,
+    flagged: set[str],
+) -> None:
+    """:func:`_land_deletes`, whose failure (a source down during the reconciliation) never fails the ingest."""
+    try:
+        _land_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
+    except Exception as error:  # noqa: BLE001 - the rows are landed; deletes are found again next run
+        detail = redaction.redact(
+            f"delete reconciliation failed, tried again next run: {type(error).__name__}: {error}"
+        )
+        log.warning("%s: %s", dataset.name, detail)
+        ledger.record_events(
+            engine, dataset.name, [SourceEvent("reconcile_failed", dataset.name, detail[:500])], pipeline_run_id
+        )
+        if flagged:  # the API's own delete flags need no reconciliation, and the watermark moved past them
+            _land_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged, reconcile=False)
+
+
 def _land_deletes(
     dataset: Dataset,
     engine: Engine,
@@ -162,6 +188,7 @@ def _land_deletes(
     pipeline_run_id: str,
     settings: Settings,
     flagged: set[str],
+    reconcile: bool = True,
 ) -> str | None:
     """Find the dataset's recent facts that its source deleted and land them as a deletion batch (its id).
 
@@ -170,7 +197,7 @@ def _land_deletes(
     """
     from warehouse.deletes import recent_keys
 
-    days = settings.delete_reconciliation_days
+    days = settings.delete_reconciliation_days if reconcile else 0
     if not dataset.event_date or dataset.source == "survey" or len(dataset.key) != 1:
         return None
     since = interval_end - timedelta(days=days)
@@ -284,6 +311,8 @@ def lms_api(settings: Settings) -> HttpSource:
         read_timeout=settings.lms_api_timeout_seconds,
         retries=settings.lms_api_retries,
         page_size=settings.lms_api_page_size,
+        retry_after_max_seconds=settings.lms_api_retry_after_max_seconds,
+        deadline_seconds=settings.lms_api_deadline_seconds,
     )
 
 
@@ -321,7 +350,9 @@ def replay_quarantined(
             status = ledger.batch_status(connection, batch_id) if batch_id else None
         if batch_id and status is None:
             raise ledger.UnknownBatch(f"not in the ledger: {batch_id}")
-        if status == "failed":  # nothing of it reached the quarantine: the whole batch is validated again
+        if (
+            batch_id is not None and status == "failed"
+        ):  # nothing of it reached the quarantine: the whole batch is validated again
             return replay([batch_id], settings)
         rows = ledger.open_quarantine(engine, dataset, batch_id)
     finally:

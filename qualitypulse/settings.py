@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
+
+from qualitypulse import redaction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _UNSET = Path("")
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     lms_api_timeout_seconds: float = 30.0
     lms_api_retries: int = 4
     lms_api_page_size: int = 1000
+    # Bounds, so a misbehaving API can't hold a worker: a Retry-After (seconds or an HTTP date) is waited at most
+    # this long, and one dataset's extraction (every page, retry and wait) fails past the deadline.
+    lms_api_retry_after_max_seconds: int = 120
+    lms_api_deadline_seconds: float = 600.0
     # Deletes at SQL sources and the LMS API are found by reconciling keys over this many recent days of event dates
     # on every ingest run (0: off); records the API flags deleted are taken whatever their date.
     delete_reconciliation_days: int = 7
@@ -100,6 +105,16 @@ class Settings(BaseSettings):
             self.data_docs_dir = data / "data_docs"
         return self
 
+    @model_validator(mode="after")
+    def _mask_secrets(self) -> Settings:
+        """The passwords and tokens this process is configured with are masked wherever they would be shown: in
+        every log record (of any logger), event, message, summary and report (qualitypulse/redaction.py)."""
+        urls = (self.warehouse_url, self.qms_url, self.finance_url, self.lms_api_url, self.report_url)
+        in_urls = [secret for url in urls for secret in redaction.secrets_in_url(url)]
+        redaction.remember_secret(self.lms_api_token.get_secret_value(), *in_urls)
+        redaction.install_log_redaction(redaction.PROJECT_LOGGERS)
+        return self
+
     def event_date_bounds(self, dataset: str, interval_end: datetime) -> tuple[datetime, datetime]:
         """The plausible range of a dataset's event dates in a batch whose run covers up to ``interval_end``."""
         floor = self.event_date_floors.get(dataset, self.event_date_floor)
@@ -116,7 +131,8 @@ class Settings(BaseSettings):
 
 
 def redact_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    """``url`` with its password, secret query values and webhook secret masked (qualitypulse/redaction.py)."""
+    return redaction.redact_url(url)
 
 
 def get_settings() -> Settings:

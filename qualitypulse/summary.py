@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from alerts.lifecycle import contributors_text
+from qualitypulse.redaction import redact
 from qualitypulse.settings import Settings
 from warehouse.db import engine_for
 from warehouse.schema import (
@@ -150,7 +151,9 @@ def render(settings: Settings) -> str:
             f"Raw batches: {settings.landing_dir}",
             "",
         ]
-        return "\n".join(lines)
+        # Events, errors and alert texts come from many writers: whatever one of them let through, no credential
+        # leaves in the summary.
+        return redact("\n".join(lines))
     finally:
         engine.dispose()
 
@@ -281,6 +284,8 @@ def _freshness_section(engine: Engine) -> list[str]:
         return ["", f"Freshness: every watched source delivered in time (judged {judged:%Y-%m-%d %H:%M} UTC)"]
     late = ", ".join(f"{name} (deadline {deadline:%Y-%m-%d %H:%M} UTC)" for name, deadline in sorted(silent.items()))
     return ["", f"Freshness: silent past the deadline: {late} (BI view source_freshness)"]
+
+
 def _lines(engine: Engine) -> list[str]:
     query = select(kpi_daily.c.line_id).where(kpi_daily.c.kpi == "fpy", kpi_daily.c.grain == "line").distinct()
     with engine.connect() as connection:

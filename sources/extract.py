@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import NoSuchTableError, OperationalError
 from sqlalchemy.types import NullType, TypeEngine
 
+from qualitypulse.redaction import redact
 from sources.catalog import Dataset
 from warehouse.db import engine_for
 
@@ -56,7 +57,14 @@ def non_finite_as_text(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class SourceUnavailable(RuntimeError):
-    """The source did not answer usefully (after any retries); the run fails and the watermark stays."""
+    """The source did not answer usefully (after any retries); the run fails and the watermark stays.
+
+    Its message names the source's URL with credentials masked, whoever raised it: it reaches logs, the
+    ``extraction_event`` table, the task's failure notification and the summary.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,11 @@ class SourceEvent:
     kind: str
     subject: str  # a file name, a page, a column
     detail: str
+
+    def __post_init__(self) -> None:
+        # Events are stored and shown as they are: no credential of a URL in them survives.
+        object.__setattr__(self, "subject", redact(self.subject))
+        object.__setattr__(self, "detail", redact(self.detail))
 
 
 @dataclass

@@ -9,7 +9,9 @@ migration), and this module is their single definition, also the source of ``doc
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -663,23 +665,127 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def grant_read_only(connection: Connection, role: str, password: str) -> None:
-    """Create (or update) a login role that can read the ``bi`` views and nothing else (PostgreSQL)."""
+# Every role `qp bi-role` makes is a member of this NOLOGIN role. It holds no privilege: membership marks a BI
+# reader, so that closing a database to PUBLIC keeps every other role's access and never gives a BI reader any.
+BI_READERS = "qp_bi_readers"
+
+
+def grant_read_only(connection: Connection, role: str, password: str, close_databases: Sequence[str] = ()) -> list[str]:
+    """Create (or update) a login role that can read the ``bi`` views and nothing else (PostgreSQL).
+
+    A role can't be denied what PUBLIC is granted, and PostgreSQL grants PUBLIC ``CONNECT`` and ``TEMPORARY`` on
+    every database (and, before version 15, ``CREATE`` on schema ``public``). So on the warehouse's database, and on
+    each of ``close_databases``, those privileges are taken from PUBLIC and granted back, by name, to every other
+    login role that had them, except BI readers: no existing role loses access, and the BI role gets only
+    ``CONNECT`` to the warehouse and ``SELECT`` on the views. A role created later must be granted ``CONNECT`` on
+    those databases explicitly. Needs the databases' owner or a superuser. Returns the other databases of the
+    server the role can still connect to (PUBLIC's ``CONNECT`` there; pg_hba.conf can refuse them too).
+    """
     from psycopg import sql
 
     if connection.dialect.name != "postgresql":
         raise ValueError("read-only roles need PostgreSQL; an SQLite file is read-only by file permissions")
     raw = driver_connection(connection)
-    ident = sql.Identifier(role)
+    ident, bi = sql.Identifier(role), sql.Identifier(BI_SCHEMA)
+    _ensure_group(raw, BI_READERS)
     exists = raw.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
     verb = "alter" if exists else "create"
-    raw.execute(sql.SQL(verb + " role {} login password {}").format(ident, sql.Literal(password)))
-    database = sql.Identifier(raw.info.dbname)
-    raw.execute(sql.SQL("grant connect on database {} to {}").format(database, ident))
-    raw.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(BI_SCHEMA), ident))
-    raw.execute(sql.SQL("grant select on all tables in schema {} to {}").format(sql.Identifier(BI_SCHEMA), ident))
     raw.execute(
-        sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(
-            sql.Identifier(BI_SCHEMA), ident
+        sql.SQL(verb + " role {} login nosuperuser nocreatedb nocreaterole noreplication password {}").format(
+            ident, sql.Literal(password)
         )
     )
+    raw.execute(sql.SQL("grant {} to {}").format(sql.Identifier(BI_READERS), ident))
+    # Belt and braces: even a privilege granted by mistake later can't write through this role.
+    raw.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(ident))
+    warehouse = raw.info.dbname
+    for database in dict.fromkeys([warehouse, *close_databases]):
+        _take_from_public(
+            raw,
+            sql.SQL("database {}").format(sql.Identifier(database)),
+            ("CONNECT", "TEMPORARY"),
+            "has_database_privilege(r.oid, %(target)s, %(privilege)s)",
+            database,
+        )
+    _take_from_public(
+        raw, sql.SQL("schema public"), ("CREATE",), "has_schema_privilege(r.oid, %(target)s, %(privilege)s)", "public"
+    )
+    raw.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(warehouse), ident))
+    raw.execute(sql.SQL("grant usage on schema {} to {}").format(bi, ident))
+    raw.execute(sql.SQL("grant select on all tables in schema {} to {}").format(bi, ident))
+    raw.execute(sql.SQL("alter default privileges in schema {} grant select on tables to {}").format(bi, ident))
+    left = raw.execute(
+        """
+        select
+            has_database_privilege(%(role)s, %(warehouse)s, 'TEMPORARY') as can_create_temp,
+            has_schema_privilege(%(role)s, 'public', 'CREATE') as can_create_in_public
+        """,
+        {"role": role, "warehouse": warehouse},
+    ).fetchone()
+    if left is None or any(left):
+        raise PermissionError(
+            f"PUBLIC's privileges on database {warehouse} could not be taken (they need its owner or a superuser): "
+            f"role {role} could still create temporary tables or tables in schema public"
+        )
+    closed = raw.execute(
+        """
+        select datname from pg_database
+        where datallowconn and datname = any(%(closing)s) and has_database_privilege(%(role)s, datname, 'CONNECT')
+        """,
+        {"role": role, "closing": list(close_databases)},
+    ).fetchall()
+    if closed:
+        raise PermissionError(f"database(s) {', '.join(r[0] for r in closed)} could not be closed to role {role}")
+    reachable = raw.execute(
+        """
+        select datname from pg_database
+        where datallowconn and datname <> %(warehouse)s and has_database_privilege(%(role)s, datname, 'CONNECT')
+        order by datname
+        """,
+        {"role": role, "warehouse": warehouse},
+    ).fetchall()
+    return [r[0] for r in reachable]
+
+
+def other_databases(connection: Connection) -> list[str]:
+    """The databases of the server besides the connection's own that accept connections."""
+    rows = connection.exec_driver_sql(
+        "select datname from pg_database where datallowconn and datname <> current_database() order by datname"
+    )
+    return [r[0] for r in rows]
+
+
+def _ensure_group(raw: Any, name: str) -> None:
+    """Create NOLOGIN role ``name`` unless it exists (another session may be creating it at the same moment)."""
+    import psycopg
+    from psycopg import sql
+
+    if raw.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone():
+        return
+    try:
+        with raw.transaction():  # a savepoint: a concurrent creator's win must not abort the caller's transaction
+            raw.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
+    except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        pass
+
+
+def _take_from_public(raw: Any, target_sql: Any, privileges: Sequence[str], holds: str, target: str) -> None:
+    """Revoke ``privileges`` on the object from PUBLIC; grant them back to the login roles that lose them.
+
+    ``holds`` tests whether role ``r`` has a privilege on the object (``has_database_privilege`` and the like).
+    Superusers, the object's owner and BI readers are not granted anything: the first two keep every privilege.
+    """
+    from psycopg import sql
+
+    holders_query = f"""
+        select r.rolname from pg_roles as r
+        where r.rolcanlogin and not r.rolsuper and not pg_has_role(r.oid, %(readers)s, 'member')
+            and {holds}
+    """  # noqa: S608 (holds is one of this module's expressions)
+    for privilege in privileges:
+        params = {"readers": BI_READERS, "target": target, "privilege": privilege}
+        before = {r[0] for r in raw.execute(holders_query, params).fetchall()}
+        raw.execute(sql.SQL("revoke {} on {} from public").format(sql.SQL(privilege), target_sql))
+        after = {r[0] for r in raw.execute(holders_query, params).fetchall()}
+        for lost in sorted(before - after):
+            raw.execute(sql.SQL("grant {} on {} to {}").format(sql.SQL(privilege), target_sql, sql.Identifier(lost)))

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.helpers import read_table
-from warehouse.bi_views import VIEWS, grant_read_only, qualified
+from warehouse.bi_views import VIEWS, qualified
 from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
@@ -55,24 +55,51 @@ def test_postgresql_views_carry_comments(demo_warehouse):
     assert column_comment.startswith("the KPI: a fraction 0..1")
 
 
-def test_the_bi_role_reads_the_views_and_nothing_else(demo_warehouse):
+def test_the_bi_role_reads_the_views_and_nothing_else(demo_warehouse, monkeypatch, capsys):
+    """Logged in as the role `qp bi-role` made: the views read, and nothing else works, not even what PostgreSQL
+    grants PUBLIC by default (temporary tables, connecting to another database of the server)."""
+    from qualitypulse.cli import main
+
     settings, _ = demo_warehouse
     if not settings.warehouse_url.startswith("postgresql"):
         return  # roles are a PostgreSQL feature; this test runs on the PostgreSQL warehouse
     role, password = f"qp_bi_test_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    engine = engine_for(settings.warehouse_url)
-    with engine.begin() as connection:
-        grant_read_only(connection, role, password)
+    other = f"qp_test_other_{uuid.uuid4().hex[:8]}"  # stands in for another application's database on the server
+    admin = psycopg.connect(make_url(settings.warehouse_url).set(database="postgres").render_as_string(False))
+    admin.autocommit = True
+    admin.execute(f'create database "{other}"')
+    monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
+    monkeypatch.setenv("QP_BI_PASSWORD", password)
     reader_url = make_url(settings.warehouse_url).set(username=role, password=password)
     try:
-        with psycopg.connect(reader_url.render_as_string(hide_password=False)) as reader:
+        assert main(["bi-role", role, "--close-database", other]) == 0
+        printed = capsys.readouterr().out
+        assert f"role {role} can read the bi views" in printed and "closed to it" in printed
+        assert password not in printed
+        with psycopg.connect(reader_url.render_as_string(hide_password=False), autocommit=True) as reader:
             assert reader.execute("select count(*) from bi.kpi_daily").fetchone()[0] > 0
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute("select count(*) from public.batch_ledger")
-            reader.rollback()
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # the role's sessions are read-only ...
+                reader.execute("delete from public.kpi_daily")
+            reader.execute("set default_transaction_read_only = off")  # ... but that is not what holds it back:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute("delete from public.kpi_daily")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary tables"):
+                reader.execute("create temporary table scratch (x int)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="schema public"):
+                reader.execute("create table public.scratch (x int)")
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(reader_url.set(database=other).render_as_string(hide_password=False)).close()
+        # The pipeline's own role, and any other role, keep what PUBLIC gave them.
+        with psycopg.connect(make_url(settings.warehouse_url).set(database=other).render_as_string(False)) as owner:
+            owner.execute("create temporary table scratch (x int)")
+        assert main(["bi-role", role, "--close-database", other]) == 0  # again: idempotent
     finally:
+        admin.execute(f'drop database if exists "{other}" with (force)')
+        admin.close()
+        engine = engine_for(settings.warehouse_url)
         with engine.begin() as connection:
             connection.exec_driver_sql(f'drop owned by "{role}"')
             connection.exec_driver_sql(f'drop role "{role}"')
