@@ -418,13 +418,18 @@ def _replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -
 
 
 def work_waiting(dataset: str, settings: Settings) -> bool:
-    """Whether the ledger holds batches of ``dataset`` that no load finished (landed, or left by a crashed load).
+    """Whether the ledger holds batches of ``dataset`` that no load finished (landed, or left by a crashed load), or
+    loaded batches whose KPI days no build took in (a KPI build that crashed).
 
-    An ingest run that found nothing new still signals validation then: stranded batches wait for no new data.
+    An ingest run that found nothing new still signals validation then (which signals the KPI build): stranded
+    work waits for no new data.
     """
     engine = engine_for(settings.warehouse_url)
     try:
-        return any(b.dataset == dataset for b in ledger.pending_batches(engine))
+        if any(b.dataset == dataset for b in ledger.pending_batches(engine)):
+            return True
+        with engine.connect() as connection:
+            return ledger.unbuilt_batches(connection, dataset) > 0
     finally:
         engine.dispose()
 

@@ -317,9 +317,11 @@ def waiting_batches(connection: Connection) -> dict[str, int]:
     return {status: int(count) for status, count in connection.execute(query)}
 
 
-def unbuilt_batches(connection: Connection) -> int:
-    """Loaded batches whose rows the KPI tables have not taken in yet."""
+def unbuilt_batches(connection: Connection, dataset: str | None = None) -> int:
+    """Loaded batches (of ``dataset``, or of any) whose rows the KPI tables have not taken in yet."""
     query = select(func.count()).where(batch_ledger.c.status == "loaded", batch_ledger.c.kpis_built_at.is_(None))
+    if dataset is not None:
+        query = query.where(batch_ledger.c.dataset == dataset)
     return int(connection.scalar(query) or 0)
 
 

@@ -67,3 +67,45 @@ def test_validation_runs_one_mapped_task_per_dataset_dimensions_first(airflow_db
     ledger = read_table(settings, "batch_ledger")
     assert set(ledger.status) == {"loaded"}
     assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
+
+
+def test_an_ordinary_run_completes_what_a_crash_left_landed_claimed_or_unbuilt(
+    airflow_db, settings, demo_sources, monkeypatch
+):
+    from sqlalchemy import text
+
+    from qualitypulse import pipeline
+    from qualitypulse.airflow_runner import run_dags
+    from warehouse.db import engine_for
+
+    monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
+    # A run landed every source, then died: one batch mid-load (its claimer gone), the rest never loaded.
+    for source in SOURCES:
+        pipeline.ingest_source(source, RUN_AFTER.replace(tzinfo=None), "crashed", settings)
+    engine = engine_for(settings.warehouse_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "update batch_ledger set status = 'processing', claimed_by = 'gone-host:1:dead', claimed_at = :t "
+                "where dataset = 'defects'"
+            ),
+            {"t": datetime(2026, 1, 1)},  # long past the claim timeout
+        )
+
+    states = run_dags(RUN_AFTER)  # the next ordinary run: its ingest finds nothing new
+
+    assert states["qp_validate_load"] == "success" and states["qp_kpis"] == "success"
+    ledger = read_table(settings, "batch_ledger")
+    assert set(ledger.status) == {"loaded"} and ledger.kpis_built_at.notna().all()
+    assert not read_table(settings, "kpi_daily").empty
+
+    # The KPI build crashed after the loads: the next run builds what is pending, though nothing else is new.
+    with engine.begin() as connection:
+        connection.execute(text("update batch_ledger set kpis_built_at = null"))
+        connection.execute(text("delete from kpi_daily"))
+    engine.dispose()
+    states = run_dags(RUN_AFTER)
+    assert states["qp_kpis"] == "success"
+    assert not read_table(settings, "kpi_daily").empty
+    assert read_table(settings, "batch_ledger").kpis_built_at.notna().all()
