@@ -27,7 +27,7 @@ from sources.extract import Extraction, SourceEvent, SourceUnavailable, change_k
 from sources.file_drops import extract_file_drops
 from sources.http_api import HttpSource, extract_http
 from warehouse import freshness, ledger
-from warehouse.db import engine_for
+from warehouse.db import engine_for, write_transaction
 from warehouse.schema import batch_ledger, kpi_daily
 
 if TYPE_CHECKING:
@@ -618,7 +618,7 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
 
     engine = engine_for(settings.warehouse_url)
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             holds = kpi_holds.sync_holds(connection)
             partitions = kpi_store.pending_partitions(connection, full=full).with_holds(holds)
             if partitions.empty:

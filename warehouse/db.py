@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("pragma journal_mode=wal")
     cursor.execute("pragma foreign_keys=on")
     cursor.close()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that reads, then writes what it read, safe beside other writing processes.
+
+    SQLite's ordinary transaction takes its write lock at the first write; if another process committed since this
+    one first read, that upgrade fails at once with "database is locked" (no busy wait can help). On SQLite the
+    transaction takes the write lock up front (``BEGIN IMMEDIATE``, waiting up to the busy timeout); PostgreSQL
+    needs nothing of the kind.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
 
 
 def driver_connection(connection: Connection) -> Any:

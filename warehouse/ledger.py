@@ -211,8 +211,17 @@ def orphans_of(engine: Engine, dimensions: set[str], judged_since: set[str]) -> 
     rows = rows[~rows["batch_id"].isin(judged_since)]
     if rows.empty:
         return rows
+    # Only dimensions a reference rule names (single-key master data) are read; ``dimensions`` may hold any dataset.
+    referenced = {
+        m.group(2)
+        for reasons in rows["failed_rules"]
+        for m in map(_REFERENCE_RULE.match, json.loads(reasons))
+        if m is not None and m.group(2) in dimensions
+    }
+    if not referenced:
+        return rows.iloc[0:0]
     with engine.connect() as connection:
-        known = {dimension: {str(k) for k in known_keys(connection, dimension)} for dimension in dimensions}
+        known = {dimension: {str(k) for k in known_keys(connection, dimension)} for dimension in referenced}
 
     def now_resolvable(row: Any) -> bool:
         matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(row.failed_rules)]

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 
 from expectations.verdict import BatchVerdict
 from warehouse.bulk import merge_frame
+from warehouse.db import write_transaction
 from warehouse.dq_alerts import record_verdict
 from warehouse.ledger import utcnow
 from warehouse.schema import FACT_TABLES, batch_ledger, quarantine, validation_result
@@ -27,7 +28,7 @@ class LoadCounts:
 def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) -> LoadCounts:
     now = utcnow()
     table = FACT_TABLES[verdict.dataset.name]
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         merged = merge_frame(
             connection,
             table,
