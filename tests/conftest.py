@@ -139,9 +139,13 @@ def demo_sources(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return write_demo_sources(settings)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def demo_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A warehouse of each kind after one run of the whole chain over the demo sources (shared, read-only)."""
+    """A warehouse of each kind after one run of the whole chain over the demo sources (shared, read-only).
+
+    Built once per session and backend, not per module: each build runs the whole chain (about a minute here), and
+    five modules read it.
+    """
     from tests.helpers import run_chain
 
     folder = tmp_path_factory.mktemp(f"demo-{request.param}")
