@@ -202,13 +202,14 @@ def _airflow_db(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
 
 
 def _settled(env: dict[str, str], settings: Any) -> bool:
-    """No run queued or running, no Asset-triggered run waiting, no backfill open, no landed batch to load."""
+    """No run queued or running, no Asset-triggered run waiting, no backfill open, no batch waiting to be loaded."""
     busy = _airflow_db(env, "select count(*) from dag_run where state in ('queued', 'running')")
     waiting = _airflow_db(env, "select count(*) from asset_dag_run_queue")
     backfilling = _airflow_db(env, "select count(*) from backfill where completed_at is null")
     counts = [rows[0][0] if rows else None for rows in (busy, waiting, backfilling)]
-    landed = (read_table(settings, "batch_ledger").status == "landed").any()
-    return counts == [0, 0, 0] and not landed
+    # A batch being loaded right now is `processing`: not settled yet.
+    unloaded = read_table(settings, "batch_ledger").status.isin(["landed", "processing"]).any()
+    return counts == [0, 0, 0] and not unloaded
 
 
 def _backfill(env: dict[str, str], dag_id: str, first: str, last: str, reprocess: str) -> None:
