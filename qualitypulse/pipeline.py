@@ -570,10 +570,11 @@ def _release_claim(engine: Engine, batch_id: str, claimer: str) -> None:
 
 def _fail_batch(engine: Engine, batch: ledger.PendingBatch, error: Exception) -> BatchReport:
     """Record a batch whose validation or load raised as ``failed``, with the error and a data-quality alert."""
-    from alerts.channels import redact
     from warehouse.dq_alerts import record_failed_batch
 
-    message = redact(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+    message = redaction.redact(
+        f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    )
     log.error("%s %s failed, the other batches go on: %s", batch.dataset, batch.batch_id, message, exc_info=error)
     with engine.begin() as connection:
         ledger.mark_failed(connection, batch.batch_id, message)

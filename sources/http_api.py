@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from alerts.channels import redact
+from qualitypulse.redaction import redact
 from sources.catalog import Dataset
 from sources.extract import PARSE_ERROR, RAW_LINE, Extraction, SourceEvent, SourceUnavailable, non_finite_as_text
 
