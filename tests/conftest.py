@@ -146,16 +146,17 @@ def demo_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     Built once per session and backend, not per module: each build runs the whole chain (about a minute here), and
     five modules read it.
     """
+    from qualitypulse.demo_services import demo_lms_api
     from tests.helpers import run_chain
 
     folder = tmp_path_factory.mktemp(f"demo-{request.param}")
     with fresh_warehouse(request.param, folder) as url:
-        from qualitypulse.demo_services import demo_lms_api
-
+        # The demo API (and the URL it puts in the environment) stops once the chain has run: left serving, every
+        # later test's settings would read this session's LMS store instead of its own.
         with demo_lms_api(migrated_settings(folder, url)) as configured:
             counts = write_demo_sources(configured)
             run_chain(configured)
-            yield configured, counts
+        yield configured, counts
 
 
 @pytest.fixture(scope="session")

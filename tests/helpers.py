@@ -47,7 +47,7 @@ def ingest_and_load(settings: Settings, dataset: str) -> tuple[pipeline.IngestRe
     result = pipeline.ingest_dataset(dataset, INTERVAL_END, "test", settings)
     reports = pipeline.validate_and_load(settings)
     for report in reports:
-        assert report.extracted == report.loaded + report.quarantined + report.duplicates, report
+        assert report.extracted == report.loaded + report.quarantined + report.duplicates + report.deleted, report
     return result, reports
 
 

@@ -25,7 +25,7 @@ from sources.catalog import BY_NAME
 from sources.demo_api import DemoApi
 from sources.extract import SourceUnavailable
 from sources.http_api import HttpSource, extract_http
-from tests.helpers import INTERVAL_END, read_table
+from tests.helpers import INTERVAL_END, ingest_and_load, read_table
 from warehouse import ledger
 from warehouse.db import engine_for
 
@@ -157,6 +157,7 @@ class MisbehavingGateway:
         self.loop_cursor = False  # page 2 and later hand back page 1's cursor
         self.page_delay = 0.0  # seconds spent before each answer
         self.throttled: list[tuple[int, str]] = []  # the next answers: (status, Retry-After value)
+        self.refuse_listings = False  # requests without ``updated_after`` (full listings) get a 403
         self.answers: list[tuple[int, float]] = []  # (status, time.monotonic()) of each answer
         self._first_cursor: str | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -169,7 +170,7 @@ class MisbehavingGateway:
         return f"http://{userinfo}{host!s}:{port}{urlsplit(self.upstream).path}"
 
     def behave(self) -> None:
-        self.loop_cursor, self.page_delay, self.throttled = False, 0.0, []
+        self.loop_cursor, self.page_delay, self.throttled, self.refuse_listings = False, 0.0, [], False
 
     def statuses(self) -> list[int]:
         return [status for status, _ in self.answers]
@@ -178,6 +179,8 @@ class MisbehavingGateway:
         if self.throttled:
             status, retry_after = self.throttled.pop(0)
             return status, {"error": "slow down"}, {"Retry-After": retry_after}
+        if self.refuse_listings and "updated_after" not in parse_qs(urlsplit(path).query):
+            return 403, {"error": "listing everything is not allowed today"}, {}
         time.sleep(self.page_delay)
         origin = urlsplit(self.upstream)
         upstream = requests.get(
@@ -327,3 +330,41 @@ def test_a_server_that_answers_slowly_page_after_page_fails_at_the_deadline(sett
     _assert_failed_cleanly(settings, "training_assignments", caught, "took longer than 2 s after ")
     assert "raise QP_LMS_API_DEADLINE_SECONDS" in str(caught.value)
     _lands_once_the_gateway_behaves(bounded, "training_assignments", demo_sources["training_assignments"], gateway)
+
+
+def test_a_delete_reconciliation_that_fails_never_fails_the_ingest_and_is_made_up_next_run(
+    settings, demo_sources, gateway
+):
+    through_gateway = settings.model_copy(update={"lms_api_url": gateway.url()})
+    ingest_and_load(through_gateway, "training_assignments")
+    store = settings.lms_store_dir / "training_assignments.json"
+    document = json.loads(store.read_text())
+    records = sorted(document["records"], key=lambda r: r["assigned_on"])
+    vanished, flagged, changed = (r["assignment_id"] for r in records[-3:])
+    document["records"] = [r for r in records if r["assignment_id"] != vanished]
+    for record in document["records"]:
+        if record["assignment_id"] == flagged:
+            record.update(deleted=True, updated_at="2026-11-24T21:00:00")
+        if record["assignment_id"] == changed:
+            record.update(updated_at="2026-11-24T21:00:00")
+    store.write_text(json.dumps(document))
+
+    # The key listing is refused: the changes still land, the flagged delete too; the vanished record waits.
+    gateway.refuse_listings = True
+    result, _ = ingest_and_load(through_gateway, "training_assignments")
+    assert result.new and result.rows == 1  # the changed record; the flagged one lands as a delete
+    events = read_table(settings, "extraction_event")
+    [failed] = events[events.kind == "reconcile_failed"].itertuples()
+    assert failed.detail.startswith("delete reconciliation failed, tried again next run: SourceUnavailable")
+    assert "403" in failed.detail and settings.lms_api_token.get_secret_value() not in failed.detail
+    held = set(read_table(settings, "fact_training_assignment").assignment_id)
+    assert flagged not in held and {vanished, changed} <= held
+
+    gateway.behave()
+    result, _ = ingest_and_load(through_gateway, "training_assignments")
+    assert not result.new  # nothing changed since; the reconciliation finds what it missed
+    assert vanished not in set(read_table(settings, "fact_training_assignment").assignment_id)
+    batches = read_table(settings, "batch_ledger")
+    assert batches.rows_deleted.sum() == 2 and (batches.status == "loaded").all()
+    added = batches.rows_loaded + batches.rows_quarantined + batches.rows_duplicate + batches.rows_deleted
+    assert (batches.rows_extracted == added).all()
