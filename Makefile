@@ -57,8 +57,10 @@ airflow: install
 	QP_LMS_API_URL=http://127.0.0.1:8765/api/v1 QP_LMS_API_TOKEN="$${QP_LMS_API_TOKEN:-local-demo-token}" \
 	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'
 
+# One pytest worker per core (most tests wait on databases, Airflow and subprocesses): TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation,
 # the delete reconciliation.

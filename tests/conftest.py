@@ -34,10 +34,20 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 
+# Under `make test` (pytest-xdist, --dist loadgroup) the tests that share an expensive session fixture run on one
+# worker, so it is built once, not once per worker.
+SHARED_FIXTURE_GROUPS = {"demo_warehouse": "demo-warehouse", "airflow_db": "airflow-metadata"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     unmarked = [item.nodeid for item in items if not REQUIRED_MARKERS & {m.name for m in item.iter_markers()}]
     if unmarked:
         raise pytest.UsageError(f"tests without a unit/integration/dags marker: {unmarked[:5]}")
+    for item in items:
+        shared = [group for fixture, group in SHARED_FIXTURE_GROUPS.items() if fixture in item.fixturenames]
+        if shared and not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

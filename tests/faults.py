@@ -143,6 +143,20 @@ def writing_batch(url: str, load_pid: int, dataset: str, blocked: bool = False) 
     return str(claimed.batch_id.iloc[0])
 
 
+@contextmanager
+def writes_held(url: str, table: str) -> Iterator[bool]:
+    """On PostgreSQL, hold a lock on ``table`` so that a load writing to it waits there, inside its write
+    transaction, until the block ends: a fault injected then lands at the same point every time, not in a race
+    with the load's commit. Yields whether it holds one (SQLite has no table locks: there it holds nothing).
+    """
+    if make_url(url).get_backend_name() != "postgresql":
+        yield False
+        return
+    with psycopg.connect(_libpq_url(url)) as blocker:
+        blocker.execute(f"lock table {table} in access exclusive mode")
+        yield True
+
+
 def _write_in_progress(url: str, blocked: bool) -> bool:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":

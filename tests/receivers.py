@@ -52,6 +52,8 @@ class HttpInbox:
     port: int
     status: int = 200  # what the receiver answers; set 503 to play a receiver that is up but failing
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # While set, each request is recorded and then left unanswered until the event is set: a sender caught mid-send.
+    hold: threading.Event | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +70,8 @@ def http_receiver(port: int | None = None) -> Iterator[HttpInbox]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if inbox.status < 300:
                 inbox.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+            if inbox.hold is not None:
+                inbox.hold.wait(timeout=60)
             self.send_response(inbox.status)
             self.end_headers()
 

@@ -8,7 +8,7 @@ import pytest
 
 from sources.catalog import SOURCES
 
-pytestmark = pytest.mark.dags
+pytestmark = [pytest.mark.dags, pytest.mark.xdist_group("dagbag")]  # one worker parses the folder once
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {*(f"qp_ingest_{source}" for source in SOURCES), "qp_validate_load", "qp_kpis"}

@@ -35,7 +35,8 @@ from sources.catalog import SOURCES
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import changed_tables, read_table, snapshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# One at a time (one xdist worker): each starts an Airflow whose scheduler and triggerer serve logs on fixed ports.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("airflow-standalone")]
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 BIN = Path(sys.executable).parent

@@ -1,14 +1,17 @@
 """Fault injection through the real interfaces: a load SIGKILLed mid-batch, PostgreSQL restarted under a running
 load, two loads at once. After each, an ordinary rerun (`qp load`, `qp kpis`) completes every batch, the ledger
-adds up per batch, and the warehouse holds what a run without the fault gives: each row once.
+adds up per batch, and the warehouse holds what a run without the fault gives: each row once. And a notification
+channel down then up, with `qp notify` killed mid-send before it: every notification arrives, the one in flight
+at the crash again under the same Idempotency-Key, no other twice.
 
-The fourth fault, a notification channel down then up, is injected where the notifications are made: regression
-alerts in tests/integration/test_alert_notifications.py, task failures (through a real DAG's failure callback) in
-tests/dags/test_failure_notifier.py; both check the channel gets each notification once when it is back.
+The same channel fault where notifications are made: regression alerts in
+tests/integration/test_alert_notifications.py, task failures (a real DAG's failure callback) in
+tests/dags/test_failure_notifier.py.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +22,7 @@ import psycopg
 import pytest
 
 from qualitypulse import pipeline
-from qualitypulse.demo_services import demo_lms_api
+from qualitypulse.demo_services import demo_lms_api, free_port
 from qualitypulse.settings import Settings
 from sources.catalog import BY_NAME, DATASETS, SOURCES
 from sources.demo import DemoLocations, DemoSpec, generate
@@ -33,11 +36,14 @@ from tests.faults import (
     start_qp,
     throwaway_postgres,
     wait_until,
+    writes_held,
     writing_batch,
 )
 from tests.helpers import INTERVAL_END
+from tests.receivers import http_receiver
 
-pytestmark = pytest.mark.integration
+# One worker builds the module's reference warehouses once and runs its loads in turn.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fault-injection")]
 
 FINAL_STATES = {"loaded", "blocked"}
 # The demo over four weeks, not thirteen: every dataset, its bad records and its weekly rhythm, at a third of the
@@ -150,9 +156,10 @@ def test_a_load_killed_mid_batch_is_completed_by_the_next_ordinary_run(settings,
     ingest_everything(settings)
     url = settings.warehouse_url
 
-    load = start_qp(settings, "load", output=tmp_path / "killed-load.log")
-    killed_batch = wait_for_write(url, load, BIG_DATASET)
-    load.kill()
+    with writes_held(url, BIG_TABLE) as blocked:
+        load = start_qp(settings, "load", output=tmp_path / "killed-load.log")
+        killed_batch = wait_for_write(url, load, BIG_DATASET, blocked=blocked)
+        load.kill()
 
     # The crash left its claim: the batch is processing, held by a process that is gone, and none of it was written.
     batches = ledger(url).set_index("batch_id")
@@ -259,3 +266,43 @@ def test_two_loads_at_once_process_every_batch_exactly_once(settings, tmp_path: 
     assert set(batches.batch_id) == first | second
     assert landed <= first | second
     assert_same_facts(warehouse_state(url, with_kpis=False), reference(backend(settings)))
+
+
+def test_a_notify_killed_mid_send_and_a_channel_down_then_up_deliver_every_notification(
+    settings, tmp_path: Path, monkeypatch
+):
+    hook_port = free_port()
+    monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://:hooktoken@127.0.0.1:{hook_port}/hook")
+    write_demo(settings)
+    (settings.survey_drop_dir / "feedback_2026-11-23.xlsx").write_bytes(b"PK\x03\x04 a workbook")
+    (settings.survey_drop_dir / "feedback_2026-11-23.xlsx.ready").touch()  # a format not read: a critical alert
+    ingest_everything(settings)
+    pipeline.validate_and_load(settings)
+    pipeline.build_kpis("fault-test", settings)
+    run_qp(settings, "check", output=tmp_path / "check.log")
+    queued = read_frame(settings.warehouse_url, "select notification_id, status from notification")
+    assert len(queued) >= 2 and set(queued.status) == {"pending"}
+
+    # `qp notify` is killed while the receiver holds its first post: sent, but not recorded as sent.
+    with http_receiver(hook_port) as hook:
+        hook.hold = threading.Event()
+        crashed = start_qp(settings, "notify", output=tmp_path / "killed-notify.log")
+        wait_until(lambda: hook.requests, 60, "the first post")
+        crashed.kill()
+        hook.hold.set()
+    # The channel is down now: the next delivery leaves everything pending and says why, without the token.
+    down = run_qp(settings, "notify", output=tmp_path / "down-notify.log")
+    assert "0 notification(s) sent" in down.text() and "hooktoken" not in down.text()
+    outbox = read_frame(settings.warehouse_url, "select status, last_error from notification")
+    assert set(outbox.status) == {"pending"} and "hooktoken" not in outbox.last_error.str.cat()
+
+    with http_receiver(hook_port) as back:
+        up = run_qp(settings, "notify", output=tmp_path / "up-notify.log")
+        run_qp(settings, "notify", output=tmp_path / "again-notify.log")  # nothing left to send
+
+    assert f"{len(queued)} notification(s) sent, 0 pending" in up.text()
+    assert set(read_frame(settings.warehouse_url, "select status from notification").status) == {"sent"}
+    [in_flight] = hook.requests
+    keys = [r["headers"]["Idempotency-Key"] for r in back.requests]
+    assert len(keys) == len(set(keys)) == len(queued)  # each notification once after the crash
+    assert in_flight["headers"]["Idempotency-Key"] in keys  # the one cut off, resent under its key

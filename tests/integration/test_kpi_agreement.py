@@ -9,7 +9,7 @@ from qualitypulse.demo_services import demo_lms_api
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import read_table, run_chain
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("kpi-agreement")]  # one worker builds the pair once
 
 KEY = ["kpi", "kpi_date", "site_id", "line_id", "step_id"]
 
