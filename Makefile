@@ -53,7 +53,7 @@ airflow: install
 	@# An Airflow home from before may hold the DAGs paused: this target is for watching them run.
 	$(BIN)/airflow dags unpause --treat-dag-id-as-regex -y '^qp_' > /dev/null 2>&1
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__HOST=127.0.0.1 \
-	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=qualitypulse.airflow_sqlite.CONNECT_ARGS \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=orchestration.airflow_sqlite.CONNECT_ARGS \
 	QP_LMS_API_URL=http://127.0.0.1:8765/api/v1 QP_LMS_API_TOKEN="$${QP_LMS_API_TOKEN:-local-demo-token}" \
 	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'
 
@@ -71,9 +71,13 @@ bench: install
 	$(BIN)/python -m benchmarks.validation
 	$(BIN)/python -m benchmarks.deletes
 
+# Style, types, the layers (.importlinter) and the declared dependencies: CI runs this before the tests.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 # Re-pin after changing dependencies in pyproject.toml: installs them and freezes the tested set.
 lock:

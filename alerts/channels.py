@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 import requests
 
-# Re-exported: masking lives in qualitypulse/redaction.py; the channels' callers import it from here too.
-from qualitypulse.redaction import redact as redact
+# Re-exported: masking lives in core/redaction.py; the channels' callers import it from here too.
+from core.redaction import redact as redact
 
 EMAIL, SLACK, WEBHOOK = "qp_alert_email", "qp_alert_slack", "qp_alert_webhook"
 ALL_CHANNELS = (EMAIL, SLACK, WEBHOOK)
@@ -153,23 +154,13 @@ def _post(name: str, url: str, payload: dict[str, Any], headers: dict[str, str],
         raise DeliveryFailed(f"{name}: the receiver answered HTTP {response.status_code}")
 
 
-def configured_channels(conn_ids: tuple[str, ...] = ALL_CHANNELS) -> dict[str, Channel]:
-    """The channels among ``conn_ids`` whose Airflow connection is defined, by connection id."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    channels: dict[str, Channel] = {}
-    for conn_id in conn_ids:
-        try:
-            connection = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException:
-            continue
-        channels[conn_id] = channel_from_connection(conn_id, connection)
-    return channels
+# Given connection ids, the channels among them that are defined (``orchestration.connections`` reads Airflow's).
+ChannelLookup = Callable[[Collection[str]], dict[str, Channel]]
 
 
 def channel_from_connection(conn_id: str, connection: Any) -> Channel:
-    """A channel from an Airflow connection; its kind from the connection type (smtp, or http(s) by id)."""
+    """A channel from an Airflow connection (or any object with its attributes); its kind from the connection type
+    (smtp, or http(s) by id)."""
     extra = connection.extra_dejson
     if connection.conn_type in ("smtp", "smtps", "email"):
         recipients = tuple(r.strip() for r in str(extra.get("to", "")).split(",") if r.strip())

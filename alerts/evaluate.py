@@ -16,8 +16,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from alerts.config import CHARTS, Rule
-from alerts.formatting import format_amount, format_value
+from core.alert_rules import CHARTS, Rule
+from core.kpi_format import format_amount, format_value
 from transforms.spc import WESTERN_ELECTRIC_RULES, imr_chart, p_chart, u_chart, western_electric
 
 PLACE_COLUMNS = ("site_id", "line_id", "step_id")

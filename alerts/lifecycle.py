@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, update
 
 from alerts.evaluate import Episode
-from alerts.formatting import PERCENT_KPIS, display_name, format_value
+from core.kpi_format import contributors_text, display_name, format_value
 from warehouse.schema import alert, spc_point
 
 
@@ -52,15 +52,6 @@ def describe(episode: Episode) -> tuple[str, str]:
     if episode.contributors:
         text += " " + contributors_text(episode.contributors, kpi)
     return subject, text
-
-
-def contributors_text(contributors: list[dict[str, object]], kpi: str) -> str:
-    if "defect_code" in contributors[0]:
-        codes = ", ".join(f"{c['defect_code']} {float(c['share']):.0%}" for c in contributors)  # type: ignore[arg-type]
-        return f"Top defect codes that day: {codes}."
-    unit = (lambda v: f"{v * 100:+.1f} pts") if kpi in PERCENT_KPIS else (lambda v: f"{v:+.1f}")
-    moved = ", ".join(f"{c['segment']} {unit(float(c['change']))}" for c in contributors)  # type: ignore[arg-type]
-    return f"Customer segments that moved most against the baseline: {moved}."
 
 
 @dataclass

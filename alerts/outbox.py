@@ -7,7 +7,7 @@ the pending rows; a channel that is down leaves its rows pending, with the error
 was sent is never sent again.
 
 ``enqueue_notification`` puts one ready-made notification in the same outbox: a task that failed for good
-(``qualitypulse/notifiers.py``), one row per channel, keyed by the notification's key, so a repeat adds nothing.
+(``orchestration/notifiers.py``), one row per channel, keyed by the notification's key, so a repeat adds nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from alerts.channels import Channel, DeliveryFailed, Notification, redact
-from alerts.config import AlertConfig
+from alerts.channels import Channel, ChannelLookup, DeliveryFailed, Notification, redact
+from core.alert_rules import AlertConfig
 from warehouse.schema import FACT_TABLES, alert, data_quality_alert, notification
 
 log = logging.getLogger("qualitypulse.alerts")
@@ -167,14 +167,16 @@ def _line_owners(connection: Connection) -> dict[str, str]:
     }
 
 
-def deliver(engine: Engine, channels: dict[str, Channel], now: datetime) -> Delivery:
+def deliver(
+    engine: Engine, channels: dict[str, Channel], now: datetime, other_channels: ChannelLookup | None = None
+) -> Delivery:
     """Send every pending notification on its channel; each outcome is committed at once, so none is sent twice.
 
     A row is claimed before it is sent (its attempt count moves on only if no one else moved it first), so two
     deliveries at once (a failure callback and ``qp notify``, say) never send the same row both. A pending row for
-    a channel not in ``channels`` (a task-failure channel the alert rules don't route to) is sent on that channel's
-    connection if it is defined. A crash between sending and recording leaves the row pending: it is sent again,
-    with the same Idempotency-Key, so a receiver can drop the repeat.
+    a channel not in ``channels`` (a task-failure channel the alert rules don't route to) is sent on the channel
+    ``other_channels`` finds for it, if any. A crash between sending and recording leaves the row pending: it is
+    sent again, with the same Idempotency-Key, so a receiver can drop the repeat.
     """
     with engine.connect() as connection:
         pending = connection.execute(
@@ -184,7 +186,9 @@ def deliver(engine: Engine, channels: dict[str, Channel], now: datetime) -> Deli
             .where(notification.c.status == "pending")
             .order_by(notification.c.created_at, notification.c.notification_id)
         ).all()
-    channels = {**channels, **_other_channels({row.channel for row in pending} - set(channels))}
+    others = {row.channel for row in pending} - set(channels)
+    if others and other_channels is not None:
+        channels = {**channels, **other_channels(others)}
     sent, errors = 0, {}
     for row in pending:
         channel = channels.get(row.channel)
@@ -230,15 +234,3 @@ def _claim(engine: Engine, notification_id: str, attempts_seen: int, now: dateti
             .values(attempts=attempts_seen + 1, last_attempt_at=now)
         )
     return claimed.rowcount == 1
-
-
-def _other_channels(conn_ids: set[str]) -> dict[str, Channel]:
-    """The channels among ``conn_ids`` whose connection is defined (none when Airflow's SDK is not there)."""
-    if not conn_ids:
-        return {}
-    try:
-        from alerts.channels import configured_channels
-
-        return configured_channels(tuple(sorted(conn_ids)))
-    except ImportError:
-        return {}

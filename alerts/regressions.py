@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from alerts.config import AlertConfig, Rule
 from alerts.evaluate import Episode, find_episodes
+from core.alert_rules import AlertConfig, Rule
 from warehouse.schema import FACT_TABLES
 
 PRODUCTION_KPIS = {"fpy", "fraction_defective", "dpu", "dpmo", "sigma_level", "rty", "oee", "oee_quality"}

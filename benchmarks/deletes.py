@@ -7,7 +7,7 @@ created (and dropped after); ``--deleted`` rows of the last days are then delete
 measures
   1. the floor: the window's keys read out of both databases with ``COPY (select key ... where event date in the
      window) TO STDOUT`` (binary), which any reconciliation has to read;
-  2. the pipeline's reconciliation for one ingest run (``qualitypulse.pipeline._land_deletes``): the warehouse's keys
+  2. the pipeline's reconciliation for one ingest run (``pipeline.ingest._land_deletes``): the warehouse's keys
      in the window, the source's, the set difference, confirmation by key, and the deletion batch landed;
 and prints both, the ratio, and how many deletes were found (it must be exactly ``--deleted``).
 """
@@ -64,7 +64,7 @@ def main() -> None:
 def _create_warehouse(url: str, frame: pd.DataFrame) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
-    from warehouse.db import engine_for
+    from core.engine import engine_for
     from warehouse.migrate import upgrade
 
     engine = engine_for(url)
@@ -91,10 +91,10 @@ def _copy_keys(url: str, table: str, since: datetime) -> float:
 
 
 def _reconcile(source_url: str, warehouse_url: str, interval_end: datetime, window_days: int) -> tuple[float, int]:
-    from qualitypulse.pipeline import _land_deletes
-    from qualitypulse.settings import Settings
-    from sources.catalog import BY_NAME
-    from warehouse.db import engine_for
+    from core.catalog import BY_NAME
+    from core.engine import engine_for
+    from core.settings import Settings
+    from pipeline.ingest import _land_deletes
 
     with tempfile.TemporaryDirectory(prefix="qp-bench-deletes-") as folder:
         settings = Settings(

@@ -98,9 +98,9 @@ def _copy_out(url: str) -> tuple[float, int]:
 
 
 def _extract_in_child(qms_url: str, folder: str, chunk_rows: str) -> None:
-    from qualitypulse.pipeline import ingest_dataset
-    from qualitypulse.settings import Settings
-    from warehouse.db import engine_for
+    from core.engine import engine_for
+    from core.settings import Settings
+    from pipeline.ingest import ingest_dataset
     from warehouse.migrate import upgrade
 
     settings = Settings(data_dir=Path(folder), qms_url=qms_url, sql_chunk_rows=int(chunk_rows))

@@ -18,15 +18,17 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import select
 
-from alerts.config import load_rules
 from alerts.evaluate import false_alarms
-from qualitypulse import pipeline
-from qualitypulse.demo_services import demo_lms_api
-from qualitypulse.settings import Settings
-from sources.catalog import SOURCES
-from sources.demo import REGRESSION_LINE, REGRESSION_SITE, DemoLocations, DemoSpec, generate
+from core.alert_rules import load_rules
+from core.catalog import SOURCES
+from core.engine import engine_for
+from core.settings import Settings
+from demo.services import demo_lms_api
+from demo.source_systems import REGRESSION_LINE, REGRESSION_SITE, DemoLocations, DemoSpec, generate
+from pipeline.ingest import ingest_source
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
 from warehouse import migrate
-from warehouse.db import engine_for
 from warehouse.schema import FACT_TABLES, kpi_daily
 
 END_DATE = date(2026, 11, 24)  # fixed, so the measurement is reproducible
@@ -44,9 +46,9 @@ def demo_kpis(seed: int, folder: Path) -> tuple[pd.DataFrame, set[str], set[str]
     interval_end = datetime.combine(spec.end_date + timedelta(days=1), time(0))
     with demo_lms_api(settings) as configured:
         for source in SOURCES:
-            pipeline.ingest_source(source, interval_end, "false-alarms", configured)
-        pipeline.validate_and_load(configured)
-        pipeline.build_kpis("false-alarms", configured)
+            ingest_source(source, interval_end, "false-alarms", configured)
+        validate_and_load(configured)
+        build_kpis("false-alarms", configured)
     with engine.connect() as connection:
         kpis = pd.read_sql(select(kpi_daily), connection)
         lines = pd.read_sql(select(FACT_TABLES["lines"].c.line_id, FACT_TABLES["lines"].c.site_id), connection)

@@ -18,11 +18,11 @@ from sqlalchemy import insert
 
 from benchmarks.scale_data import Scale, defects, feedback, production_runs, products, training_assignments
 from benchmarks.scratch import scratch_database
-from qualitypulse.pipeline import build_kpis
-from qualitypulse.settings import Settings
-from sources.catalog import BY_NAME
+from core.catalog import BY_NAME
+from core.engine import engine_for
+from core.settings import Settings
+from pipeline.kpis import build_kpis
 from warehouse.bulk import merge_frame
-from warehouse.db import engine_for
 from warehouse.migrate import upgrade
 from warehouse.schema import FACT_TABLES, batch_ledger
 

@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from benchmarks.scale_data import Scale, defects, production_runs
 from benchmarks.scratch import scratch_database
+from core.engine import engine_for
 from warehouse.bulk import merge_frame
-from warehouse.db import engine_for
 from warehouse.migrate import upgrade
 from warehouse.schema import FACT_TABLES
 

@@ -39,15 +39,17 @@ from benchmarks.scale_data import (
     training_assignments,
 )
 from benchmarks.scratch import scratch_database
+from core import landing
+from core.catalog import BY_NAME
+from core.engine import engine_for
+from core.settings import Settings
 from expectations.context import BatchScope, expectation_parameters
 from expectations.runner import BatchValidator
 from expectations.verdict import judge_batch
-from qualitypulse.pipeline import build_kpis, validate_and_load
-from qualitypulse.settings import Settings
-from sources import landing
-from sources.catalog import BY_NAME
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
 from warehouse import ledger
-from warehouse.db import engine_for
+from warehouse.history import WarehouseHistory
 from warehouse.loads import apply_verdict
 from warehouse.migrate import upgrade
 
@@ -140,7 +142,7 @@ def _judge_and_write(settings: Settings, frame: pd.DataFrame, interval_end: date
     raw = landing.read_batch(batch.raw_path, batch.raw_checksum)
     scope = BatchScope(batch_id, "defects", "incremental", interval_end)
     with engine.connect() as connection:
-        parameters = expectation_parameters(connection, scope, validator.expectations("defects"), raw)
+        parameters = expectation_parameters(WarehouseHistory(connection), scope, validator.expectations("defects"), raw)
     parameters.update(volume_floor=0.25 * len(raw), volume_ceiling=3.0 * len(raw))  # as after weeks of history
     verdict, judging = _timed(partial(judge_batch, raw, BY_NAME["defects"], batch_id, validator, lambda *_: parameters))
     _, gx_alone = _timed(partial(validator.validate, "defects", raw, batch_id + "-again", parameters))
@@ -216,7 +218,7 @@ def benchmark_year(days: int) -> None:
                     BY_NAME[batch.dataset],
                     batch.batch_id,
                     validator,
-                    partial(expectation_parameters, connection, scope),
+                    partial(expectation_parameters, WarehouseHistory(connection), scope),
                 )
                 verdict, seconds = _timed(judge)
             stages["validate"] += seconds
@@ -242,7 +244,7 @@ def benchmark_year(days: int) -> None:
                     BY_NAME["production_runs"],
                     small,
                     validator,
-                    partial(expectation_parameters, connection, scope),
+                    partial(expectation_parameters, WarehouseHistory(connection), scope),
                 )
             )
         engine.dispose()

@@ -21,11 +21,11 @@ import os
 from airflow.sdk import AssetOrTimeSchedule, dag, get_current_context, task
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 
-from qualitypulse.assets import raw_asset
-from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
-from qualitypulse.events import signal_asset
-from qualitypulse.settings import get_settings
-from sources.catalog import SOURCES, datasets_of
+from core.catalog import SOURCES, datasets_of
+from core.settings import get_settings
+from orchestration.assets import raw_asset
+from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE
+from orchestration.events import signal_asset
 
 SCHEDULE = os.environ.get("QP_INGEST_SCHEDULE", "0 0 * * *")
 
@@ -37,8 +37,9 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from qualitypulse.connections import with_airflow_connections
-        from qualitypulse.pipeline import ingest_run_interval, work_waiting
+        from orchestration.connections import with_airflow_connections
+        from pipeline.ingest import ingest_run_interval
+        from pipeline.load import work_waiting
 
         context = get_current_context()
         dag_run = context["dag_run"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
-from qualitypulse.assets import ALERTS, KPI_TABLES, WAREHOUSE_FACTS
-from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
+from orchestration.assets import ALERTS, KPI_TABLES, WAREHOUSE_FACTS
+from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 
 @dag(
@@ -31,21 +31,22 @@ from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 def qp_kpis() -> None:
     @task(outlets=[KPI_TABLES], pool=WAREHOUSE_POOL)
     def build_kpis() -> int:
-        from qualitypulse.pipeline import build_kpis
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from pipeline.kpis import build_kpis
 
         return build_kpis(get_current_context()["run_id"], get_settings())
 
     @task(outlets=[ALERTS], pool=WAREHOUSE_POOL)
     def check_regressions() -> int:
-        from qualitypulse.pipeline import check_regressions
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from orchestration.connections import configured_channels
+        from pipeline.alerting import check_regressions
 
-        return len(check_regressions(get_current_context()["run_id"], get_settings()))
+        return len(check_regressions(get_current_context()["run_id"], get_settings(), configured_channels))
 
     @task
     def build_report() -> str:
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
         from report.build import build_report, default_range
 
         settings = get_settings()
@@ -55,10 +56,11 @@ def qp_kpis() -> None:
     # It runs even if the report failed: an alert matters more than its link.
     @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ALL_DONE)
     def send_notifications() -> dict[str, int]:
-        from qualitypulse.pipeline import send_notifications
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from orchestration.connections import configured_channels
+        from pipeline.alerting import send_notifications
 
-        delivery = send_notifications(get_settings())
+        delivery = send_notifications(get_settings(), configured_channels)
         return {"sent": delivery.sent, "pending": delivery.pending}
 
     build_kpis() >> check_regressions() >> build_report() >> send_notifications()

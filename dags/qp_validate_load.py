@@ -20,8 +20,8 @@ from typing import Any
 from airflow.sdk import AssetAny, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
-from qualitypulse.assets import RAW_ASSETS, WAREHOUSE_FACTS
-from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
+from orchestration.assets import RAW_ASSETS, WAREHOUSE_FACTS
+from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 Report = dict[str, Any]
 
@@ -39,8 +39,8 @@ Report = dict[str, Any]
 def qp_validate_load() -> None:
     @task
     def waiting_datasets(kind: str) -> list[str]:
-        from qualitypulse.pipeline import pending_datasets
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from pipeline.load import pending_datasets
 
         dimensions, facts = pending_datasets(get_settings())
         return dimensions if kind == "dimensions" else facts
@@ -49,8 +49,8 @@ def qp_validate_load() -> None:
     def validate_and_load(dataset: str) -> list[Report]:
         from dataclasses import asdict
 
-        from qualitypulse.pipeline import validate_and_load
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from pipeline.load import validate_and_load
 
         return [asdict(r) for r in validate_and_load(get_settings(), datasets={dataset}, replay_orphaned=False)]
 
@@ -58,8 +58,8 @@ def qp_validate_load() -> None:
     def replay_orphans_and_publish(dimension_reports: list[list[Report]], fact_reports: list[list[Report]]) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from qualitypulse.pipeline import BatchReport, kpis_waiting, replay_orphans
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
+        from pipeline.load import BatchReport, kpis_waiting, replay_orphans
 
         reports = [BatchReport(**r) for group in [*(dimension_reports or []), *(fact_reports or [])] for r in group]
         reports += replay_orphans(reports, get_settings())

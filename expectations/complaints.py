@@ -5,8 +5,8 @@ Complaints are rare events: a day without any is normal, so there is no volume o
 
 import great_expectations as gx
 
+from core.catalog import COMPLAINTS
 from expectations.rules import known, not_null, unique
-from sources.catalog import COMPLAINTS
 
 
 def build_suite() -> gx.ExpectationSuite:

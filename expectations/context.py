@@ -11,19 +11,35 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
-
-from sources.catalog import BY_NAME
-from warehouse.schema import FACT_TABLES, batch_ledger
 
 VOLUME_HISTORY_WEEKS = 4  # the trailing average covers this many earlier batches of the same weekday...
 VOLUME_MIN_HISTORY = 3  # ...and needs at least this many to judge
 DISTRIBUTION_HISTORY_DAYS = 90
 DISTRIBUTION_MIN_HISTORY_ROWS = 200
 DISTRIBUTION_MIN_BATCH_ROWS = 30  # below this a batch's mean says too little to judge
+
+
+class WarehouseHistory(Protocol):
+    """What the context checks read from the warehouse, handed to them (``warehouse.history`` serves it)."""
+
+    def known_keys(self, dimension: str) -> list[str]:
+        """Every key of ``dimension`` (a dataset name) that the warehouse holds."""
+        ...
+
+    def incremental_batches(self, dataset: str, until: datetime) -> pd.DataFrame:
+        """The dataset's incremental batches up to ``until``, oldest first: batch_id, interval_end,
+        rows_extracted, status."""
+        ...
+
+    def value_moments(
+        self, dataset: str, column: str, time_column: str, since: datetime, until: datetime, other_than: str
+    ) -> tuple[int, float | None, float | None]:
+        """(count, mean, mean of squares) of ``column`` over loaded rows in [since, until), batch ``other_than``
+        aside."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,7 @@ class BatchScope:
 
 
 def expectation_parameters(
-    connection: Connection, scope: BatchScope, expectations: list[Any], frame: pd.DataFrame
+    history: WarehouseHistory, scope: BatchScope, expectations: list[Any], frame: pd.DataFrame
 ) -> dict[str, Any]:
     """The parameter values for the context checks among ``expectations``, for the batch's typed ``frame``."""
     rows = len(frame)
@@ -53,7 +69,7 @@ def expectation_parameters(
         check = meta.get("check")
         if check == "known":
             dimension = meta["dimension"]
-            keys = known_keys(connection, dimension)
+            keys = history.known_keys(dimension)
             # An empty dimension (its master data not loaded yet, or not a source here) can't judge references:
             # the check is unarmed, passes, and is recorded as not judged, instead of quarantining every row.
             parameters[f"known_{dimension}"] = keys or sorted(set(frame[expectation.column].dropna().astype(str)))
@@ -66,26 +82,19 @@ def expectation_parameters(
             )
         elif check == "volume":
             if not volume_looked_up:
-                expected_rows, volume_looked_up = expected_volume(connection, scope), True
+                expected_rows, volume_looked_up = expected_volume(history, scope), True
             bound = None if expected_rows is None else meta["share"] * expected_rows
             parameters["volume_floor" if meta["bound"] == "floor" else "volume_ceiling"] = bound
         elif check == "distribution":
             parameters.update(
                 distribution_bounds(
-                    connection, scope, expectation.column, meta["time_column"], meta["standard_errors"], rows
+                    history, scope, expectation.column, meta["time_column"], meta["standard_errors"], rows
                 )
             )
     return parameters
 
 
-def known_keys(connection: Connection, dimension: str) -> list[str]:
-    """Every key of ``dimension`` (a dataset name) that the warehouse holds."""
-    (key,) = BY_NAME[dimension].key
-    table = FACT_TABLES[dimension]
-    return sorted(connection.scalars(select(table.c[key])))
-
-
-def expected_volume(connection: Connection, scope: BatchScope) -> float | None:
+def expected_volume(history: WarehouseHistory, scope: BatchScope) -> float | None:
     """The rows a daily batch is expected to bring: the average of the same weekday's earlier daily batches.
 
     Plants and offices keep weekly rhythms (no production on Sundays, few surveys on Saturdays), so a Sunday is
@@ -94,20 +103,9 @@ def expected_volume(connection: Connection, scope: BatchScope) -> float | None:
     neither). ``None`` when the batch isn't judged: not incremental, not daily, or fewer than
     ``VOLUME_MIN_HISTORY`` earlier batches of its weekday.
     """
-    if not scope.judged_on_history:
+    if not scope.judged_on_history or scope.interval_end is None:
         return None
-    query = (
-        select(
-            batch_ledger.c.batch_id, batch_ledger.c.interval_end, batch_ledger.c.rows_extracted, batch_ledger.c.status
-        )
-        .where(
-            batch_ledger.c.dataset == scope.dataset,
-            batch_ledger.c.batch_kind == "incremental",
-            batch_ledger.c.interval_end <= scope.interval_end,
-        )
-        .order_by(batch_ledger.c.interval_end, batch_ledger.c.landed_at)
-    )
-    batches = pd.read_sql(query, connection)
+    batches = history.incremental_batches(scope.dataset, scope.interval_end)
     batches["interval_end"] = pd.to_datetime(batches["interval_end"])
     span = batches["interval_end"].diff()
     batches["daily"] = span.between(timedelta(hours=12), timedelta(hours=36))
@@ -116,35 +114,30 @@ def expected_volume(connection: Connection, scope: BatchScope) -> float | None:
     if mine.empty or not batches.loc[mine[0], "daily"]:
         return None
     earlier = batches.loc[: mine[0] - 1]
-    history = earlier[
+    same_weekday = earlier[
         (earlier["status"] == "loaded") & earlier["daily"] & (earlier["weekday"] == batches.loc[mine[0], "weekday"])
     ].tail(VOLUME_HISTORY_WEEKS)
-    if len(history) < VOLUME_MIN_HISTORY:
+    if len(same_weekday) < VOLUME_MIN_HISTORY:
         return None
-    return float(history["rows_extracted"].mean())
+    return float(same_weekday["rows_extracted"].mean())
 
 
 def distribution_bounds(
-    connection: Connection, scope: BatchScope, column: str, time_column: str, standard_errors: float, rows: int
+    history: WarehouseHistory, scope: BatchScope, column: str, time_column: str, standard_errors: float, rows: int
 ) -> dict[str, float | None]:
     """Bounds for the batch's mean and standard deviation of ``column``: its history's, give or take
     ``standard_errors`` standard errors of a batch of ``rows`` rows (sd / sqrt(n) for the mean, about
     sd / sqrt(2(n - 1)) for the standard deviation of a roughly normal variable)."""
     names = [f"{column}_mean_min", f"{column}_mean_max", f"{column}_stdev_min", f"{column}_stdev_max"]
     unjudged: dict[str, float | None] = dict.fromkeys(names)
-    if not scope.judged_on_history or rows < DISTRIBUTION_MIN_BATCH_ROWS:
+    if not scope.judged_on_history or scope.interval_end is None or rows < DISTRIBUTION_MIN_BATCH_ROWS:
         return unjudged
-    table = FACT_TABLES[scope.dataset]
-    value, when = table.c[column], table.c[time_column]
-    since = scope.interval_end - timedelta(days=DISTRIBUTION_HISTORY_DAYS)  # type: ignore[operator]
-    count, mean, mean_square = connection.execute(
-        select(func.count(value), func.avg(value * 1.0), func.avg(value * value * 1.0)).where(
-            when >= since,
-            when < scope.interval_end,
-            table.c.batch_id != scope.batch_id,  # its own rows on a replay
-        )
-    ).one()
-    if not count or count < DISTRIBUTION_MIN_HISTORY_ROWS:
+    since = scope.interval_end - timedelta(days=DISTRIBUTION_HISTORY_DAYS)
+    # Its own rows aside, on a replay.
+    count, mean, mean_square = history.value_moments(
+        scope.dataset, column, time_column, since, scope.interval_end, scope.batch_id
+    )
+    if count < DISTRIBUTION_MIN_HISTORY_ROWS or mean is None or mean_square is None:
         return unjudged
     sd = math.sqrt(max(float(mean_square) - float(mean) ** 2, 0.0) * count / (count - 1))
     return dict(zip(names, distribution_band(float(mean), sd, rows, standard_errors), strict=True))

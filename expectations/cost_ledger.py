@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import COST_LEDGER
 from expectations.rules import between, fresh, in_set, known, not_null, unique
-from sources.catalog import COST_LEDGER
 
 PAF_CATEGORIES = ["prevention", "appraisal", "internal_failure", "external_failure"]
 

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import COURSES
 from expectations.rules import between, not_null, unique
-from sources.catalog import COURSES
 
 
 def build_suite() -> gx.ExpectationSuite:

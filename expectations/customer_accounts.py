@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import CUSTOMER_ACCOUNTS
 from expectations.rules import at_least, known, not_null, unique
-from sources.catalog import CUSTOMER_ACCOUNTS
 
 
 def build_suite() -> gx.ExpectationSuite:

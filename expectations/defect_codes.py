@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import DEFECT_CODES
 from expectations.rules import in_set, not_null, unique
-from sources.catalog import DEFECT_CODES
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import EMPLOYEES
 from expectations.rules import at_least, in_set, known, not_null, unique
-from sources.catalog import EMPLOYEES
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import FEEDBACK
 from expectations.rules import between, fresh, known, not_null, typical_distribution, typical_volume, unique
-from sources.catalog import FEEDBACK
 
 
 def build_suite() -> gx.ExpectationSuite:

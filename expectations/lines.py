@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import LINES
 from expectations.rules import known, matches, not_null, unique
-from sources.catalog import LINES
 
 
 def build_suite() -> gx.ExpectationSuite:

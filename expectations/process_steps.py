@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import PROCESS_STEPS
 from expectations.rules import between, not_null, unique
-from sources.catalog import PROCESS_STEPS
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import PRODUCTION_RUNS
 from expectations.rules import at_least, between, fresh, known, not_null, typical_volume, unique
-from sources.catalog import PRODUCTION_RUNS
 
 # Every run happens at a known site, on a known line and step, making a known product.
 REFERENCES = (("site_id", "sites"), ("line_id", "lines"), ("step_id", "process_steps"), ("product_id", "products"))

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import PRODUCTS
 from expectations.rules import between, not_null, unique
-from sources.catalog import PRODUCTS
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import ROLE_REQUIREMENTS
 from expectations.rules import known, not_null
-from sources.catalog import ROLE_REQUIREMENTS
 
 
 def build_suite() -> gx.ExpectationSuite:

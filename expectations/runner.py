@@ -15,25 +15,16 @@ from typing import Any
 
 import pandas as pd
 
+from core.records import RuleResult
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    rule: str
-    expectation_type: str
-    severity: str
-    success: bool
-    element_count: int | None
-    unexpected_count: int | None
-    unexpected_percent: float | None
-    observed_value: str | None
-    judged: bool = True  # False when a context check had no bounds for this batch (see expectations.context)
 
 
 @dataclass
 class ValidationOutcome:
     row_failures: dict[int, list[str]] = field(default_factory=dict)  # critical row-level failures
+    # Rows whose referential checks failed: {row: {column: dimension}}, the keys they wait for (as data, not text).
+    missing_references: dict[int, dict[str, str]] = field(default_factory=dict)
     batch_failures: list[str] = field(default_factory=list)  # critical failures that block the batch
     results: list[RuleResult] = field(default_factory=list)
     data_docs_page: str | None = None  # the batch's validation page, when Data Docs are built
@@ -133,6 +124,8 @@ class BatchValidator:
             for row in rows or []:
                 row = row if isinstance(row, int) else int(next(iter(row.values())))
                 outcome.row_failures.setdefault(row, []).append(f"rule: {rule}")
+                if meta.get("check") == "known":
+                    outcome.missing_references.setdefault(row, {})[config.kwargs["column"]] = meta["dimension"]
         observed = details.get("observed_value")
         return RuleResult(
             rule=rule,

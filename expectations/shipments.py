@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import SHIPMENTS
 from expectations.rules import between, fresh, known, not_null, typical_volume, unique
-from sources.catalog import SHIPMENTS
 
 
 def build_suite() -> gx.ExpectationSuite:

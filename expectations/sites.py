@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import SITES
 from expectations.rules import not_null, unique
-from sources.catalog import SITES
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -2,8 +2,8 @@
 
 import great_expectations as gx
 
+from core.catalog import TRAINING_ASSIGNMENTS
 from expectations.rules import at_least, between, fresh, in_set, known, not_null, unique
-from sources.catalog import TRAINING_ASSIGNMENTS
 
 
 def build_suite() -> gx.ExpectationSuite:

@@ -5,33 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from expectations.runner import BatchValidator, RuleResult
-from sources.catalog import Dataset
-from sources.extract import SOURCE_FILE, SOURCE_LINE
+from core.catalog import Dataset
+from core.records import SOURCE_FILE, SOURCE_LINE, BatchVerdict
+from expectations.runner import BatchValidator
 from transforms.conform import conform, exact_duplicates, row_hashes
-
-
-@dataclass
-class BatchVerdict:
-    batch_id: str
-    dataset: Dataset
-    valid: pd.DataFrame  # typed rows to load, with a ``row_hash`` column
-    quarantined: list[dict[str, object]] = field(default_factory=list)  # source_row, record_key, rules, raw
-    duplicate_count: int = 0
-    results: list[RuleResult] = field(default_factory=list)
-    blocked_reason: str | None = None
-    data_docs_page: str | None = None
-
-    @property
-    def row_count(self) -> int:
-        return len(self.valid) + len(self.quarantined) + self.duplicate_count
-
 
 # Given the suite's expectations and the rows to validate, the values of its expectation parameters.
 ParametersFor = Callable[[list[Any], pd.DataFrame], dict[str, Any]]
@@ -73,7 +55,7 @@ def judge_batch(
             valid=_empty(dataset),
             quarantined=_quarantine_rows(
                 raw, {i: failures.get(i, []) + [reason] for i in range(len(raw)) if i not in repeated}, dataset
-            ),
+            ),  # blocked: no row waits only for keys
             duplicate_count=int(duplicates.sum()),
             results=outcome.results,
             blocked_reason=reason,
@@ -85,7 +67,7 @@ def judge_batch(
         batch_id,
         dataset,
         valid=valid,
-        quarantined=_quarantine_rows(raw, failures, dataset),
+        quarantined=_quarantine_rows(raw, failures, dataset, outcome.missing_references),
         duplicate_count=int(duplicates.sum()),
         results=outcome.results,
         data_docs_page=outcome.data_docs_page,
@@ -128,14 +110,26 @@ def _empty(dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame(columns=[*dataset.columns, "row_hash"])
 
 
-def _quarantine_rows(raw: pd.DataFrame, reasons: dict[int, list[str]], dataset: Dataset) -> list[dict[str, object]]:
-    """Quarantine entries for the ``reasons`` rows of ``raw``, in row order: the raw record as landed, its key."""
+def _quarantine_rows(
+    raw: pd.DataFrame,
+    reasons: dict[int, list[str]],
+    dataset: Dataset,
+    missing_references: dict[int, dict[str, str]] | None = None,
+) -> list[dict[str, object]]:
+    """Quarantine entries for the ``reasons`` rows of ``raw``, in row order: the raw record as landed, its key.
+
+    A row whose every failure is a key missing from a dimension (``missing_references``: {column: dimension})
+    records those keys as ``awaiting_keys``: loading the dimension later makes it replayable.
+    """
+    missing_references = missing_references or {}
     rows = sorted(reasons)
     picked = raw.iloc[rows]
     records = picked.astype(object).where(picked.notna(), None).to_dict("records")
     out: list[dict[str, object]] = []
     for row, record in zip(rows, records, strict=True):
         key_values = [record.get(k) for k in dataset.key]
+        awaiting = missing_references.get(row, {})
+        only_keys_missing = bool(awaiting) and len(awaiting) == len(reasons[row])
         out.append(
             {
                 "source_row": row,
@@ -143,6 +137,7 @@ def _quarantine_rows(raw: pd.DataFrame, reasons: dict[int, list[str]], dataset: 
                 "failed_rules": json.dumps(reasons[row]),
                 "raw_record": json.dumps(record, default=str),
                 "record_hash": record_hash(record),
+                "awaiting_keys": json.dumps(awaiting, sort_keys=True) if only_keys_missing else None,
             }
         )
     return out

@@ -10,11 +10,11 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from alerts.config import load_rules
-from qualitypulse.redaction import redact_data
-from qualitypulse.settings import Settings
+from core.alert_rules import load_rules
+from core.engine import engine_for
+from core.redaction import redact_data
+from core.settings import Settings
 from report.data import report_data
-from warehouse.db import engine_for
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,16 @@ HERE = Path(__file__).resolve().parent
 
 def default_range(settings: Settings, days: int = 90) -> tuple[date, date]:
     """The last ``days`` days that have KPI rows."""
-    from sqlalchemy import func, select
+    from sqlalchemy import text
 
-    from warehouse.schema import kpi_daily
+    from warehouse.bi_views import qualified
 
     engine = engine_for(settings.warehouse_url)
     try:
         with engine.connect() as connection:
-            last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)))
+            # Like every panel of the report, read from the BI views.
+            kpi_daily = qualified("kpi_daily", connection.dialect.name)
+            last = connection.scalar(text(f"select max(kpi_day) from {kpi_daily}"))
     finally:
         engine.dispose()
     if last is None:

@@ -13,9 +13,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from alerts.config import AlertConfig
-from alerts.formatting import display_name, is_percent
-from alerts.lifecycle import contributors_text
+from core.alert_rules import AlertConfig
+from core.kpi_format import contributors_text, display_name, is_percent
 from warehouse.bi_views import qualified
 
 # The tiles: every KPI of KPIS.md, in the order a quality review reads them; True where higher is better.

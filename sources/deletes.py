@@ -16,8 +16,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import MetaData, Table, select
 
-from sources.catalog import Dataset
-from warehouse.db import engine_for
+from core.catalog import Dataset
+from core.engine import engine_for
 
 # Fields by which an API marks a record deleted (soft delete) instead of leaving it out.
 DELETED_FLAGS = ("deleted", "is_deleted", "deleted_at")

@@ -35,19 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import NoSuchTableError, OperationalError
 from sqlalchemy.types import NullType, TypeEngine
 
-from qualitypulse.redaction import redact
-from sources.catalog import Dataset
-from warehouse.db import engine_for
+from core.catalog import Dataset
+from core.engine import engine_for
+from core.records import RAW_LINE, TYPE_ERROR, SourceEvent
+from core.redaction import redact
 
 log = logging.getLogger(__name__)
-
-# Columns the extractors add for lineage; they are never business columns.
-SOURCE_FILE = "_source_file"
-SOURCE_LINE = "_source_line"
-PARSE_ERROR = "_parse_error"
-RAW_LINE = "_raw_line"  # the source text of a record that could not be parsed
-# Why values of a row could not be typed (one reason per line); the untyped values are kept in RAW_LINE as JSON.
-TYPE_ERROR = "_type_error"
 
 
 def non_finite_as_text(record: dict[str, Any]) -> dict[str, Any]:
@@ -65,20 +58,6 @@ class SourceUnavailable(RuntimeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
-
-
-@dataclass(frozen=True)
-class SourceEvent:
-    """Something about the source a data engineer should see: a skipped re-delivery, a refused file, drift."""
-
-    kind: str
-    subject: str  # a file name, a page, a column
-    detail: str
-
-    def __post_init__(self) -> None:
-        # Events are stored and shown as they are: no credential of a URL in them survives.
-        object.__setattr__(self, "subject", redact(self.subject))
-        object.__setattr__(self, "detail", redact(self.detail))
 
 
 @dataclass

@@ -24,35 +24,30 @@ from typing import Any
 
 import pandas as pd
 
-from sources.catalog import Dataset
-from sources.extract import (
+from core.catalog import Dataset
+from core.records import (
+    FILE_MISSING,
+    FILE_NOTE,
+    FILE_REFUSED,
+    FILE_TRUNCATED,
+    FILE_UNPARSEABLE,
+    FILE_UNREADABLE,
+    FILE_UNSUPPORTED,
+    MANIFEST_MISMATCH,
     PARSE_ERROR,
     RAW_LINE,
+    REDELIVERY_SKIPPED,
     SOURCE_FILE,
     SOURCE_LINE,
-    Extraction,
     SourceEvent,
-    non_finite_as_text,
 )
+from sources.extract import Extraction, non_finite_as_text
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json"}  # by suffix, matched case-insensitively
 READY_SUFFIX = ".ready"
 MANIFEST_SUFFIX = ".manifest.json"
-
-# What extraction reports about a delivered file (the ``kind`` of its SourceEvent). Not taken, so reported on every
-# run that still finds them in the folder:
-FILE_REFUSED = "file_refused"  # a name that leads outside the drop folder
-FILE_MISSING = "file_missing"  # a manifest entry or ready marker whose file is not there
-FILE_UNSUPPORTED = "file_unsupported"  # a format that is not read (.xlsx, .txt, ...)
-FILE_UNREADABLE = "file_unreadable"  # could not be opened or read at all (a folder, an I/O error, a broken manifest)
-# Taken, its rows quarantined with the reason:
-FILE_UNPARSEABLE = "file_unparseable"  # no rows could be read (encoding, missing columns, JSON that isn't an array)
-MANIFEST_MISMATCH = "manifest_mismatch"  # rows or checksum differ from the manifest: the whole file is quarantined
-FILE_TRUNCATED = "file_truncated"  # no line ending after the last row (or an unclosed JSON array): last row held
-FILE_NOTE = "file_problem"  # empty, header only, some rows unreadable: for the run log
-REDELIVERY_SKIPPED = "redelivery_skipped"
 
 TRUNCATED = "possibly truncated: the file's last line has no line ending"
 NOT_TAKEN_ADVICE = "save it as UTF-8 or UTF-16 with a BOM"

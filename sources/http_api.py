@@ -25,9 +25,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from qualitypulse.redaction import redact
-from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR, RAW_LINE, Extraction, SourceEvent, SourceUnavailable, non_finite_as_text
+from core.catalog import Dataset
+from core.records import PARSE_ERROR, RAW_LINE, SourceEvent
+from core.redaction import redact
+from sources.extract import Extraction, SourceUnavailable, non_finite_as_text
 
 log = logging.getLogger(__name__)
 

@@ -88,7 +88,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def fresh_warehouse(kind: str, folder: Path) -> Iterator[str]:
     """The URL of a new, empty warehouse database of ``kind``; a PostgreSQL one is dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'warehouse.db'}"
+        yield f"sqlite:///{folder / 'core.engine'}"
         return
     name, url = _create_postgres_database()
     try:
@@ -98,8 +98,8 @@ def fresh_warehouse(kind: str, folder: Path) -> Iterator[str]:
 
 
 def migrated_settings(folder: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
-    from qualitypulse.settings import Settings
-    from warehouse.db import engine_for
+    from core.engine import engine_for
+    from core.settings import Settings
     from warehouse.migrate import upgrade
 
     configured = Settings(data_dir=folder / "data", warehouse_url=warehouse_url)
@@ -111,7 +111,7 @@ def migrated_settings(folder: Path, warehouse_url: str):  # type: ignore[no-unty
 
 def write_demo_sources(settings, end_date: date = DEMO_END) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """The demo source systems, their last day ``end_date``: fixed by default, so results are reproducible."""
-    from sources.demo import DemoLocations, DemoSpec, generate
+    from demo.source_systems import DemoLocations, DemoSpec, generate
 
     return generate(
         DemoSpec(end_date=end_date),
@@ -137,7 +137,7 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 def settings(tmp_path: Path, warehouse_url: str):  # type: ignore[no-untyped-def]
     """Settings for an isolated data folder and warehouse, migrated to the newest schema, with the demo LMS/HR
     API serving that folder's store on 127.0.0.1 for the test's duration."""
-    from qualitypulse.demo_services import demo_lms_api
+    from demo.services import demo_lms_api
 
     with demo_lms_api(migrated_settings(tmp_path, warehouse_url)) as configured:
         yield configured
@@ -156,7 +156,7 @@ def demo_warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     Built once per session and backend, not per module: each build runs the whole chain (about a minute here), and
     five modules read it.
     """
-    from qualitypulse.demo_services import demo_lms_api
+    from demo.services import demo_lms_api
     from tests.helpers import run_chain
 
     folder = tmp_path_factory.mktemp(f"demo-{request.param}")

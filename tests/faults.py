@@ -22,8 +22,8 @@ import psycopg
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from qualitypulse.demo_services import free_port
-from qualitypulse.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
+from demo.services import free_port
 
 # What `qp -v load` logs when it claims a batch, before working on it (its reports print only at the end, so a
 # load that dies later would not show them).
@@ -82,7 +82,7 @@ def start_qp(settings: Settings, *args: str, output: Path) -> QpProcess:
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "qualitypulse.cli", "-v", *args],
+            [sys.executable, "-m", "cli.main", "-v", *args],
             env=qp_environment(settings),
             cwd=output.parent,
             stdout=sink,

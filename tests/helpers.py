@@ -7,10 +7,14 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import select
 
-from qualitypulse import pipeline
-from qualitypulse.settings import Settings
-from sources.catalog import SOURCES
-from warehouse.db import engine_for
+from core.catalog import SOURCES
+from core.engine import engine_for
+from core.settings import Settings
+from orchestration.connections import configured_channels
+from pipeline.alerting import check_regressions
+from pipeline.ingest import IngestResult, ingest_dataset, ingest_source
+from pipeline.kpis import build_kpis
+from pipeline.load import BatchReport, validate_and_load
 from warehouse.schema import metadata
 
 INTERVAL_END = datetime(2026, 11, 25)
@@ -31,21 +35,19 @@ AUDIT_COLUMNS = {
 }
 
 
-def run_chain(
-    settings: Settings, run_id: str = "test-run", interval_end: datetime = INTERVAL_END
-) -> list[pipeline.BatchReport]:
+def run_chain(settings: Settings, run_id: str = "test-run", interval_end: datetime = INTERVAL_END) -> list[BatchReport]:
     for source in SOURCES:
-        pipeline.ingest_source(source, interval_end, run_id, settings)
-    reports = pipeline.validate_and_load(settings)
-    pipeline.build_kpis(run_id, settings)
-    pipeline.check_regressions(run_id, settings)
+        ingest_source(source, interval_end, run_id, settings)
+    reports = validate_and_load(settings)
+    build_kpis(run_id, settings)
+    check_regressions(run_id, settings, configured_channels)
     return reports
 
 
-def ingest_and_load(settings: Settings, dataset: str) -> tuple[pipeline.IngestResult, list[pipeline.BatchReport]]:
+def ingest_and_load(settings: Settings, dataset: str) -> tuple[IngestResult, list[BatchReport]]:
     """Extract one dataset up to ``INTERVAL_END`` and load what landed; every batch's counts must add up."""
-    result = pipeline.ingest_dataset(dataset, INTERVAL_END, "test", settings)
-    reports = pipeline.validate_and_load(settings)
+    result = ingest_dataset(dataset, INTERVAL_END, "test", settings)
+    reports = validate_and_load(settings)
     for report in reports:
         assert report.extracted == report.loaded + report.quarantined + report.duplicates + report.deleted, report
     return result, reports

@@ -12,7 +12,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from qualitypulse.demo_services import free_port
+from demo.services import free_port
 
 
 @dataclass

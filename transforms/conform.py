@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sources.catalog import Dataset
-from sources.extract import PARSE_ERROR, TYPE_ERROR
+from core.catalog import Dataset
+from core.records import PARSE_ERROR, TYPE_ERROR
 
 # A column whose every value (at least this many) fails its declared type has changed type in the source:
 # the batch is blocked as a whole, instead of each row being quarantined for the same reason.

@@ -11,8 +11,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from core.records import ALL
 from transforms import kpis
-from warehouse.schema import ALL
 
 KPI_COLUMNS = ["kpi", "kpi_date", "grain", "site_id", "line_id", "step_id", "numerator", "denominator", "value"]
 PRODUCTION_GRAINS = {

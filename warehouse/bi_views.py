@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from warehouse.db import driver_connection
+from core.engine import driver_connection
 
 BI_SCHEMA = "bi"
 
@@ -411,6 +411,8 @@ select * from final
             "raw_record": "JSON of the row as the source sent it",
             "quarantine_status": "open, replayed once fixed, or dismissed (with why, in failed_rules)",
             "quarantined_at": "when it was quarantined (UTC)",
+            "awaiting_keys": "JSON {column: master data} when the row's only faults were keys the master data lacked: "
+            "replayed by itself once they arrive",
         },
         sql="""
 with source as (
@@ -426,7 +428,8 @@ final as (
         failed_rules,
         raw_record,
         status as quarantine_status,
-        quarantined_at
+        quarantined_at,
+        awaiting_keys
     from source
 )
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse.db import driver_connection
+from core.engine import driver_connection
 
 _SQLITE_CHUNK = 50_000
 _COPY_ROWS = 100_000

@@ -14,7 +14,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from sources.catalog import BY_NAME
+from core.catalog import BY_NAME
 from warehouse.dq_alerts import resolve_failed_batch
 from warehouse.ledger import utcnow
 from warehouse.schema import FACT_TABLES, batch_ledger, fact_deletion

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select, update
 
 if TYPE_CHECKING:
-    from expectations.verdict import BatchVerdict
-from sources import file_drops
-from sources.extract import SourceEvent
+    from core.records import BatchVerdict
+from core import records
+from core.records import SourceEvent
 from warehouse.schema import data_quality_alert, source_file
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,13 @@ WARNING, BLOCKED, FAILED, FILE = "warning", "blocked_batch", "failed_batch", "fi
 
 # Which file events are alerts, and how bad: nothing of the file could be used, or only part of it was held back.
 FILE_PROBLEM_SEVERITY = {
-    file_drops.FILE_REFUSED: "critical",
-    file_drops.FILE_UNSUPPORTED: "critical",
-    file_drops.FILE_UNREADABLE: "critical",
-    file_drops.FILE_UNPARSEABLE: "critical",
-    file_drops.MANIFEST_MISMATCH: "critical",
-    file_drops.FILE_MISSING: "warning",
-    file_drops.FILE_TRUNCATED: "warning",
+    records.FILE_REFUSED: "critical",
+    records.FILE_UNSUPPORTED: "critical",
+    records.FILE_UNREADABLE: "critical",
+    records.FILE_UNPARSEABLE: "critical",
+    records.MANIFEST_MISMATCH: "critical",
+    records.FILE_MISSING: "warning",
+    records.FILE_TRUNCATED: "warning",
 }
 
 

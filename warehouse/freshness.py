@@ -30,7 +30,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, false, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sources.catalog import BY_NAME, DATASETS, SOURCES
+from core.catalog import BY_NAME, DATASETS, SOURCES
 from warehouse import dq_alerts
 from warehouse.schema import batch_ledger, source_freshness
 

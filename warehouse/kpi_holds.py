@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlalchemy import Connection, and_, exists, insert, select, update
 
-from sources import landing
+from core import landing
 from warehouse.dq_alerts import resolve_blocked_batch
 from warehouse.ledger import utcnow
 from warehouse.schema import batch_ledger, kpi_hold, quarantine

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, text, update
 
-from sources.catalog import DATASETS
-from sources.extract import SourceEvent
-from sources.landing import Manifest
+from core.catalog import DATASETS
+from core.landing import Manifest
+from core.records import SourceEvent
 from warehouse import dq_alerts
+from warehouse.history import known_keys
 from warehouse.schema import batch_ledger, extraction_event, quarantine, source_file, source_watermark
 
 
@@ -199,38 +198,28 @@ def open_quarantine(engine: Engine, dataset: str | None = None, batch_id: str | 
         )
 
 
-_REFERENCE_RULE = re.compile(r"^rule: (\S+) is a known (\S+)$")  # the reason ``expectations.rules.known`` gives
-
-
 def orphans_of(engine: Engine, dimensions: set[str], judged_since: set[str]) -> pd.DataFrame:
     """Open quarantined rows whose only faults were keys missing from ``dimensions`` that the warehouse now has
     (rows of the batches ``judged_since`` the dimensions loaded aside: they were judged against them)."""
-    from expectations.context import known_keys
-
     rows = open_quarantine(engine)
-    rows = rows[~rows["batch_id"].isin(judged_since)]
+    rows = rows[~rows["batch_id"].isin(judged_since) & rows["awaiting_keys"].notna()]
     if rows.empty:
         return rows
-    # Only dimensions a reference rule names (single-key master data) are read; ``dimensions`` may hold any dataset.
-    referenced = {
-        m.group(2)
-        for reasons in rows["failed_rules"]
-        for m in map(_REFERENCE_RULE.match, json.loads(reasons))
-        if m is not None and m.group(2) in dimensions
-    }
+    awaiting = [json.loads(keys) for keys in rows["awaiting_keys"]]
+    # Only the dimensions the rows wait for are read; ``dimensions`` may hold any dataset.
+    referenced = {dimension for keys in awaiting for dimension in keys.values() if dimension in dimensions}
     if not referenced:
         return rows.iloc[0:0]
     with engine.connect() as connection:
         known = {dimension: {str(k) for k in known_keys(connection, dimension)} for dimension in referenced}
 
-    def now_resolvable(row: Any) -> bool:
-        matches = [_REFERENCE_RULE.match(reason) for reason in json.loads(row.failed_rules)]
-        if not matches or any(m is None or m.group(2) not in dimensions for m in matches):
+    def now_resolvable(keys: dict[str, str], raw_record: str) -> bool:
+        if not set(keys.values()) <= referenced:
             return False
-        record = json.loads(row.raw_record)
-        return all(str(record.get(m.group(1))) in known[m.group(2)] for m in matches if m is not None)
+        record = json.loads(raw_record)
+        return all(str(record.get(column)) in known[dimension] for column, dimension in keys.items())
 
-    return rows[[now_resolvable(row) for row in rows.itertuples(index=False)]]
+    return rows[[now_resolvable(k, r) for k, r in zip(awaiting, rows["raw_record"], strict=True)]]
 
 
 def mark_replayed(engine: Engine, rows: pd.DataFrame, replay_batch: str) -> None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from expectations.verdict import BatchVerdict
+from core.engine import write_transaction
+from core.records import BatchVerdict
 from warehouse.bulk import merge_frame
-from warehouse.db import write_transaction
 from warehouse.dq_alerts import record_verdict
 from warehouse.ledger import utcnow
 from warehouse.schema import FACT_TABLES, batch_ledger, quarantine, validation_result

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from sources.catalog import DATASETS, ColumnKind, Dataset
+from core.catalog import DATASETS, ColumnKind, Dataset
 
 metadata = MetaData(
     naming_convention={
@@ -36,7 +36,6 @@ metadata = MetaData(
     }
 )
 
-ALL = "ALL"  # the site/line/step value of a rollup row in KPI tables
 # landed: waiting; processing: a load holds its claim; loaded / blocked: final; failed: validating or loading raised
 # (the error in ``reason``), kept out of the queue until ``qp replay`` puts it back.
 LEDGER_STATUSES = ("landed", "processing", "loaded", "blocked", "failed")
@@ -158,6 +157,9 @@ quarantine = Table(
     Column("replayed_in", String(120)),  # the batch that re-validated this row (``qp quarantine replay``)
     # sha256 of the raw record: an unchanged re-delivery of a quarantined row is a duplicate, not a second entry.
     Column("record_hash", String(64)),
+    # JSON {column: dimension} when the row's only faults were keys its dimensions lacked: loading them makes it
+    # replayable (``ledger.orphans_of``).
+    Column("awaiting_keys", Text),
     Index("ix_quarantine_dataset_record_hash", "dataset", "record_hash"),
 )
 

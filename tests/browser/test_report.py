@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sources.demo import REGRESSION_LINE
+from demo.source_systems import REGRESSION_LINE
 from tests.conftest import IN_CI
 from tests.helpers import read_table
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
 from tests.conftest import DEMO_END
 from tests.helpers import changed_tables, read_table, snapshot
 
@@ -16,7 +16,7 @@ RUN_AFTER = datetime.combine(DEMO_END + timedelta(days=1), time(0), tzinfo=UTC) 
 
 
 def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings, demo_sources, monkeypatch):
-    from qualitypulse.airflow_runner import run_dags
+    from orchestration.runner import run_dags
 
     # Tasks read their configuration from the environment, as they do under a scheduler.
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
@@ -41,13 +41,13 @@ def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings
 def test_validation_runs_one_mapped_task_per_dataset_dimensions_first(airflow_db, settings, demo_sources, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
-    from qualitypulse import pipeline
-    from qualitypulse.settings import PROJECT_ROOT
+    from core.settings import PROJECT_ROOT
+    from pipeline.ingest import ingest_source
 
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
     for source in SOURCES:
-        pipeline.ingest_source(source, RUN_AFTER.replace(tzinfo=None), "landing", settings)
+        ingest_source(source, RUN_AFTER.replace(tzinfo=None), "landing", settings)
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["qp_validate_load"]
 
     run = dag.test(run_after=RUN_AFTER, logical_date=RUN_AFTER)
@@ -74,15 +74,15 @@ def test_an_ordinary_run_completes_what_a_crash_left_landed_claimed_or_unbuilt(
 ):
     from sqlalchemy import text
 
-    from qualitypulse import pipeline
-    from qualitypulse.airflow_runner import run_dags
-    from warehouse.db import engine_for
+    from core.engine import engine_for
+    from orchestration.runner import run_dags
+    from pipeline.ingest import ingest_source
 
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
     # A run landed every source, then died: one batch mid-load (its claimer gone), the rest never loaded.
     for source in SOURCES:
-        pipeline.ingest_source(source, RUN_AFTER.replace(tzinfo=None), "crashed", settings)
+        ingest_source(source, RUN_AFTER.replace(tzinfo=None), "crashed", settings)
     engine = engine_for(settings.warehouse_url)
     with engine.begin() as connection:
         connection.execute(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
 
 pytestmark = [pytest.mark.dags, pytest.mark.xdist_group("dagbag")]  # one worker parses the folder once
 
@@ -39,12 +39,12 @@ def test_every_dag_has_owner_tags_docs_and_retrying_tasks(dagbag):
 def test_assets_wire_ingest_to_load_to_kpis(dagbag):
     from airflow.sdk import AssetAny
 
-    from qualitypulse.airflow_runner import condition_met
+    from orchestration.runner import condition_met
 
     load_schedule = dagbag.dags["qp_validate_load"].timetable.asset_condition
     assert isinstance(load_schedule, AssetAny)  # one source's new batch is enough
     assert condition_met(load_schedule, {"qualitypulse.raw.feedback"})
-    from sources.catalog import datasets_of
+    from core.catalog import datasets_of
 
     produced = {o.name for task in dagbag.dags["qp_ingest_qms"].tasks for o in task.outlets}
     assert produced == {f"qualitypulse.raw.{d.name}" for d in datasets_of("qms")}

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from qualitypulse import events
-from qualitypulse.settings import Settings
+from core.settings import Settings
+from orchestration import events
 
 pytestmark = pytest.mark.dags
 

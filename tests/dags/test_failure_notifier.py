@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.engine import engine_for
 from tests.conftest import migrated_settings
 from tests.receivers import free_port, http_receiver, smtp_server
-from warehouse.db import engine_for
 from warehouse.schema import notification
 
 pytestmark = pytest.mark.dags
@@ -23,7 +23,7 @@ FAILING_DAG = textwrap.dedent(
     """
     from airflow.sdk import dag, task
 
-    from qualitypulse.dag_defaults import DEFAULT_ARGS, START_DATE
+    from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE
 
 
     @dag(dag_id="qp_failing", schedule=None, start_date=START_DATE, default_args={**DEFAULT_ARGS, "retries": 0})
@@ -105,9 +105,10 @@ def test_a_failed_task_is_reported_by_mail_and_webhook_without_its_secrets(
 def test_a_task_failure_waits_in_the_outbox_while_the_channel_is_down_and_is_sent_once_when_it_is_up(
     airflow_db, tmp_path, monkeypatch, warehouse_url
 ):
-    from qualitypulse import pipeline
-    from qualitypulse.cli import main
-    from qualitypulse.settings import get_settings
+    from cli.main import main
+    from core.settings import get_settings
+    from orchestration.connections import configured_channels
+    from pipeline.alerting import send_notifications
 
     dag = _failing_dag(tmp_path, monkeypatch)
     configured = _use_warehouse(tmp_path, warehouse_url, monkeypatch)
@@ -129,7 +130,8 @@ def test_a_task_failure_waits_in_the_outbox_while_the_channel_is_down_and_is_sen
 
     with http_receiver(port) as hook:
         assert main(["notify"]) == 0  # `qp notify`: the receiver is up now
-        assert pipeline.send_notifications(get_settings()).sent == 0  # a second delivery sends nothing
+        # A second delivery sends nothing.
+        assert send_notifications(get_settings(), configured_channels).sent == 0
 
     [post] = hook.requests
     assert post["json"]["kind"] == "task_failure" and post["json"]["subject"].endswith("qp_failing.load")

@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 import redis
 
-from qualitypulse import events
-from qualitypulse.cli import yesterday
-from qualitypulse.demo_services import demo_lms_api
-from sources.catalog import SOURCES
+from cli.main import yesterday
+from core.catalog import SOURCES
+from demo.services import demo_lms_api
+from orchestration import events
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import changed_tables, read_table, snapshot
 

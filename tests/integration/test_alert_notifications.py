@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from qualitypulse import pipeline
-from sources.demo import REGRESSION_LINE
+from core.engine import engine_for
+from demo.source_systems import REGRESSION_LINE
+from orchestration.connections import configured_channels
+from pipeline.alerting import check_regressions, send_notifications
 from tests.conftest import DEMO_END
 from tests.helpers import read_table, run_chain
 from tests.receivers import free_port, http_receiver, smtp_server
-from warehouse.db import engine_for
 from warehouse.schema import kpi_daily
 
 pytestmark = pytest.mark.integration
@@ -39,8 +40,8 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
             f"smtp://127.0.0.1:{mail.port}?from=qp%40example.com&to=quality%40example.com&starttls=false",
         )
         monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://:hooktoken@127.0.0.1:{hook_port}/hook")
-        pipeline.check_regressions("with-channels", settings)
-        first = pipeline.send_notifications(settings)  # the webhook receiver is down
+        check_regressions("with-channels", settings, configured_channels)
+        first = send_notifications(settings, configured_channels)  # the webhook receiver is down
 
         outbox = read_table(settings, "notification")
         assert set(outbox[outbox.channel == "qp_alert_email"].status) == {"sent"}
@@ -60,9 +61,9 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
         assert "Top defect codes" in body and "Began" in body and "#alert-" in body
 
         with http_receiver(hook_port) as hook:
-            second = pipeline.send_notifications(settings)  # up again: the pending ones go now
-            pipeline.check_regressions("rerun", settings)  # the same regressions: nothing new to say
-            third = pipeline.send_notifications(settings)
+            second = send_notifications(settings, configured_channels)  # up again: the pending ones go now
+            check_regressions("rerun", settings, configured_channels)  # the same regressions: nothing new to say
+            third = send_notifications(settings, configured_channels)
 
     assert (second.sent, second.pending, third.sent) == (len(waiting), 0, 0)
     assert len(hook.requests) == expected_posts  # each once
@@ -76,7 +77,7 @@ def test_an_alert_resolves_after_the_line_recovers_and_that_is_announced(setting
     with http_receiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.port}/hook")
         run_chain(settings)
-        pipeline.send_notifications(settings)
+        send_notifications(settings, configured_channels)
         [regression] = [r["json"] for r in hook.requests if REGRESSION_LINE in r["json"]["subject"]]
         # The line recovers for its last five days (three calm days resolve an alert by default).
         engine = engine_for(settings.warehouse_url)
@@ -92,8 +93,8 @@ def test_an_alert_resolves_after_the_line_recovers_and_that_is_announced(setting
                 .values(numerator=kpi_daily.c.denominator * 0.016, value=0.016)
             )
         engine.dispose()
-        pipeline.check_regressions("recovered", settings)
-        pipeline.send_notifications(settings)
+        check_regressions("recovered", settings, configured_channels)
+        send_notifications(settings, configured_channels)
 
     row = read_table(settings, "alert").set_index("alert_id").loc[regression["facts"]["Alert"]]
     resolved_on = str(row.resolved_date)[:10]

@@ -6,8 +6,11 @@ from datetime import date
 
 import pytest
 
-from qualitypulse import pipeline
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
+from pipeline.ingest import IngestResult
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
+from pipeline.replay import backfill, replay
 from tests.helpers import changed_tables, read_table, run_chain, snapshot
 
 pytestmark = pytest.mark.integration
@@ -21,12 +24,10 @@ def _data(settings) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
     return {name: tables[name] for name in DATA_TABLES} | {"kpi_period": tables["kpi_period"]}
 
 
-def _backfill(settings) -> list[pipeline.IngestResult]:  # type: ignore[no-untyped-def]
-    results = [
-        r for source in SOURCES if source != "survey" for r in pipeline.backfill(source, *WEEK, "backfill", settings)
-    ]
-    pipeline.validate_and_load(settings)
-    pipeline.build_kpis("backfill", settings)
+def _backfill(settings) -> list[IngestResult]:  # type: ignore[no-untyped-def]
+    results = [r for source in SOURCES if source != "survey" for r in backfill(source, *WEEK, "backfill", settings)]
+    validate_and_load(settings)
+    build_kpis("backfill", settings)
     return results
 
 
@@ -54,8 +55,8 @@ def test_replaying_a_batch_from_the_landing_zone_reproduces_its_outcome(settings
     ledger = read_table(settings, "batch_ledger")
     chosen = list(ledger.sort_values("rows_quarantined").batch_id.iloc[-2:])  # batches with quarantined rows
 
-    reports = pipeline.replay(chosen, settings)
-    pipeline.build_kpis("replay", settings)
+    reports = replay(chosen, settings)
+    build_kpis("replay", settings)
 
     assert sorted(r.batch_id for r in reports) == sorted(chosen)
     assert changed_tables(before, snapshot(settings)) == {}
@@ -63,4 +64,4 @@ def test_replaying_a_batch_from_the_landing_zone_reproduces_its_outcome(settings
 
 def test_replaying_an_unknown_batch_is_a_clear_error(settings):
     with pytest.raises(KeyError, match="not in the ledger: no-such-batch"):
-        pipeline.replay(["no-such-batch"], settings)
+        replay(["no-such-batch"], settings)

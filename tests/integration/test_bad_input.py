@@ -9,11 +9,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
-from qualitypulse import pipeline
-from qualitypulse.summary import render
-from sources.demo import FEEDBACK_COLUMNS
+from core.engine import engine_for
+from demo.source_systems import FEEDBACK_COLUMNS
+from pipeline.ingest import ingest_dataset, ingest_source
+from pipeline.load import validate_and_load
+from pipeline.summary import render
 from tests.helpers import INTERVAL_END, read_table
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +51,8 @@ def test_survey_files_that_cannot_be_used_are_quarantined_and_good_files_load(se
     )
     _drop(settings, "feedback_2026-11-04.csv", f'{HEADER}\nR7,2026-11-24T09:00:00,C7,S1,"10,5,\n'.encode())
 
-    pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
-    [report] = pipeline.validate_and_load(settings)
+    ingest_source("survey", INTERVAL_END, "test", settings)
+    [report] = validate_and_load(settings)
 
     assert (report.extracted, report.loaded, report.quarantined, report.duplicates) == (7, 2, 5, 0)
     assert sorted(read_table(settings, "fact_feedback")["response_id"]) == ["R1", "R3"]
@@ -78,8 +79,8 @@ def test_a_source_table_missing_a_required_column_blocks_its_batch(settings):
         )
     engine.dispose()
 
-    pipeline.ingest_dataset("products", INTERVAL_END, "test", settings)
-    [report] = pipeline.validate_and_load(settings)
+    ingest_dataset("products", INTERVAL_END, "test", settings)
+    [report] = validate_and_load(settings)
 
     assert report.status == "blocked"
     assert report.reason == "batch blocked: missing required column(s): opportunities_per_unit"
@@ -95,13 +96,13 @@ def test_a_failed_load_leaves_no_half_batch(settings):
         "feedback_2026-11-01.csv",
         f"{HEADER}\nR1,2026-11-22T09:00:00,C1,S1,9,5,\nR2,2026-11-22T09:00:00,C2,S1,12,5,\n".encode(),
     )
-    pipeline.ingest_source("survey", INTERVAL_END, "test", settings)
+    ingest_source("survey", INTERVAL_END, "test", settings)
     engine = engine_for(settings.warehouse_url)
     with engine.begin() as connection:  # the ledger now claims a row more than the batch holds
         connection.execute(text("update batch_ledger set rows_extracted = rows_extracted + 1"))
     engine.dispose()
 
-    (report,) = pipeline.validate_and_load(settings)  # the load raises: that batch fails, nothing else does
+    (report,) = validate_and_load(settings)  # the load raises: that batch fails, nothing else does
 
     assert report.status == "failed" and "counts_add_up" in str(report.reason)
     assert read_table(settings, "fact_feedback").empty
@@ -114,7 +115,7 @@ def test_a_failed_load_leaves_no_half_batch(settings):
 
 
 def test_secrets_in_the_warehouse_url_never_reach_the_summary(tmp_path):
-    from qualitypulse.settings import Settings
+    from core.settings import Settings
 
     configured = Settings(data_dir=tmp_path, warehouse_url="postgresql://qp:s3cret-pw@db.internal:5432/qp")
     assert "s3cret-pw" not in configured.warehouse_url_redacted
@@ -122,9 +123,9 @@ def test_secrets_in_the_warehouse_url_never_reach_the_summary(tmp_path):
 
 
 def test_watermark_limits_extraction_to_the_data_interval(settings, demo_sources):
-    first = pipeline.ingest_dataset("production_runs", datetime(2026, 11, 1), "test", settings)
-    second = pipeline.ingest_dataset("production_runs", INTERVAL_END, "test", settings)
-    third = pipeline.ingest_dataset("production_runs", INTERVAL_END, "test", settings)
+    first = ingest_dataset("production_runs", datetime(2026, 11, 1), "test", settings)
+    second = ingest_dataset("production_runs", INTERVAL_END, "test", settings)
+    third = ingest_dataset("production_runs", INTERVAL_END, "test", settings)
 
     assert first.rows + second.rows == demo_sources["production_runs"]
     assert first.rows > 0 and second.rows > 0 and third.batch_id is None

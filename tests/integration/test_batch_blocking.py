@@ -14,11 +14,15 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 import pytest
 
-from qualitypulse import pipeline
-from sources import landing
+from core import landing
+from core.engine import engine_for
+from orchestration.connections import configured_channels
+from pipeline.alerting import check_regressions, send_notifications
+from pipeline.kpis import build_kpis
+from pipeline.load import BatchReport, validate_and_load
+from pipeline.replay import replay_quarantined
 from tests.helpers import read_table
 from warehouse import ledger
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +86,9 @@ def _land(settings, dataset: str, frame: pd.DataFrame, interval_end: datetime) -
     return manifest.batch_id
 
 
-def _nightly(settings, day: date, runs: pd.DataFrame) -> pipeline.BatchReport:  # type: ignore[no-untyped-def]
+def _nightly(settings, day: date, runs: pd.DataFrame) -> BatchReport:  # type: ignore[no-untyped-def]
     batch_id = _land(settings, "production_runs", runs, datetime.combine(day + timedelta(days=1), time(0)))
-    (report,) = [r for r in pipeline.validate_and_load(settings) if r.batch_id == batch_id]
+    (report,) = [r for r in validate_and_load(settings) if r.batch_id == batch_id]
     return report
 
 
@@ -102,7 +106,7 @@ def test_a_volume_collapse_blocks_its_batch_and_withholds_its_kpis_until_replaye
         assert report.status == "loaded", report  # a quiet Sunday is no collapse: Sundays are compared with Sundays
     sunday, monday = FIRST_DAY + timedelta(days=27), FIRST_DAY + timedelta(days=28)
     collapsed = _nightly(settings, monday, _runs(monday, 1))  # 1 run where Mondays bring 12
-    pipeline.build_kpis("test", settings)
+    build_kpis("test", settings)
 
     assert collapsed.status == "blocked" and collapsed.loaded == 0 and collapsed.quarantined == 1
     assert "row count at least 25% of the weekday's trailing average (observed 1)" in collapsed.reason
@@ -117,8 +121,8 @@ def test_a_volume_collapse_blocks_its_batch_and_withholds_its_kpis_until_replaye
     assert not volume.success and volume.judged and json.loads(volume.observed_value) == 1
 
     # The steward confirms the single run is all Monday had (a line stop); replayed, it loads and the day is built.
-    (replayed,) = pipeline.replay_quarantined("steward", settings, batch_id=collapsed.batch_id)
-    pipeline.build_kpis("test", settings)
+    (replayed,) = replay_quarantined("steward", settings, batch_id=collapsed.batch_id)
+    build_kpis("test", settings)
 
     assert replayed.status == "loaded" and replayed.loaded == 1
     assert monday in _fpy_days(settings)
@@ -131,12 +135,12 @@ def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings, web
         _land(settings, dataset, pd.DataFrame(rows), datetime(2026, 10, 5))
     day = FIRST_DAY
     assert _nightly(settings, day, _runs(day, 12)).status == "loaded"
-    pipeline.build_kpis("test", settings)
+    build_kpis("test", settings)
     # A week later the MES interface re-sends a batch whose newest change is six days old: it is stuck.
     late = day + timedelta(days=1)
     stale = _runs(late, 12, changed_at=datetime.combine(late, time(8)))
     report = _nightly(settings, late + timedelta(days=6), stale)
-    pipeline.build_kpis("test", settings)
+    build_kpis("test", settings)
 
     assert report.status == "blocked"
     assert "newest updated_at within 48 h of the interval end" in report.reason
@@ -147,8 +151,8 @@ def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings, web
     # The blocked batch is a critical data-quality alert, announced through the alert channels.
     hook = webhook_receiver
     monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", hook.url)
-    pipeline.check_regressions("test", settings)
-    pipeline.send_notifications(settings)
+    check_regressions("test", settings, configured_channels)
+    send_notifications(settings, configured_channels)
     [blocked] = [r["json"] for r in hook.requests]
     assert blocked["kind"] == "data_quality" and blocked["severity"] == "critical"
     assert report.batch_id in blocked["text"] and "blocked" in blocked["text"]
@@ -159,11 +163,11 @@ def test_stale_data_blocks_the_batch_and_holds_the_days_it_carries(settings, web
         assert ledger.dismiss_quarantine(engine, report.batch_id, "re-sent by mistake (MES ticket 4711)") == 12
     finally:
         engine.dispose()
-    pipeline.build_kpis("test", settings)
+    build_kpis("test", settings)
     assert read_table(settings, "kpi_hold").released_at.notna().all()
     assert read_table(settings, "data_quality_alert").status.tolist() == ["resolved"]
-    pipeline.check_regressions("test", settings)
-    pipeline.send_notifications(settings)
+    check_regressions("test", settings, configured_channels)
+    send_notifications(settings, configured_channels)
     assert [r["json"]["subject"][:10] for r in hook.requests] == ["Data quali", "Resolved: "]
     quarantine = read_table(settings, "quarantine")
     assert set(quarantine.status) == {"dismissed"}

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from core.engine import engine_for
 from tests.helpers import read_table
 from warehouse.bi_views import VIEWS, qualified
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def test_postgresql_views_carry_comments(demo_warehouse):
 def test_the_bi_role_reads_the_views_and_nothing_else(demo_warehouse, monkeypatch, capsys):
     """Logged in as the role `qp bi-role` made: the views read, and nothing else works, not even what PostgreSQL
     grants PUBLIC by default (temporary tables, connecting to another database of the server)."""
-    from qualitypulse.cli import main
+    from cli.main import main
 
     settings, _ = demo_warehouse
     if not settings.warehouse_url.startswith("postgresql"):

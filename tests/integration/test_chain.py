@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from sources.demo import REGRESSION_LINE, REGRESSION_START, DemoSpec
+from demo.source_systems import REGRESSION_LINE, REGRESSION_START, DemoSpec
 from tests.conftest import DEMO_END
 from tests.helpers import changed_tables, read_table, run_chain, snapshot
 

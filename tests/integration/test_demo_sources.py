@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from qualitypulse import pipeline
-from sources.catalog import datasets_of
-from sources.demo import DemoLocations, DemoSpec, generate
+from core.catalog import datasets_of
+from demo.source_systems import DemoLocations, DemoSpec, generate
+from pipeline.ingest import ingest_source
+from pipeline.load import validate_and_load
 from tests.conftest import fresh_warehouse
 from tests.helpers import INTERVAL_END, read_table
 
@@ -53,12 +54,12 @@ def test_the_qms_source_extracts_the_same_rows_from_sqlite_and_postgresql(qms_ki
         (tmp_path / "qms").mkdir(exist_ok=True)
         configured = settings.model_copy(update={"qms_url": qms_url})
         counts = generate(SPEC, DemoLocations(qms_url, configured.survey_drop_dir, configured.lms_store_dir))
-        results = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
-        again = pipeline.ingest_source("qms", INTERVAL_END, "test", configured)
+        results = ingest_source("qms", INTERVAL_END, "test", configured)
+        again = ingest_source("qms", INTERVAL_END, "test", configured)
 
     assert {r.dataset: r.rows for r in results} == {d.name: counts[d.name] for d in datasets_of("qms")}
     assert all(r.batch_id is None for r in again)  # the watermark holds on both kinds of source database
-    reports = pipeline.validate_and_load(configured)
+    reports = validate_and_load(configured)
     assert sum(r.loaded for r in reports) > 0
     runs = read_table(configured, "fact_production_run")
     assert str(runs["production_date"].min())[:10] == SPEC.start_date.isoformat()

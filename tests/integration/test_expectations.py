@@ -14,12 +14,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from core.catalog import DATASETS, Dataset
+from core.engine import engine_for
 from expectations.context import BatchScope, distribution_band, expectation_parameters
 from expectations.runner import BatchValidator
-from sources.catalog import DATASETS, Dataset
 from tests.helpers import read_table
 from transforms.conform import conform
-from warehouse.db import engine_for
+from warehouse.history import WarehouseHistory
 from warehouse.schema import FACT_TABLES
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ def _context(settings: Any, dataset: Dataset, expectations: list[Any], frame: pd
     try:
         with engine.connect() as connection:
             return expectation_parameters(
-                connection, BatchScope("b", dataset.name, "replay", None), expectations, frame
+                WarehouseHistory(connection), BatchScope("b", dataset.name, "replay", None), expectations, frame
             )
     finally:
         engine.dispose()

@@ -21,11 +21,13 @@ import pandas as pd
 import psycopg
 import pytest
 
-from qualitypulse import pipeline
-from qualitypulse.demo_services import demo_lms_api, free_port
-from qualitypulse.settings import Settings
-from sources.catalog import BY_NAME, DATASETS, SOURCES
-from sources.demo import DemoLocations, DemoSpec, generate
+from core.catalog import BY_NAME, DATASETS, SOURCES
+from core.settings import Settings
+from demo.services import demo_lms_api, free_port
+from demo.source_systems import DemoLocations, DemoSpec, generate
+from pipeline.ingest import ingest_source
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
 from tests.conftest import DEMO_END, IN_CI, fresh_warehouse, migrated_settings
 from tests.faults import (
     QpProcess,
@@ -115,7 +117,7 @@ def write_demo(settings: Settings) -> None:
 
 def ingest_everything(settings: Settings, interval_end: datetime = INTERVAL_END) -> None:
     for source in SOURCES:
-        pipeline.ingest_source(source, interval_end, "fault-test", settings)
+        ingest_source(source, interval_end, "fault-test", settings)
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +131,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Wareh
             with fresh_warehouse(kind, folder) as url, demo_lms_api(migrated_settings(folder, url)) as settings:
                 write_demo(settings)
                 ingest_everything(settings)
-                pipeline.validate_and_load(settings)
-                pipeline.build_kpis("reference", settings)
+                validate_and_load(settings)
+                build_kpis("reference", settings)
                 built[kind] = warehouse_state(url)
         return built[kind]
 
@@ -244,7 +246,7 @@ def land_day_by_day(settings: Settings, first_end: datetime, days: int) -> None:
         end = first_end + timedelta(days=day)
         for source in SOURCES:
             if source != "survey" or day == days:
-                pipeline.ingest_source(source, end, "fault-test", settings)
+                ingest_source(source, end, "fault-test", settings)
 
 
 def test_two_loads_at_once_process_every_batch_exactly_once(settings, tmp_path: Path, reference):
@@ -277,8 +279,8 @@ def test_a_notify_killed_mid_send_and_a_channel_down_then_up_deliver_every_notif
     (settings.survey_drop_dir / "feedback_2026-11-23.xlsx").write_bytes(b"PK\x03\x04 a workbook")
     (settings.survey_drop_dir / "feedback_2026-11-23.xlsx.ready").touch()  # a format not read: a critical alert
     ingest_everything(settings)
-    pipeline.validate_and_load(settings)
-    pipeline.build_kpis("fault-test", settings)
+    validate_and_load(settings)
+    build_kpis("fault-test", settings)
     run_qp(settings, "check", output=tmp_path / "check.log")
     queued = read_frame(settings.warehouse_url, "select notification_id, status from notification")
     assert len(queued) >= 2 and set(queued.status) == {"pending"}

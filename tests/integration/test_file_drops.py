@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from qualitypulse.summary import render
-from sources.demo import FEEDBACK_COLUMNS
+from demo.source_systems import FEEDBACK_COLUMNS
+from pipeline.summary import render
 from tests.helpers import ingest_and_load, read_table
 
 pytestmark = pytest.mark.integration

@@ -20,14 +20,15 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from qualitypulse import pipeline
-from sources.catalog import BY_NAME
-from sources.demo_api import DemoApi
+from core.catalog import BY_NAME
+from core.engine import engine_for
+from demo.lms_api import DemoApi
+from pipeline.ingest import ingest_dataset
+from pipeline.load import validate_and_load
 from sources.extract import SourceUnavailable
 from sources.http_api import HttpSource, extract_http
 from tests.helpers import INTERVAL_END, ingest_and_load, read_table
 from warehouse import ledger
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 ASSIGNMENTS = BY_NAME["training_assignments"]
@@ -71,14 +72,14 @@ def test_500_twice_then_200_is_retried_and_the_batch_is_whole(settings, demo_sou
     api.fail_next(2, status=500)
 
     with caplog.at_level(logging.WARNING):
-        result = pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", settings)
+        result = ingest_dataset("training_assignments", INTERVAL_END, "test", settings)
 
     assert result.rows == demo_sources["training_assignments"]
     assert api.log.statuses()[:3] == [500, 500, 200]
     assert "page 1: answered after 2 retried attempt(s): 500, 500" in caplog.text
     events = read_table(settings, "extraction_event")
     assert list(events.kind) == ["source_retried"] and events.batch_id.iloc[0] == result.batch_id
-    [report] = pipeline.validate_and_load(settings)
+    [report] = validate_and_load(settings)
     assert report.extracted == report.loaded + report.quarantined + report.duplicates
     assert settings.lms_api_token.get_secret_value() not in caplog.text
 
@@ -87,21 +88,19 @@ def test_429_with_retry_after_is_honoured(settings, demo_sources):
     api = _api(settings)
     api.fail_next(1, status=429, retry_after=1)
 
-    result = pipeline.ingest_dataset("courses", INTERVAL_END, "test", settings)
+    result = ingest_dataset("courses", INTERVAL_END, "test", settings)
 
     assert result.rows == demo_sources["courses"] and api.log.statuses()[:2] == [429, 200]
 
 
 def test_an_api_that_stays_down_fails_the_run_and_keeps_the_watermark(settings, demo_sources):
-    pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", settings)
+    ingest_dataset("training_assignments", INTERVAL_END, "test", settings)
     before = _watermark(settings, "training_assignments")
     api = _api(settings)
     api.fail_next(10, status=503)
 
     with pytest.raises(SourceUnavailable, match="kept failing after retries"):
-        pipeline.ingest_dataset(
-            "training_assignments", INTERVAL_END, "test", settings.model_copy(update={"lms_api_retries": 2})
-        )
+        ingest_dataset("training_assignments", INTERVAL_END, "test", settings.model_copy(update={"lms_api_retries": 2}))
 
     assert _watermark(settings, "training_assignments") == before
     events = read_table(settings, "extraction_event")
@@ -115,7 +114,7 @@ def test_an_api_that_never_answers_times_out_clearly_and_lands_nothing(settings,
     impatient = settings.model_copy(update={"lms_api_timeout_seconds": 0.5, "lms_api_retries": 1})
 
     with pytest.raises(SourceUnavailable, match="training_assignments: .* did not answer within 0.5 s, after retries"):
-        pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", impatient)
+        ingest_dataset("training_assignments", INTERVAL_END, "test", impatient)
 
     assert _watermark(settings, "training_assignments") is None
     assert read_table(settings, "batch_ledger").empty
@@ -130,8 +129,8 @@ def test_a_page_with_a_changed_schema_is_quarantined_with_the_reason_and_the_oth
     api.rewrite_next_page(renamed)
     small_pages = settings.model_copy(update={"lms_api_page_size": 200})
 
-    result = pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", small_pages)
-    [report] = pipeline.validate_and_load(settings)
+    result = ingest_dataset("training_assignments", INTERVAL_END, "test", small_pages)
+    [report] = validate_and_load(settings)
 
     assert result.rows == demo_sources["training_assignments"]
     assert report.quarantined >= 200 and report.loaded > 0
@@ -249,9 +248,9 @@ def _assert_failed_cleanly(settings, dataset: str, caught: pytest.ExceptionInfo,
 
 def _lands_once_the_gateway_behaves(settings, dataset: str, rows: int, gateway: MisbehavingGateway) -> None:  # type: ignore[no-untyped-def]
     gateway.behave()
-    result = pipeline.ingest_dataset(dataset, INTERVAL_END, "test", settings)
+    result = ingest_dataset(dataset, INTERVAL_END, "test", settings)
     assert result.rows == rows and _watermark(settings, dataset) is not None
-    pipeline.validate_and_load(settings)
+    validate_and_load(settings)
     ledger_rows = read_table(settings, "batch_ledger")
     [batch] = ledger_rows[ledger_rows.dataset == dataset].itertuples()
     assert batch.status == "loaded" and batch.rows_extracted == rows
@@ -267,7 +266,7 @@ def test_a_cursor_that_repeats_fails_clearly_without_echoing_the_urls_credential
     )
 
     with caplog.at_level(logging.DEBUG), pytest.raises(SourceUnavailable) as caught:
-        pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", through_gateway)
+        ingest_dataset("training_assignments", INTERVAL_END, "test", through_gateway)
 
     message = str(caught.value)
     assert "again on page 2 (page 1 returned it first): its pagination loops" in message
@@ -289,7 +288,7 @@ def test_a_huge_retry_after_is_waited_only_up_to_the_cap_and_the_next_answer_is_
     capped = settings.model_copy(update={"lms_api_url": gateway.url(), "lms_api_retry_after_max_seconds": 1})
 
     started = time.monotonic()
-    result = pipeline.ingest_dataset("courses", INTERVAL_END, "test", capped)
+    result = ingest_dataset("courses", INTERVAL_END, "test", capped)
     elapsed = time.monotonic() - started
 
     assert result.rows == demo_sources["courses"]
@@ -297,7 +296,7 @@ def test_a_huge_retry_after_is_waited_only_up_to_the_cap_and_the_next_answer_is_
     (_, throttled_at), (_, again_at), (_, answered_at) = gateway.answers[:3]
     assert 0.9 <= again_at - throttled_at < 2.5 and 0.9 <= answered_at - again_at < 2.5
     assert elapsed < 6
-    [report] = pipeline.validate_and_load(settings)
+    [report] = validate_and_load(settings)
     assert report.extracted == report.loaded + report.quarantined + report.duplicates == demo_sources["courses"]
 
 
@@ -307,7 +306,7 @@ def test_a_retry_after_that_would_pass_the_deadline_fails_at_once(settings, demo
 
     started = time.monotonic()
     with pytest.raises(SourceUnavailable) as caught:
-        pipeline.ingest_dataset("courses", INTERVAL_END, "test", bounded)
+        ingest_dataset("courses", INTERVAL_END, "test", bounded)
 
     assert time.monotonic() - started < 1.5
     _assert_failed_cleanly(settings, "courses", caught, "would take longer than 2 s after 0 page(s)")
@@ -323,7 +322,7 @@ def test_a_server_that_answers_slowly_page_after_page_fails_at_the_deadline(sett
 
     started = time.monotonic()
     with pytest.raises(SourceUnavailable) as caught:
-        pipeline.ingest_dataset("training_assignments", INTERVAL_END, "test", bounded)
+        ingest_dataset("training_assignments", INTERVAL_END, "test", bounded)
     elapsed = time.monotonic() - started
 
     assert 1.9 <= elapsed < 2 + 1.0  # the deadline, plus a little slack

@@ -7,8 +7,10 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from qualitypulse import pipeline
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
+from pipeline.ingest import ingest_source
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
 from tests.helpers import INTERVAL_END, read_table
 
 pytestmark = pytest.mark.integration
@@ -31,15 +33,15 @@ def _periods(settings):  # type: ignore[no-untyped-def]
 def test_a_new_day_rebuilds_only_its_partitions_and_matches_a_full_build(settings, demo_sources):
     first_end = datetime(2026, 11, 24)  # the last demo day arrives late, in a second load
     for source in SOURCES:
-        pipeline.ingest_source(source, first_end, "day-1", settings)
-    pipeline.validate_and_load(settings)
-    pipeline.build_kpis("day-1", settings)
+        ingest_source(source, first_end, "day-1", settings)
+    validate_and_load(settings)
+    build_kpis("day-1", settings)
     before = read_table(settings, "kpi_daily")
 
     for source in SOURCES:
-        pipeline.ingest_source(source, INTERVAL_END, "day-2", settings)
-    pipeline.validate_and_load(settings)
-    pipeline.build_kpis("day-2", settings)
+        ingest_source(source, INTERVAL_END, "day-2", settings)
+    validate_and_load(settings)
+    build_kpis("day-2", settings)
     incremental = _kpis(settings)
     after = read_table(settings, "kpi_daily")
 
@@ -55,7 +57,7 @@ def test_a_new_day_rebuilds_only_its_partitions_and_matches_a_full_build(setting
     assert len(after) > len(before)
 
     periods_incremental = _periods(settings)
-    pipeline.build_kpis("full", settings, full=True)
+    build_kpis("full", settings, full=True)
     full = _kpis(settings)
     assert periods_incremental.equals(_periods(settings))
     assert incremental[KEY].equals(full[KEY])
@@ -67,10 +69,10 @@ def test_a_new_day_rebuilds_only_its_partitions_and_matches_a_full_build(setting
 
 def test_a_build_with_nothing_new_writes_nothing(settings, demo_sources):
     for source in SOURCES:
-        pipeline.ingest_source(source, INTERVAL_END, "run", settings)
-    pipeline.validate_and_load(settings)
-    assert pipeline.build_kpis("run", settings) > 0
-    assert pipeline.build_kpis("again", settings) == 0
+        ingest_source(source, INTERVAL_END, "run", settings)
+    validate_and_load(settings)
+    assert build_kpis("run", settings) > 0
+    assert build_kpis("again", settings) == 0
     assert set(read_table(settings, "kpi_daily")["pipeline_run_id"]) == {"run"}
 
 

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from qualitypulse import pipeline
+from pipeline.ingest import ingest_source
+from pipeline.load import validate_and_load
 from tests.conftest import PG_ADMIN_URL, fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import INTERVAL_END, read_table
 
@@ -35,7 +36,7 @@ def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(
     with fresh_warehouse("postgresql", tmp_path) as url:
         settings = migrated_settings(tmp_path, url)
         write_demo_sources(settings)
-        pipeline.ingest_source("qms", INTERVAL_END, "test", settings)
+        ingest_source("qms", INTERVAL_END, "test", settings)
         stop, killed = threading.Event(), []
         killer = threading.Thread(
             target=_terminate_when_blocked, args=(make_url(url).database, stop, killed), daemon=True
@@ -46,7 +47,7 @@ def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(
             blocker.execute("lock table fact_defect in access exclusive mode")
             killer.start()
             with pytest.raises(Exception, match="(?i)terminat|connection|closed"):
-                pipeline.validate_and_load(settings)
+                validate_and_load(settings)
             blocker.rollback()
         stop.set()
         killer.join()
@@ -60,7 +61,7 @@ def test_a_killed_connection_leaves_no_partial_batch_and_the_rerun_completes_it(
             assert rows == loaded.loc[loaded.dataset == dataset, "rows_loaded"].sum()
         assert set(ledger.loc[ledger.dataset == "defects", "status"]) == {"landed"}  # the killed batch waits
 
-        pipeline.validate_and_load(settings)  # the rerun
+        validate_and_load(settings)  # the rerun
 
         ledger = read_table(settings, "batch_ledger")
         assert set(ledger.status) == {"loaded"}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from core.engine import engine_for
 from warehouse.bi_views import VIEWS
-from warehouse.db import engine_for
 from warehouse.migrate import alembic_config, upgrade
 from warehouse.schema import metadata
 
@@ -56,3 +58,31 @@ def _collations(engine) -> set[str | None]:  # type: ignore[no-untyped-def]
                 )
             )
         )
+
+
+def test_rows_quarantined_before_awaiting_keys_are_found_again_by_the_orphan_replay(warehouse_url):
+    """Revision 0018 records which old quarantined rows wait only for master data, so the replay still finds them."""
+    from datetime import datetime
+
+    engine = engine_for(warehouse_url)
+    upgrade(engine, "0017")
+    legacy = [
+        ("only-keys", ["rule: line_id is a known lines", "rule: defect_code is a known defect_codes"]),
+        ("keys-and-more", ["rule: line_id is a known lines", "rule: defect_count is at least 0"]),
+        ("no-keys", ["rule: defect_count is at least 0"]),
+    ]
+    with engine.begin() as connection:
+        for batch_id, reasons in legacy:
+            connection.execute(
+                text(
+                    "insert into quarantine (batch_id, source_row, dataset, failed_rules, raw_record, status, "
+                    "quarantined_at) values (:batch, 0, 'defects', :reasons, '{}', 'open', :at)"
+                ),
+                {"batch": batch_id, "reasons": json.dumps(reasons), "at": datetime(2026, 1, 5)},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        awaiting = dict(connection.execute(text("select batch_id, awaiting_keys from quarantine")).all())
+    engine.dispose()
+    assert json.loads(awaiting["only-keys"]) == {"line_id": "lines", "defect_code": "defect_codes"}
+    assert awaiting["keys-and-more"] is None and awaiting["no-keys"] is None

@@ -17,13 +17,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from qualitypulse import pipeline
-from qualitypulse.cli import main
-from qualitypulse.summary import render
+from cli.main import main
+from core.engine import engine_for
+from pipeline.ingest import ingest_dataset, ingest_source
+from pipeline.load import validate_and_load
+from pipeline.replay import backfill
+from pipeline.summary import render
 from tests.conftest import fresh_warehouse
 from tests.helpers import INTERVAL_END, read_table, run_chain
 from warehouse import ledger
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +107,8 @@ def test_untypable_values_in_a_source_database_are_quarantined_with_column_and_r
             _run("DST-WINTER", "2026-10-26", started_at="2026-10-26 08:00:00+01:00"),
         ],
     )
-    pipeline.ingest_source("qms", INTERVAL_END, "test", settings)  # no exception: the source's datasets all land
-    reports = pipeline.validate_and_load(settings)
+    ingest_source("qms", INTERVAL_END, "test", settings)  # no exception: the source's datasets all land
+    reports = validate_and_load(settings)
     assert {r.status for r in reports} == {"loaded"}
     assert {r.dataset for r in reports} >= {"production_runs", "defects", "complaints", "lines"}
 
@@ -155,11 +157,11 @@ def test_non_finite_numbers_from_a_postgresql_source_are_quarantined(settings, t
                 _run("PG-OFFSET", "2026-11-24", started_at="2026-11-24 08:00:00+05:00"),
             ],
         )
-        result = pipeline.ingest_dataset(
+        result = ingest_dataset(
             "production_runs", INTERVAL_END, "test", settings.model_copy(update={"qms_url": source_url})
         )
     assert result.rows == 4
-    pipeline.validate_and_load(settings, replay_orphaned=False)
+    validate_and_load(settings, replay_orphaned=False)
     bad = _quarantined(settings, "production_runs")
     assert set(bad) == {"PG-NAN", "PG-INFINITY"}
     assert "type: planned_minutes 'nan' is not a finite number" in bad["PG-NAN"][0]
@@ -196,18 +198,18 @@ def _corrupt(raw_path: str) -> bytes:
 
 
 def test_a_batch_that_raises_fails_alone_then_replay_loads_it_and_resolves_its_alert(settings, demo_sources, qp):
-    pipeline.ingest_source("qms", INTERVAL_END, "test", settings)
+    ingest_source("qms", INTERVAL_END, "test", settings)
     batches = read_table(settings, "batch_ledger").set_index("dataset")
     poisoned = batches.loc["defects"]
     original = _corrupt(poisoned.raw_path)  # the landing zone changed under the ledger: reading it raises
 
-    reports = {r.dataset: r for r in pipeline.validate_and_load(settings)}
+    reports = {r.dataset: r for r in validate_and_load(settings)}
     assert reports["defects"].status == "failed" and "ChecksumMismatch" in str(reports["defects"].reason)
     assert {r.status for d, r in reports.items() if d != "defects"} == {"loaded"}  # the others went on
     alerts = read_table(settings, "data_quality_alert")
     failed = alerts[alerts.kind == "failed_batch"]
     assert list(failed.status) == ["open"] and poisoned.name in failed.message.iloc[0]
-    assert pipeline.validate_and_load(settings) == []  # the next run doesn't trip over it again
+    assert validate_and_load(settings) == []  # the next run doesn't trip over it again
     assert f"{poisoned.batch_id}: failed" in render(settings)
 
     Path(poisoned.raw_path).write_bytes(original)  # the fix
@@ -219,7 +221,7 @@ def test_a_batch_that_raises_fails_alone_then_replay_loads_it_and_resolves_its_a
 
 
 def test_a_failed_batch_can_be_dismissed_and_an_unknown_one_is_an_error(settings, demo_sources, qp, capsys):
-    pipeline.ingest_dataset("sites", INTERVAL_END, "test", settings)
+    ingest_dataset("sites", INTERVAL_END, "test", settings)
     batch = read_table(settings, "batch_ledger").iloc[0]
     engine = engine_for(settings.warehouse_url)
     with engine.begin() as connection:  # as the load would have left it, had it raised
@@ -251,7 +253,7 @@ def _dead_pid() -> int:
 
 
 def test_a_crashed_loads_claim_is_taken_over_and_a_live_one_is_left_alone(settings, demo_sources):
-    pipeline.ingest_source("qms", INTERVAL_END, "test", settings)
+    ingest_source("qms", INTERVAL_END, "test", settings)
     engine = engine_for(settings.warehouse_url)
     ids = read_table(settings, "batch_ledger").set_index("dataset")["batch_id"]
     crashed, live = ids["production_runs"], ids["defects"]
@@ -270,7 +272,7 @@ def test_a_crashed_loads_claim_is_taken_over_and_a_live_one_is_left_alone(settin
         holder.execute(text("select pg_advisory_lock(hashtext(:k))"), {"k": f"qualitypulse.batch:{live}"})
     stale_after = settings.model_copy(update={"batch_claim_timeout_seconds": 10**9})
     try:
-        reports = {r.batch_id: r for r in pipeline.validate_and_load(stale_after, replay_orphaned=False)}
+        reports = {r.batch_id: r for r in validate_and_load(stale_after, replay_orphaned=False)}
     finally:
         holder.invalidate()  # the holder's session ends, as when a worker dies: its advisory lock goes with it
         holder.close()
@@ -283,7 +285,7 @@ def test_a_crashed_loads_claim_is_taken_over_and_a_live_one_is_left_alone(settin
     # Once the live claim is old (SQLite) or its holder is gone (PostgreSQL), the next run takes it over.
     reports = {
         r.batch_id: r
-        for r in pipeline.validate_and_load(
+        for r in validate_and_load(
             settings.model_copy(update={"batch_claim_timeout_seconds": 60}), replay_orphaned=False
         )
     }
@@ -299,8 +301,8 @@ def test_a_backfill_re_delivering_quarantined_rows_adds_no_quarantine_rows(setti
         pd.Timestamp(json.loads(r)["updated_at"]).date() for r in before[before.dataset == "production_runs"].raw_record
     }
     day = min(bad_days)  # a week around one of the demo's bad production runs
-    pipeline.backfill("qms", day.replace(day=max(1, day.day - 3)), day, "backfill", settings)
-    pipeline.validate_and_load(settings)
+    backfill("qms", day.replace(day=max(1, day.day - 3)), day, "backfill", settings)
+    validate_and_load(settings)
     after = read_table(settings, "quarantine")
     assert len(after) == len(before)
     batches = _assert_ledger_adds_up(settings)
@@ -310,7 +312,7 @@ def test_a_backfill_re_delivering_quarantined_rows_adds_no_quarantine_rows(setti
 
 
 def test_non_finite_numbers_in_file_drops_and_the_api_are_quarantined(settings, demo_sources):
-    from sources.demo import FEEDBACK_COLUMNS
+    from demo.source_systems import FEEDBACK_COLUMNS
 
     run_chain(settings)
     customer = read_table(settings, "dim_customer").query("site_id == 'S1'").customer_id.iloc[0]

@@ -10,10 +10,10 @@ from alerts.channels import (
     Notification,
     SlackChannel,
     WebhookChannel,
-    configured_channels,
     deliver,
     redact,
 )
+from orchestration.connections import configured_channels
 from tests.receivers import free_port, http_receiver, smtp_server
 
 pytestmark = pytest.mark.integration

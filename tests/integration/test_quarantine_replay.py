@@ -8,9 +8,12 @@ import json
 import pytest
 from sqlalchemy import update
 
-from qualitypulse import pipeline
+from core.engine import engine_for
+from pipeline.ingest import ingest_dataset
+from pipeline.kpis import build_kpis
+from pipeline.load import validate_and_load
+from pipeline.replay import replay_quarantined
 from tests.helpers import read_table, run_chain
-from warehouse.db import engine_for
 from warehouse.schema import quarantine
 
 pytestmark = pytest.mark.integration
@@ -39,8 +42,8 @@ def test_a_steward_fixes_a_quarantined_row_and_the_replay_loads_it(settings, dem
         )
     engine.dispose()
 
-    [report] = pipeline.replay_quarantined("replay", settings, dataset="feedback")
-    pipeline.build_kpis("replay", settings)
+    [report] = replay_quarantined("replay", settings, dataset="feedback")
+    build_kpis("replay", settings)
 
     assert report.extracted == len(before) == report.loaded + report.quarantined + report.duplicates
     assert report.loaded == 1 and report.quarantined == len(before) - 1
@@ -56,11 +59,11 @@ def test_a_steward_fixes_a_quarantined_row_and_the_replay_loads_it(settings, dem
 
 def test_replaying_again_without_a_fix_changes_nothing(settings, demo_sources):
     run_chain(settings)
-    pipeline.replay_quarantined("first", settings, dataset="production_runs")
+    replay_quarantined("first", settings, dataset="production_runs")
     open_after_first = _open(settings, "production_runs")[["record_key", "failed_rules"]].sort_values("record_key")
     runs_after_first = read_table(settings, "fact_production_run")
 
-    [again] = pipeline.replay_quarantined("second", settings, dataset="production_runs")
+    [again] = replay_quarantined("second", settings, dataset="production_runs")
 
     assert again.loaded == 0 and again.quarantined == len(open_after_first)
     after = _open(settings, "production_runs")[["record_key", "failed_rules"]].sort_values("record_key")
@@ -92,8 +95,8 @@ def test_rows_quarantined_for_an_unknown_key_load_once_the_master_data_brings_it
         )
     qms.dispose()
 
-    pipeline.ingest_dataset("defect_codes", INTERVAL_END, "test", settings)
-    reports = pipeline.validate_and_load(settings)
+    ingest_dataset("defect_codes", INTERVAL_END, "test", settings)
+    reports = validate_and_load(settings)
 
     assert [r.dataset for r in reports] == ["defect_codes", "defects"]
     replay = reports[1]

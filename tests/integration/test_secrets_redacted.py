@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from qualitypulse import pipeline
-from qualitypulse.cli import main
-from qualitypulse.demo_services import free_port
+from cli.main import main
+from demo.services import free_port
+from pipeline.ingest import ingest_dataset
 from sources.extract import SourceUnavailable
 from tests.helpers import read_table
 
@@ -62,7 +62,7 @@ def test_a_source_that_is_down_never_shows_the_password_of_its_url(leaky, caplog
     with caplog.at_level(logging.DEBUG):
         for dataset in ("training_assignments", "production_runs"):
             with pytest.raises(SourceUnavailable) as caught:
-                pipeline.ingest_dataset(dataset, INTERVAL_END, "secrets-test", leaky)
+                ingest_dataset(dataset, INTERVAL_END, "secrets-test", leaky)
             assert SECRET not in str(caught.value)
 
     assert SECRET not in caplog.text

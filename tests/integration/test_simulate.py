@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from sources.demo import DemoLocations, DemoSpec
-from sources.simulate import simulate_day
+from demo.simulate import simulate_day
+from demo.source_systems import DemoLocations, DemoSpec
 from tests.conftest import DEMO_END
 from tests.helpers import read_table, run_chain
 
@@ -53,7 +53,7 @@ def test_a_simulated_day_flows_through_the_incremental_chain(settings, demo_sour
 
 def test_a_simulated_day_is_reproducible(tmp_path):
     def simulate(folder):  # type: ignore[no-untyped-def]
-        from sources.demo import generate
+        from demo.source_systems import generate
 
         where = DemoLocations(f"sqlite:///{folder / 'qms.db'}", folder / "drop", folder / "lms")
         generate(DemoSpec(end_date=date(2026, 3, 31), days=30), where)
@@ -67,7 +67,7 @@ def test_a_simulated_day_is_reproducible(tmp_path):
 
 
 def test_a_simulated_sunday_has_no_production_and_still_brings_the_other_sources(tmp_path):
-    from sources.demo import generate
+    from demo.source_systems import generate
 
     saturday = date(2026, 11, 28)
     where = DemoLocations(f"sqlite:///{tmp_path / 'qms.db'}", tmp_path / "drop", tmp_path / "lms")
@@ -84,7 +84,7 @@ def test_a_lost_event_loses_no_data_the_next_run_takes_everything_since_the_wate
     takes both days, and the warehouse holds every source row in its latest version."""
     from sqlalchemy import text
 
-    from warehouse.db import engine_for
+    from core.engine import engine_for
 
     run_chain(settings)
     spec, _ = simulate_day(DemoSpec(end_date=DEMO_END), _where(settings))  # its event is lost: no run

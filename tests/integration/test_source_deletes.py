@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from core.engine import engine_for
 from tests.helpers import read_table, run_chain
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,17 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from qualitypulse import pipeline
-from qualitypulse.summary import render
-from sources.catalog import SOURCES
-from sources.demo import FEEDBACK_COLUMNS
+from core.catalog import SOURCES
+from core.engine import engine_for
+from demo.source_systems import FEEDBACK_COLUMNS
+from orchestration.connections import configured_channels
+from pipeline.alerting import check_regressions, send_notifications
+from pipeline.ingest import IngestResult, ingest_source
+from pipeline.load import validate_and_load
+from pipeline.summary import render
 from tests.conftest import write_demo_sources
 from tests.helpers import read_table
 from warehouse.bi_views import qualified
-from warehouse.db import engine_for
 from warehouse.freshness import Rhythm, deadline_after, parse_rhythm, watch_plan
 
 GRACE = timedelta(hours=6)
@@ -41,9 +44,9 @@ def _silence_alerts(settings) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     return alerts[alerts["kind"] == "freshness"].reset_index(drop=True)
 
 
-def _survey_run(settings, clock: datetime) -> pipeline.IngestResult:  # type: ignore[no-untyped-def]
+def _survey_run(settings, clock: datetime) -> IngestResult:  # type: ignore[no-untyped-def]
     """The survey's ingest run at ``clock`` (its nightly tick, or an event's logical time)."""
-    (result,) = pipeline.ingest_source("survey", clock, f"survey-{clock:%Y%m%dT%H%M}", settings)
+    (result,) = ingest_source("survey", clock, f"survey-{clock:%Y%m%dT%H%M}", settings)
     return result
 
 
@@ -97,8 +100,8 @@ def test_a_silent_survey_drop_raises_an_alert_that_resolves_when_a_file_arrives(
 ):
     write_demo_sources(settings)  # the demo's last day: Tuesday 2026-11-24
     for source in SOURCES:  # the nightly runs at Wednesday 2026-11-25 00:00, and the load they signal
-        pipeline.ingest_source(source, datetime(2026, 11, 25), "nightly", settings)
-    pipeline.validate_and_load(settings)
+        ingest_source(source, datetime(2026, 11, 25), "nightly", settings)
+    validate_and_load(settings)
     _assert_ledger_adds_up(settings)
     view = _view(settings)
     assert view.loc["feedback", "freshness_state"] == "fresh"
@@ -131,8 +134,8 @@ def test_a_silent_survey_drop_raises_an_alert_that_resolves_when_a_file_arrives(
     (alert,) = _silence_alerts(settings).itertuples()
     assert (alert.status, alert.occurrences) == ("open", 1)
     monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", webhook_receiver.url)
-    pipeline.check_regressions("kpis", settings)
-    pipeline.send_notifications(settings)
+    check_regressions("kpis", settings, configured_channels)
+    send_notifications(settings, configured_channels)
     silent = [r["json"] for r in webhook_receiver.requests if "survey" in r["json"]["subject"]]
     assert [n["subject"] for n in silent] == ["Data quality: survey: freshness deadline"]
     assert silent[0]["text"].startswith("no survey data since 2026-11-24")
@@ -153,7 +156,7 @@ def test_a_silent_survey_drop_raises_an_alert_that_resolves_when_a_file_arrives(
     assert (fresh.freshness_state, fresh.is_overdue, fresh.last_batch_id) == ("fresh", False, arrived.batch_id)
     assert fresh.last_delivery_at == datetime(2026, 11, 28, 10, 0)
     assert fresh.deadline_at == datetime(2026, 12, 1, 6, 0)  # Saturday's delivery: Monday's data by Tuesday
-    (report,) = pipeline.validate_and_load(settings)
+    (report,) = validate_and_load(settings)
     assert (report.status, report.loaded) == ("loaded", 3)
     _assert_ledger_adds_up(settings)
     assert "Freshness: every watched source delivered in time" in render(settings)
@@ -163,7 +166,7 @@ def test_a_silent_survey_drop_raises_an_alert_that_resolves_when_a_file_arrives(
 def test_a_weekend_without_survey_drops_is_no_silence_but_a_monday_without_one_is(settings):
     write_demo_sources(settings, end_date=date(2026, 11, 20))  # the survey's last drop: Friday's
     _survey_run(settings, datetime(2026, 11, 21))  # Saturday's nightly run takes it
-    assert len(pipeline.validate_and_load(settings)) == 1
+    assert len(validate_and_load(settings)) == 1
     _assert_ledger_adds_up(settings)
 
     # Saturday and Sunday bring nothing, nor does Monday's drop by Tuesday's nightly run: not late yet.
@@ -199,10 +202,10 @@ def test_a_source_configured_daily_is_late_on_a_silent_weekend_and_one_never_del
     # The LMS answers nothing at all (its API holds no records): counted from the first run that watched it.
     for name in ("training_assignments", "employees", "courses", "role_requirements"):
         (daily.lms_store_dir / f"{name}.json").write_text(json.dumps({"records": []}))
-    pipeline.ingest_source("lms", datetime(2026, 11, 23), "lms", daily)
+    ingest_source("lms", datetime(2026, 11, 23), "lms", daily)
     assert _view(daily).loc["training_assignments", "freshness_state"] == "never_delivered"
     assert set(_silence_alerts(daily).dataset) == {"survey"}
-    pipeline.ingest_source("lms", datetime(2026, 11, 25, 7), "lms", daily)  # Monday's data was due Tuesday 06:00
+    ingest_source("lms", datetime(2026, 11, 25, 7), "lms", daily)  # Monday's data was due Tuesday 06:00
     lms = _silence_alerts(daily).set_index("dataset").loc["lms"]
     assert lms.message.startswith(
         "no lms data delivered since freshness checks began on 2026-11-23 00:00 UTC (deadline 2026-11-24 06:00 UTC)"

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
-from qualitypulse import pipeline
+from core.engine import engine_for
+from pipeline.ingest import ingest_dataset
 from sources.extract import SourceUnavailable
 from tests.helpers import INTERVAL_END, ingest_and_load, read_table
-from warehouse.db import engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def test_the_watermark_is_the_newest_change_taken(settings):
 
 def test_a_source_without_the_table_fails_clearly_and_the_failure_is_recorded(settings):
     with pytest.raises(SourceUnavailable, match="the source database has no table 'products'"):
-        pipeline.ingest_dataset("products", INTERVAL_END, "test", settings)
+        ingest_dataset("products", INTERVAL_END, "test", settings)
 
     events = read_table(settings, "extraction_event")
     assert list(zip(events.kind, events.subject, strict=True)) == [("source_unavailable", "qms")]
@@ -135,4 +135,4 @@ def test_an_unreachable_source_database_fails_clearly(settings):
     unreachable = settings.model_copy(update={"qms_url": "postgresql://nobody@127.0.0.1:1/qms"})
 
     with pytest.raises(SourceUnavailable, match="products: the source database is unreachable"):
-        pipeline.ingest_dataset("products", INTERVAL_END, "test", unreachable)
+        ingest_dataset("products", INTERVAL_END, "test", unreachable)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from alerts.config import RulesFileError, load_rules
+from core.alert_rules import RulesFileError, load_rules
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sources.catalog import FEEDBACK
-from sources.extract import PARSE_ERROR
+from core.catalog import FEEDBACK
+from core.records import PARSE_ERROR
 from transforms.conform import conform, exact_duplicates, row_hashes
 
 pytestmark = pytest.mark.unit

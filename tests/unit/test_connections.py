@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qualitypulse.connections import with_airflow_connections
-from qualitypulse.settings import Settings
+from core.settings import Settings
+from orchestration.connections import with_airflow_connections
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from qualitypulse.redaction import (
+from core.redaction import (
     RedactingFilter,
     install_excepthook,
     install_log_redaction,

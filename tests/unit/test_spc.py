@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from alerts.config import Rule
 from alerts.evaluate import episodes_of, judge_series
 from alerts.regressions import top_defect_codes
+from core.alert_rules import Rule
 
 pytestmark = pytest.mark.unit
 

@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from alerts.lifecycle import contributors_text
-from qualitypulse.redaction import redact
-from qualitypulse.settings import Settings
-from warehouse.db import engine_for
+from core.engine import engine_for
+from core.kpi_format import contributors_text
+from core.records import ALL
+from core.redaction import redact
+from core.settings import Settings
 from warehouse.schema import (
-    ALL,
     alert,
     batch_ledger,
     data_quality_alert,

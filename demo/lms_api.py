@@ -1,6 +1,6 @@
 """The demo LMS and HR reporting API: JSON pages with a keyset cursor, bearer-token auth, on 127.0.0.1.
 
-It serves the records of the LMS/HR store (one JSON document per resource, as ``sources.demo`` writes them) the
+It serves the records of the LMS/HR store (one JSON document per resource, as ``demo.source_systems`` writes them) the
 way such APIs do: ``GET /api/v1/<resource>?updated_after=...&updated_to=...&cursor=...&limit=...`` returns
 ``{"records": [...], "next_cursor": "..." | null}``, ordered by ``updated_at`` and the resource's key. Tests
 use its fault injection to play a source that fails (status codes, a stall longer than the client's timeout)
@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from sources.catalog import BY_NAME
+from core.catalog import BY_NAME
 
 Record = dict[str, Any]
 PageHook = Callable[[list[Record]], list[Record]]

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import MetaData, Table, insert, select, update
 
-from sources import demo
-from sources.demo import DemoLocations, DemoSpec
-from warehouse.db import engine_for
+from core.engine import engine_for
+from demo import source_systems as demo
+from demo.source_systems import DemoLocations, DemoSpec
 
 
 def simulate_day(spec: DemoSpec, where: DemoLocations) -> tuple[DemoSpec, dict[str, int]]:

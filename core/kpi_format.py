@@ -54,3 +54,12 @@ def format_value(kpi: str, value: float) -> str:
     if kpi == "nps":
         return f"{value:+.1f}"
     return f"{value:,.2f}"
+
+
+def contributors_text(contributors: list[dict[str, object]], kpi: str) -> str:
+    if "defect_code" in contributors[0]:
+        codes = ", ".join(f"{c['defect_code']} {float(c['share']):.0%}" for c in contributors)  # type: ignore[arg-type]
+        return f"Top defect codes that day: {codes}."
+    unit = (lambda v: f"{v * 100:+.1f} pts") if kpi in PERCENT_KPIS else (lambda v: f"{v:+.1f}")
+    moved = ", ".join(f"{c['segment']} {unit(float(c['change']))}" for c in contributors)  # type: ignore[arg-type]
+    return f"Customer segments that moved most against the baseline: {moved}."

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from qualitypulse import redaction
+from core import redaction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _UNSET = Path("")
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     sql_lookback_minutes: int = 15
     # SQL sources stream this many rows at a time into the landing zone (bounded memory).
     sql_chunk_rows: int = 100_000
-    # The LMS/HR reporting API; unset, `make run` and the tests serve the demo one (sources/demo_api.py).
+    # The LMS/HR reporting API; unset, `make run` and the tests serve the demo one (demo/lms_api.py).
     lms_api_url: str = ""
     lms_api_token: SecretStr = SecretStr("")
     lms_api_timeout_seconds: float = 30.0
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     landing_dir: Path = _UNSET
     data_docs_dir: Path = _UNSET
 
-    # Events that trigger ingestion between nightly runs (qualitypulse/events.py): ready markers in signal_dir, and
+    # Events that trigger ingestion between nightly runs (orchestration/events.py): ready markers in signal_dir, and
     # a message queue: "redis+pubsub" (channel <prefix>.<source>, Airflow connection event_conn_id), an SQS or
     # Kafka queue URI, or "" for none.
     signal_dir: Path = _UNSET
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _mask_secrets(self) -> Settings:
         """The passwords and tokens this process is configured with are masked wherever they would be shown: in
-        every log record (of any logger), event, message, summary and report (qualitypulse/redaction.py)."""
+        every log record (of any logger), event, message, summary and report (core/redaction.py)."""
         urls = (self.warehouse_url, self.qms_url, self.finance_url, self.lms_api_url, self.report_url)
         in_urls = [secret for url in urls for secret in redaction.secrets_in_url(url)]
         redaction.remember_secret(self.lms_api_token.get_secret_value(), *in_urls)
@@ -131,7 +131,7 @@ class Settings(BaseSettings):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password, secret query values and webhook secret masked (qualitypulse/redaction.py)."""
+    """``url`` with its password, secret query values and webhook secret masked (core/redaction.py)."""
     return redaction.redact_url(url)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-from sources.catalog import DATASETS, Dataset
+from core.catalog import DATASETS, Dataset
 
 
 def raw_asset(dataset: Dataset) -> Asset:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from alerts.channels import Channel, Notification, configured_channels, redact
+from alerts.channels import Channel, Notification, redact
 from alerts.channels import deliver as deliver_now
+from orchestration.connections import configured_channels
 
 if TYPE_CHECKING:
     from alerts.outbox import Delivery
@@ -63,7 +64,7 @@ class TaskFailureNotifier(BaseNotifier):
     """Queues :func:`task_failure_notification` in the outbox and delivers what is pending."""
 
     def notify(self, context: Any) -> None:
-        from qualitypulse.settings import get_settings
+        from core.settings import get_settings
 
         ti = context["ti"]
         task = context.get("task")
@@ -95,7 +96,7 @@ def notify_through_outbox(
     from sqlalchemy.exc import SQLAlchemyError
 
     from alerts.outbox import deliver, enqueue_notification
-    from warehouse.db import engine_for
+    from core.engine import engine_for
     from warehouse.ledger import utcnow
 
     engine = engine_for(warehouse_url)
@@ -114,7 +115,7 @@ def notify_through_outbox(
             log.info("%s: sent directly on %s", notification.subject, [c for c, e in outcome.items() if e is None])
             return None
         try:
-            delivery = deliver(engine, channels, utcnow())
+            delivery = deliver(engine, channels, utcnow(), configured_channels)
         except SQLAlchemyError as error:
             log.error("%s: queued; delivery stopped (%s): the next one sends it", notification.subject, _reason(error))
             return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airflow.sdk import Asset, AssetWatcher
 
-from qualitypulse.settings import Settings
+from core.settings import Settings
 
 REDIS_PUBSUB = "redis+pubsub"
 

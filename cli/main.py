@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qualitypulse.redaction import PROJECT_LOGGERS, install_excepthook, install_log_redaction
-from qualitypulse.settings import PROJECT_ROOT, get_settings
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
+from core.redaction import PROJECT_LOGGERS, install_excepthook, install_log_redaction
+from core.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
-    from sources.demo import DemoSpec
+    from demo.source_systems import DemoSpec
 
 
 def yesterday() -> date:
@@ -24,7 +24,7 @@ def yesterday() -> date:
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    from warehouse.db import engine_for
+    from core.engine import engine_for
     from warehouse.migrate import upgrade
 
     settings = get_settings()
@@ -35,7 +35,7 @@ def _migrate(_: argparse.Namespace) -> None:
 
 
 def _demo_sources(args: argparse.Namespace) -> None:
-    from sources.demo import DemoLocations, DemoSpec, generate
+    from demo.source_systems import DemoLocations, DemoSpec, generate
 
     settings = get_settings()
     marker = settings.data_dir / "sources" / "demo.json"
@@ -62,8 +62,8 @@ def _demo_sources(args: argparse.Namespace) -> None:
 
 def _simulate(args: argparse.Namespace) -> None:
     """Append the next day to every demo source (after ``demo-sources``)."""
-    from sources.demo import DemoLocations, DemoSpec
-    from sources.simulate import simulate_day
+    from demo.simulate import simulate_day
+    from demo.source_systems import DemoLocations, DemoSpec
 
     settings = get_settings()
     marker = settings.data_dir / "sources" / "demo.json"
@@ -91,8 +91,8 @@ def _size(spec: DemoSpec) -> dict[str, object]:
 
 
 def _run_dags(args: argparse.Namespace) -> None:
-    from qualitypulse.airflow_runner import run_dags
-    from qualitypulse.demo_services import demo_alert_sink, demo_lms_api
+    from demo.services import demo_alert_sink, demo_lms_api
+    from orchestration.runner import run_dags
 
     # The nightly run covering a day is due at the midnight that ends it.
     day = args.day or yesterday()
@@ -104,27 +104,32 @@ def _run_dags(args: argparse.Namespace) -> None:
 
 
 def _stage(args: argparse.Namespace) -> None:
-    """Run one stage without Airflow (operations and debugging)."""
-    from qualitypulse import pipeline
+    """Run one stage without a scheduler (operations and debugging); alert channels are Airflow connections."""
+
+    from orchestration.connections import configured_channels
+    from pipeline.alerting import check_regressions, send_notifications
+    from pipeline.ingest import ingest_source
+    from pipeline.kpis import build_kpis
+    from pipeline.load import validate_and_load
 
     settings = get_settings()
     run_id = f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     if args.stage == "ingest":
         end = datetime.combine(args.interval_end or yesterday() + timedelta(days=1), time(0))
-        from qualitypulse.demo_services import demo_lms_api
+        from demo.services import demo_lms_api
 
         with demo_lms_api(settings) as configured:
-            for result in pipeline.ingest_source(args.source, end, run_id, configured):
+            for result in ingest_source(args.source, end, run_id, configured):
                 print(result)
     elif args.stage == "load":
-        for report in pipeline.validate_and_load(settings):
+        for report in validate_and_load(settings):
             print(report)
     elif args.stage == "kpis":
-        print(f"{pipeline.build_kpis(run_id, settings, full=args.full)} KPI rows written")
+        print(f"{build_kpis(run_id, settings, full=args.full)} KPI rows written")
     elif args.stage == "check":
-        print(f"{len(pipeline.check_regressions(run_id, settings))} open alert(s)")
+        print(f"{len(check_regressions(run_id, settings, configured_channels))} open alert(s)")
     elif args.stage == "notify":
-        delivery = pipeline.send_notifications(settings)
+        delivery = send_notifications(settings, configured_channels)
         print(f"{delivery.sent} notification(s) sent, {delivery.pending} pending")
         for error in delivery.errors.values():
             print(f"  pending: {error}")
@@ -147,8 +152,8 @@ def _alerts(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
     from alerts.lifecycle import acknowledge
+    from core.engine import engine_for
     from warehouse import ledger
-    from warehouse.db import engine_for
     from warehouse.schema import alert
 
     engine = engine_for(get_settings().warehouse_url)
@@ -175,7 +180,7 @@ def _demo_api(args: argparse.Namespace) -> None:
     """Serve the demo LMS/HR API until interrupted (the docker-compose demo source, or by hand)."""
     import os
 
-    from sources.demo_api import DemoApi
+    from demo.lms_api import DemoApi
 
     token = os.environ.get("QP_LMS_API_TOKEN")
     if not token:
@@ -190,44 +195,48 @@ def _demo_api(args: argparse.Namespace) -> None:
 
 def _backfill(args: argparse.Namespace) -> None:
     """Re-extract a date range, load it, and rebuild the KPIs it touched: idempotent end to end."""
-    from qualitypulse import pipeline
-    from qualitypulse.demo_services import demo_lms_api
+    from demo.services import demo_lms_api
+    from pipeline.kpis import build_kpis
+    from pipeline.load import validate_and_load
+    from pipeline.replay import backfill
 
     run_id = f"backfill__{args.first_day}__{args.last_day}__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with demo_lms_api(get_settings()) as settings:
         sources = [args.source] if args.source else [s for s in SOURCES if s != "survey"]
         for source in sources:
-            for result in pipeline.backfill(source, args.first_day, args.last_day, run_id, settings):
+            for result in backfill(source, args.first_day, args.last_day, run_id, settings):
                 print(result)
-        for report in pipeline.validate_and_load(settings):
+        for report in validate_and_load(settings):
             print(report)
-        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
+        print(f"{build_kpis(run_id, settings)} KPI rows rewritten")
 
 
 def _replay(args: argparse.Namespace) -> None:
-    from qualitypulse import pipeline
+    from pipeline.kpis import build_kpis
+    from pipeline.replay import replay
 
     settings = get_settings()
-    for report in pipeline.replay(args.batch_ids, settings):
+    for report in replay(args.batch_ids, settings):
         print(report)
     run_id = f"replay__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
+    print(f"{build_kpis(run_id, settings)} KPI rows rewritten")
 
 
 def _quarantine(args: argparse.Namespace) -> None:
     """List the open quarantined rows by reason, or replay them (after a fix) and rebuild the KPIs they touch."""
     import pandas as pd
 
-    from qualitypulse import pipeline
+    from core.engine import engine_for
+    from pipeline.kpis import build_kpis
+    from pipeline.replay import dismiss, replay_quarantined
     from warehouse import ledger
-    from warehouse.db import engine_for
 
     settings = get_settings()
     if args.action == "replay":
         run_id = f"quarantine_replay__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        for report in pipeline.replay_quarantined(run_id, settings, args.dataset, args.batch):
+        for report in replay_quarantined(run_id, settings, args.dataset, args.batch):
             print(report)
-        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten")
+        print(f"{build_kpis(run_id, settings)} KPI rows rewritten")
         return
     engine = engine_for(settings.warehouse_url)
     if args.action == "dismiss":
@@ -235,12 +244,12 @@ def _quarantine(args: argparse.Namespace) -> None:
             raise SystemExit("dismiss needs --batch and --reason: rows are dismissed one batch at a time, with why")
         engine.dispose()
         try:
-            dismissed = pipeline.dismiss(args.batch, args.reason, settings)
+            dismissed = dismiss(args.batch, args.reason, settings)
         except ledger.UnknownBatch as error:
             raise SystemExit(f"qp quarantine dismiss: {error.args[0]}: check the batch id") from None
         print(f"{dismissed} row(s) of {args.batch} dismissed: {args.reason}")
         run_id = f"quarantine_dismiss__{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        print(f"{pipeline.build_kpis(run_id, settings)} KPI rows rewritten (days the batch held are released)")
+        print(f"{build_kpis(run_id, settings)} KPI rows rewritten (days the batch held are released)")
         return
     try:
         rows = ledger.open_quarantine(engine, args.dataset, args.batch)
@@ -271,8 +280,8 @@ def _bi_role(args: argparse.Namespace) -> None:
     """A login role that reads the BI views and nothing else; optionally close other databases of the server to it."""
     import os
 
+    from core.engine import engine_for
     from warehouse.bi_views import grant_read_only, other_databases
-    from warehouse.db import engine_for
 
     password = os.environ.get("QP_BI_PASSWORD")
     if not password:
@@ -298,7 +307,7 @@ def _bi_role(args: argparse.Namespace) -> None:
 
 
 def _summary(_: argparse.Namespace) -> None:
-    from qualitypulse.summary import render
+    from pipeline.summary import render
 
     print(render(get_settings()))
 
@@ -409,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction(PROJECT_LOGGERS)
     install_excepthook()
     if args.command in NEEDS_CURRENT_WAREHOUSE:
-        from warehouse.db import engine_for
+        from core.engine import engine_for
         from warehouse.migrate import WarehouseBehind, require_current
 
         engine = engine_for(get_settings().warehouse_url)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pendulum
 
-from qualitypulse.notifiers import TaskFailureNotifier
+from orchestration.notifiers import TaskFailureNotifier
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 

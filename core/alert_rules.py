@@ -11,7 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
+# The bundled rules live with the alerting they configure.
+DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "alerts" / "rules.yaml"
 
 Severity = Literal["critical", "warning", "info"]
 WesternElectricRule = Literal["rule_1", "rule_2", "rule_3", "rule_4"]

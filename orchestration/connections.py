@@ -1,4 +1,5 @@
-"""Airflow connections override the environment's settings for the source systems, where they are defined.
+"""Airflow connections: they override the environment's settings for the source systems, where they are defined,
+and they are the alert channels.
 
     qp_lms_api      HTTP connection: host, port and schema make the base URL, the password is the bearer token
     qp_qms_db       any SQLAlchemy URL as the connection URI (the QMS/MES database)
@@ -9,12 +10,14 @@ Without a connection the ``QP_*`` variables apply, so the same code runs under A
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import URL
 
-from qualitypulse.settings import Settings
+from alerts.channels import ALL_CHANNELS, Channel, channel_from_connection
+from core.settings import Settings
 
 LMS_API = "qp_lms_api"
 DATABASES = {"qp_qms_db": "qms_url", "qp_finance_db": "finance_url"}
@@ -61,3 +64,18 @@ def _sqlalchemy_url(connection: Any) -> str:
         database=connection.schema or None,
     )
     return url.render_as_string(hide_password=False)
+
+
+def configured_channels(conn_ids: Collection[str] = ALL_CHANNELS) -> dict[str, Channel]:
+    """The alert channels among ``conn_ids`` whose Airflow connection is defined, by connection id."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    channels: dict[str, Channel] = {}
+    for conn_id in sorted(conn_ids):
+        try:
+            connection = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        channels[conn_id] = channel_from_connection(conn_id, connection)
+    return channels

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from qualitypulse.settings import Settings
-from sources.demo_api import DemoApi
+from core.settings import Settings
+from demo.lms_api import DemoApi
 
 
 @contextmanager

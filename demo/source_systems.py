@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String, Table, insert
 
-from sources.catalog import PRODUCTION_RUNS
-from warehouse.db import engine_for
+from core.catalog import PRODUCTION_RUNS
+from core.engine import engine_for
 
 log = logging.getLogger(__name__)
 

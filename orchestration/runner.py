@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qualitypulse.settings import PROJECT_ROOT
-from sources.catalog import SOURCES
+from core.catalog import SOURCES
+from core.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 

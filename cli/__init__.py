@@ -1,0 +1,1 @@
+"""``qp``: the QualityPulse command line."""

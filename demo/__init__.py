@@ -1,0 +1,1 @@
+"""The demo plant: its source systems, its LMS/HR API, one more simulated day, and the services a demo run needs."""

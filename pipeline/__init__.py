@@ -1,0 +1,1 @@
+"""The stages that compose sources, validation, the warehouse and alerting: ingest, load, KPIs, alerting, replay."""

@@ -1,0 +1,88 @@
+"""Alerting: judge the KPI history by the rules, keep the alerts' lifecycle, queue and deliver notifications."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import select
+
+from core.engine import engine_for
+from core.settings import Settings
+from warehouse import ledger
+from warehouse.schema import kpi_daily
+
+if TYPE_CHECKING:
+    from alerts.channels import ChannelLookup
+    from alerts.evaluate import Episode
+    from alerts.lifecycle import Changes
+    from alerts.outbox import Delivery
+
+
+log = logging.getLogger(__name__)
+
+
+def check_regressions(pipeline_run_id: str, settings: Settings, channels: ChannelLookup) -> list[Episode]:
+    """Judge the KPI history by the configured rules; open, update and resolve alerts; queue their notifications.
+
+    ``channels`` finds the alert channels that are defined (only those get notifications queued). Returns the open
+    episodes. Idempotent: a rerun on the same KPI tables changes nothing.
+    """
+    from alerts.lifecycle import reconcile, replace_spc_points
+    from alerts.outbox import enqueue
+    from alerts.regressions import find_regressions
+    from core.alert_rules import load_rules
+
+    engine = engine_for(settings.warehouse_url)
+    try:
+        with engine.connect() as connection:
+            kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
+            kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
+            config = load_rules(settings.alert_rules)
+            episodes, points = find_regressions(connection, kpi_daily_rows, config)
+        configured = set(channels(config.channel_ids()))
+        with engine.begin() as connection:
+            now = ledger.utcnow()
+            changes = reconcile(connection, episodes, now, pipeline_run_id)
+            replace_spc_points(connection, points, now)
+            queued = enqueue(connection, config, settings.report_url, configured, now)
+    finally:
+        engine.dispose()
+    open_episodes = [e for e in episodes if e.resolved_date is None]
+    log_alerts(open_episodes, changes, queued)
+    return open_episodes
+
+
+def send_notifications(settings: Settings, channels: ChannelLookup) -> Delivery:
+    """Deliver the pending notifications on the channels ``channels`` finds; a channel that is down keeps its own
+    pending for the next run."""
+    from alerts.outbox import deliver
+    from core.alert_rules import load_rules
+
+    config = load_rules(settings.alert_rules)
+    engine = engine_for(settings.warehouse_url)
+    try:
+        delivery = deliver(engine, channels(config.channel_ids()), ledger.utcnow(), channels)
+    finally:
+        engine.dispose()
+    log.info("notifications: %d sent, %d pending", delivery.sent, delivery.pending)
+    for error in delivery.errors.values():
+        log.warning("notifications pending: %s", error)
+    return delivery
+
+
+def log_alerts(open_episodes: list[Episode], changes: Changes, queued: int) -> None:
+    from alerts.lifecycle import describe
+
+    for episode in open_episodes:
+        if episode.alert_id in changes.opened:
+            log.warning("ALERT %s", describe(episode)[1])
+    log.info(
+        "alerts: %d opened, %d updated, %d resolved, %d past episodes recorded; %d notification(s) queued",
+        len(changes.opened),
+        len(changes.updated),
+        len(changes.resolved),
+        len(changes.history),
+        queued,
+    )

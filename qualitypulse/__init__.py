@@ -1,1 +1,0 @@
-"""QualityPulse: source systems -> validation -> warehouse -> KPIs -> SPC alerts."""
