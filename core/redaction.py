@@ -206,4 +206,17 @@ def install_excepthook() -> None:
 
 
 # The project's loggers; install_log_redaction covers their children and every other logger anyway.
-PROJECT_LOGGERS = ("qualitypulse", "sources", "warehouse", "expectations", "transforms", "alerts", "report", "dags")
+PROJECT_LOGGERS = (
+    "core",
+    "transforms",
+    "sources",
+    "expectations",
+    "warehouse",
+    "alerts",
+    "report",
+    "pipeline",
+    "demo",
+    "orchestration",
+    "cli",
+    "dags",
+)

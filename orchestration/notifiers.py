@@ -25,7 +25,7 @@ from orchestration.connections import configured_channels
 if TYPE_CHECKING:
     from alerts.outbox import Delivery
 
-log = logging.getLogger("qualitypulse.alerts")
+log = logging.getLogger(__name__)
 
 
 def task_failure_notification(
