@@ -14,10 +14,9 @@ from sqlalchemy import Connection, select
 
 from alerts.evaluate import Episode, find_episodes
 from core.alert_rules import AlertConfig, Rule
+from core.kpi_registry import REGISTRY
+from transforms.kpi_tables import SEGMENT_SCORES
 from warehouse.schema import FACT_TABLES
-
-PRODUCTION_KPIS = {"fpy", "fraction_defective", "dpu", "dpmo", "sigma_level", "rty", "oee", "oee_quality"}
-FEEDBACK_KPIS = {"nps", "csat"}
 
 
 def find_regressions(
@@ -29,13 +28,16 @@ def find_regressions(
     points = pd.concat([chart for _, chart in judged], ignore_index=True)
     if not episodes:
         return [], points
-    defects = _defects(connection) if any(e.rule.kpi in PRODUCTION_KPIS for e in episodes) else None
-    feedback = _feedback(connection) if any(e.rule.kpi in FEEDBACK_KPIS for e in episodes) else None
+    # What an alert names as its drivers, per KPI (the registry says): the day's defect codes, or customer segments.
+    by_defects = {k.code for k in REGISTRY if k.contributors == "defect_codes"}
+    by_segments = {k.code for k in REGISTRY if k.contributors == "segments"}
+    defects = _defects(connection) if any(e.rule.kpi in by_defects for e in episodes) else None
+    feedback = _feedback(connection) if any(e.rule.kpi in by_segments for e in episodes) else None
     out = []
     for episode in episodes:
-        if defects is not None and episode.rule.kpi in PRODUCTION_KPIS:
+        if defects is not None and episode.rule.kpi in by_defects:
             episode = replace(episode, contributors=top_defect_codes(defects, episode, episode.last_date))
-        elif feedback is not None and episode.rule.kpi in FEEDBACK_KPIS:
+        elif feedback is not None and episode.rule.kpi in by_segments:
             episode = replace(episode, contributors=segments_that_moved(feedback, episode))
         out.append(episode)
     return out, points
@@ -98,11 +100,8 @@ def top_defect_codes(defects: pd.DataFrame, episode: Episode, day: date, top: in
 
 
 def _score(responses: pd.DataFrame, kpi: str) -> float:
-    if kpi == "nps":
-        scores = responses["nps_score"].dropna()
-        return float(100 * ((scores >= 9).mean() - (scores <= 6).mean())) if len(scores) else float("nan")
-    scores = responses["csat_score"].dropna()
-    return float((scores >= 4).mean()) if len(scores) else float("nan")  # KPIS.md: 4 or 5 of 5
+    column, score = SEGMENT_SCORES[kpi]
+    return score(responses[column])
 
 
 def segments_that_moved(feedback: pd.DataFrame, episode: Episode, top: int = 3) -> list[dict[str, object]]:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from core.engine import engine_for
 from core.kpi_format import contributors_text
+from core.kpi_registry import REGISTRY
 from core.records import ALL
 from core.redaction import redact
 from core.settings import Settings
@@ -26,19 +27,6 @@ from warehouse.schema import (
     quarantine,
     source_freshness,
     validation_result,
-)
-
-# (kpi, label, format, higher is better)
-SUMMARY_KPIS = (
-    ("fpy", "First pass yield", "{:.2%}", True),
-    ("dpmo", "DPMO", "{:,.0f}", False),
-    ("sigma_level", "Sigma level", "{:.2f}", True),
-    ("oee", "OEE", "{:.1%}", True),
-    ("copq_share_of_revenue", "COPQ / revenue", "{:.2%}", False),
-    ("complaint_rate", "Complaints /1000 units", "{:.2f}", False),
-    ("nps", "NPS", "{:+.1f}", True),
-    ("training_completion", "Training completion", "{:.1%}", True),
-    ("training_compliance", "Training compliance", "{:.1%}", True),
 )
 
 
@@ -88,9 +76,9 @@ def kpi_trend(engine: Engine, kpi: str, line_id: str = ALL, recent_days: int = 7
 
 def _value(kpi: str, rows: pd.DataFrame) -> float | None:
     """A period's value from summed numerators and denominators (never an average of daily ratios)."""
-    from transforms.kpi_tables import KPI_VALUE
+    from transforms.kpi_tables import kpi_value
 
-    value = KPI_VALUE[kpi](pd.Series([rows["numerator"].sum()]), pd.Series([rows["denominator"].sum()])).iloc[0]
+    value = kpi_value(kpi, pd.Series([rows["numerator"].sum()]), pd.Series([rows["denominator"].sum()])).iloc[0]
     return None if pd.isna(value) else float(value)
 
 
@@ -126,7 +114,9 @@ def render(settings: Settings) -> str:
         lines += _data_quality_alerts_section(engine)
         lines += _freshness_section(engine)
         lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
-        for kpi, label, fmt, higher_better in SUMMARY_KPIS:
+        for kpi, label, fmt, higher_better in (
+            (k.code, k.narrow_label, k.display_format, k.higher_is_better) for k in REGISTRY.summary_rows()
+        ):
             trend = kpi_trend(engine, kpi)
             if not trend:
                 lines.append(f"  {label:<22} no data")
@@ -136,12 +126,14 @@ def render(settings: Settings) -> str:
                 f"{_show(trend['recent'], fmt):>13}{_show(trend['baseline'], fmt):>16}  "
                 f"{_arrow(trend['recent'], trend['baseline'], higher_better)}"
             )
-        lines += ["", f"First pass yield per line  {'last 7 days':>13}{'28 days before':>16}"]
-        for line_id in _lines(engine):
-            trend = kpi_trend(engine, "fpy", line_id=line_id)
+        headline = REGISTRY[REGISTRY.headline]
+        lines += ["", f"{headline.label + ' per line':<27}{'last 7 days':>13}{'28 days before':>16}"]
+        for line_id in _lines(engine, headline.code):
+            trend = kpi_trend(engine, headline.code, line_id=line_id)
+            shown = [_show(trend[period], headline.display_format) for period in ("recent", "baseline")]
             lines.append(
-                f"  {line_id:<25}{_show(trend['recent'], '{:.2%}'):>13}{_show(trend['baseline'], '{:.2%}'):>16}  "
-                f"{_arrow(trend['recent'], trend['baseline'], True)}"
+                f"  {line_id:<25}{shown[0]:>13}{shown[1]:>16}  "
+                f"{_arrow(trend['recent'], trend['baseline'], headline.higher_is_better)}"
             )
         lines += _alerts_section(engine)
         lines += [
@@ -286,8 +278,8 @@ def _freshness_section(engine: Engine) -> list[str]:
     return ["", f"Freshness: silent past the deadline: {late} (BI view source_freshness)"]
 
 
-def _lines(engine: Engine) -> list[str]:
-    query = select(kpi_daily.c.line_id).where(kpi_daily.c.kpi == "fpy", kpi_daily.c.grain == "line").distinct()
+def _lines(engine: Engine, kpi: str) -> list[str]:
+    query = select(kpi_daily.c.line_id).where(kpi_daily.c.kpi == kpi, kpi_daily.c.grain == "line").distinct()
     with engine.connect() as connection:
         return sorted(connection.scalars(query))
 

@@ -15,30 +15,10 @@ from sqlalchemy import Connection, text
 
 from core.alert_rules import AlertConfig
 from core.kpi_format import contributors_text, display_name, is_percent
+from core.kpi_registry import REGISTRY
+from transforms.kpi_tables import kpi_value
 from warehouse.bi_views import qualified
 
-# The tiles: every KPI of KPIS.md, in the order a quality review reads them; True where higher is better.
-TILES: tuple[tuple[str, bool], ...] = (
-    ("fpy", True),
-    ("rty", True),
-    ("fraction_defective", False),
-    ("dpmo", False),
-    ("sigma_level", True),
-    ("dpu", False),
-    ("rework_rate", False),
-    ("scrap_rate", False),
-    ("oee", True),
-    ("cycle_time_mean", False),
-    ("coq_total", False),
-    ("copq_share_of_revenue", False),
-    ("complaint_rate", False),
-    ("nps", True),
-    ("csat", True),
-    ("customer_retention", True),
-    ("training_completion", True),
-    ("training_compliance", True),
-)
-COQ_CATEGORIES = ("coq_prevention", "coq_appraisal", "coq_internal_failure", "coq_external_failure")
 RECENT_DAYS, BASELINE_DAYS = 7, 28
 
 
@@ -84,6 +64,7 @@ def report_data(connection: Connection, first_day: date, last_day: date, config:
         "control": _control(connection, params),
         "pareto": _pareto(connection, params),
         "coq": _coq(connection, params),
+        "coq_labels": {code: REGISTRY[code].narrow_label for code in _coq_categories()},
         "training": _training(connection, params),
         "alerts": _alerts(connection),
         "quality": _quality(connection, params),
@@ -94,7 +75,8 @@ def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any
     """Per KPI and scope (company, each site, each line): the latest day's value, the change of the last 7 days
     against the 28 before (pooled from numerators and denominators where the KPI is their ratio), a sparkline."""
     tiles = []
-    for kpi, higher_better in TILES:
+    # The tiles, in the registry's order (the order a quality review reads them).
+    for kpi, higher_better in ((k.code, k.higher_is_better) for k in REGISTRY.tiles()):
         rows = daily[(daily.kpi_name == kpi) & daily.kpi_value.notna()]
         if rows.empty:
             continue
@@ -112,8 +94,8 @@ def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any
             scopes[key] = {
                 "day": latest.kpi_day.isoformat(),
                 "value": _clean(float(latest.kpi_value)),
-                "recent": _pooled(recent),
-                "baseline": _pooled(base),
+                "recent": _pooled(kpi, recent),
+                "baseline": _pooled(kpi, base),
                 "spark": _records(one.tail(RECENT_DAYS + BASELINE_DAYS + 7), ["kpi_day", "kpi_value"]),
             }
         tiles.append(
@@ -121,6 +103,7 @@ def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any
                 "kpi": kpi,
                 "label": display_name(kpi),
                 "percent": is_percent(kpi),
+                "signed": REGISTRY[kpi].unit == "score",  # NPS: a signed score on -100..100
                 "higher_better": higher_better,
                 "target": targets.get(kpi),
                 "scopes": scopes,
@@ -129,17 +112,15 @@ def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any
     return tiles
 
 
-def _pooled(rows: pd.DataFrame) -> float | None:
-    """The KPI over several days: from summed counts where the value is a fixed multiple of numerator/denominator
-    (every ratio KPI), else (the sigma level, a mean or a percentile) the mean of the daily values."""
-    rows = rows[rows.kpi_value.notna()]
-    if rows.empty:
+def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
+    """The KPI over several days, the way the registry says it rolls up: a ratio from the summed counts (never an
+    average of daily ratios); an amount, a quantile or a product of ratios as the mean of its daily values."""
+    if rows[rows.kpi_value.notna()].empty:
         return None
-    ratio = rows.numerator / rows.denominator.where(rows.denominator != 0)
-    factor = (rows.kpi_value / ratio).dropna()
-    if not factor.empty and (factor - factor.iloc[0]).abs().max() < 1e-9 * max(1.0, abs(factor.iloc[0])):
-        return _clean(float(factor.iloc[0] * rows.numerator.sum() / rows.denominator.sum()))
-    return _clean(float(rows.kpi_value.mean()))
+    if REGISTRY[kpi].additivity == "ratio":
+        numerator, denominator = pd.Series([rows.numerator.sum()]), pd.Series([rows.denominator.sum()])
+        return _clean(float(kpi_value(kpi, numerator, denominator).iloc[0]))
+    return _clean(float(rows.kpi_value.dropna().mean()))
 
 
 def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -184,6 +165,11 @@ def _pareto(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
     return _records(defects, ["production_day", "site", "line", "defect_code", "defect_category", "defects"])
 
 
+def _coq_categories() -> list[str]:
+    """The parts of the cost of quality (its PAF categories): the only KPIs the registry declares as parts."""
+    return [k.code for k in REGISTRY if k.part_of is not None]
+
+
 def _coq(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
     weekly = _view(
         connection,
@@ -191,7 +177,7 @@ def _coq(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
         "where week_start between :first and :last and grain in ('company', 'site')",
         **params,
     )
-    weekly = weekly[weekly.kpi_name.isin(COQ_CATEGORIES)]
+    weekly = weekly[weekly.kpi_name.isin(_coq_categories())]
     weekly["week_start"] = _day(weekly["week_start"])
     return _records(weekly, ["week_start", "site", "kpi_name", "kpi_value"])
 

@@ -3,10 +3,6 @@
 
 const PLOT_CONFIG = { displayModeBar: false, responsive: true };
 const COLORS = { value: "#1f4e79", limit: "#c0392b", centre: "#1e8449", flagged: "#c0392b" };
-const COQ_LABELS = {
-  coq_prevention: "Prevention", coq_appraisal: "Appraisal",
-  coq_internal_failure: "Internal failure", coq_external_failure: "External failure",
-};
 const state = { site: "", line: "", period: "28" };
 
 function el(tag, attrs = {}, ...children) {
@@ -20,11 +16,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// KPIS.md: ratios show as percentages, NPS on its own -100..100 scale.
-function fmt(value, percent, kpi) {
+// KPIS.md: ratios show as percentages, NPS as a signed score on its own -100..100 scale (the KPI registry says which).
+function fmt(value, percent, signed) {
   if (value === null || value === undefined) return "n/a";
   if (percent) return (100 * value).toFixed(2) + "%";
-  if (kpi === "nps") return (value >= 0 ? "+" : "") + value.toFixed(1);
+  if (signed) return (value >= 0 ? "+" : "") + value.toFixed(1);
   return value.toLocaleString("en-US", { maximumFractionDigits: 2 });
 }
 
@@ -80,19 +76,19 @@ function renderTiles() {
     let verdict = "";
     if (s.recent !== null && s.baseline !== null) {
       const delta = s.recent - s.baseline;
-      change = (delta >= 0 ? "+" : "") + (tile.percent ? (100 * delta).toFixed(2) + " pts" : fmt(delta, false, tile.kpi));
+      change = (delta >= 0 ? "+" : "") + (tile.percent ? (100 * delta).toFixed(2) + " pts" : fmt(delta, false, false));
       verdict = delta === 0 ? "" : (delta > 0) === tile.higher_better ? "better" : "worse";
     }
     const scopeNote = key === keys[0] ? "" : ` (${key.replace(":", " ")})`;
     box.append(
       el("div", { class: "tile", "data-kpi": tile.kpi, "data-scope": key, "data-day": s.day, "data-value": String(s.value) },
         el("div", { class: "name" }, tile.label + scopeNote),
-        el("div", { class: "value" }, fmt(s.value, tile.percent, tile.kpi)),
+        el("div", { class: "value" }, fmt(s.value, tile.percent, tile.signed)),
         el("div", { class: "meta" },
           el("span", {}, s.day),
           el("span", { title: "last 7 days against the 28 days before" , class: verdict }, change ? `7d vs 28d: ${change}` : ""),
         ),
-        el("div", { class: "meta" }, el("span", {}, tile.target === null ? "no target" : `target ${fmt(tile.target, tile.percent, tile.kpi)}`)),
+        el("div", { class: "meta" }, el("span", {}, tile.target === null ? "no target" : `target ${fmt(tile.target, tile.percent, tile.signed)}`)),
         sparkline(s.spark),
       ),
     );
@@ -154,7 +150,7 @@ function renderPareto() {
 
 function renderCoq() {
   const site = state.site || (state.line ? REPORT.lines.find(([, l]) => l === state.line)[0] : "ALL");
-  const traces = Object.entries(COQ_LABELS).map(([kpi, label]) => {
+  const traces = Object.entries(REPORT.coq_labels).map(([kpi, label]) => {
     const rows = REPORT.coq.filter(([, s, k]) => s === site && k === kpi);
     return { type: "bar", name: label, x: rows.map((r) => r[0]), y: rows.map((r) => r[3]) };
   });

@@ -27,9 +27,7 @@ from demo.services import free_port
 
 # What `qp -v load` logs when it claims a batch, before working on it (its reports print only at the end, so a
 # load that dies later would not show them).
-_CLAIM_LINE = re.compile(
-    r"pipeline\.load: (?P<dataset>\S+) (?P<batch_id>\S+): claimed by (?P<claimer>\S+)$", re.M
-)
+_CLAIM_LINE = re.compile(r"pipeline\.load: (?P<dataset>\S+) (?P<batch_id>\S+): claimed by (?P<claimer>\S+)$", re.M)
 
 
 @dataclass

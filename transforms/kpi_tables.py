@@ -11,18 +11,19 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from core.kpi_registry import REGISTRY, Kpi
 from core.records import ALL
 from transforms import kpis
 
 KPI_COLUMNS = ["kpi", "kpi_date", "grain", "site_id", "line_id", "step_id", "numerator", "denominator", "value"]
-PRODUCTION_GRAINS = {
+# The place columns each grain groups by; a grain's other place columns read ALL.
+GRAIN_DIMENSIONS: dict[str, list[str]] = {
     "step": ["site_id", "line_id", "step_id"],
     "line": ["site_id", "line_id"],
     "site": ["site_id"],
     "company": [],
 }
-SITE_GRAINS = {"site": ["site_id"], "company": []}
-LINE_GRAINS = {"line": ["site_id", "line_id"], "site": ["site_id"], "company": []}
+PAF = ("prevention", "appraisal", "internal_failure", "external_failure")
 
 
 def _sigma_from_counts(defects: pd.Series, opportunities: pd.Series) -> pd.Series:
@@ -30,106 +31,38 @@ def _sigma_from_counts(defects: pd.Series, opportunities: pd.Series) -> pd.Serie
     return sigma.where(np.isfinite(sigma))  # zero defects: no finite sigma level, stored as NULL
 
 
-# How each KPI's value follows from its summed numerator and denominator: the one place that says so, used for
-# daily rows, rollups and weekly/monthly periods alike.
-KPI_VALUE: dict[str, Callable[[pd.Series, pd.Series], pd.Series]] = {
-    "fpy": kpis.fpy,
-    "fraction_defective": kpis.fraction_defective,
-    "dpmo": lambda n, d: kpis.ratio(n, d) * 1_000_000,
-    "sigma_level": _sigma_from_counts,
-    "nps": lambda n, d: kpis.ratio(n, d) * 100,
-    "csat": kpis.ratio,
-    "training_completion": kpis.training_completion_rate,
-    "dpu": kpis.dpu,
-    "scrap_rate": kpis.scrap_rate,
-    "rework_rate": kpis.rework_rate,
-    "oee_availability": kpis.ratio,
-    "oee_performance": kpis.ratio,
-    "oee_quality": kpis.ratio,
-    "oee": kpis.ratio,  # fully productive time / planned time = availability x performance x quality
-    "cycle_time_mean": kpis.ratio,
-    "copq_share_of_revenue": kpis.ratio,
-    "coq_prevention_share": kpis.ratio,
-    "coq_appraisal_share": kpis.ratio,
-    "coq_internal_failure_share": kpis.ratio,
-    "coq_external_failure_share": kpis.ratio,
-    "complaint_rate": kpis.complaint_rate,
-    "customer_retention": kpis.ratio,
-    "training_compliance": kpis.training_compliance_rate,
-    "overdue_training": kpis.overdue_share,
-    "training_hours_per_employee": kpis.training_hours_per_employee,
-    "assessment_score": kpis.ratio,
-    "assessment_pass_rate": kpis.assessment_pass_rate,
-}
-# Amounts and counts: the numerator is the amount, the denominator is 1, the value is the numerator.
-AMOUNT_KPIS = (
-    "coq_total",
-    "copq",
-    "coq_prevention",
-    "coq_appraisal",
-    "coq_internal_failure",
-    "coq_external_failure",
-    "complaints",
-    "overdue_training_count",
-)
-KPI_VALUE.update({kpi: (lambda n, d: n.astype("float64")) for kpi in AMOUNT_KPIS})
-PAF = ("prevention", "appraisal", "internal_failure", "external_failure")
-# KPIs whose weekly and monthly values can't come from summed daily counts.
-NON_ADDITIVE = {"cycle_time_median", "cycle_time_p90", "rty", "customer_retention"}
-
-# Each KPI family is built from one set of facts and partitioned by one kind of day.
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "production": (
-        "fpy",
-        "fraction_defective",
-        "dpu",
-        "dpmo",
-        "sigma_level",
-        "scrap_rate",
-        "rework_rate",
-        "oee_availability",
-        "oee_performance",
-        "oee_quality",
-        "oee",
-        "cycle_time_mean",
-        "cycle_time_median",
-        "cycle_time_p90",
-        "rty",
-    ),
-    "cost": (
-        "coq_total",
-        "copq",
-        "copq_share_of_revenue",
-        *(f"coq_{c}" for c in PAF),
-        *(f"coq_{c}_share" for c in PAF),
-    ),
-    "customer": ("complaint_rate", "complaints"),
-    "retention": ("customer_retention",),
-    "feedback": ("nps", "csat"),
-    "training": ("training_completion",),
-    "people": (
-        "training_compliance",
-        "overdue_training",
-        "overdue_training_count",
-        "training_hours_per_employee",
-        "assessment_score",
-        "assessment_pass_rate",
-    ),
-}
+def _value_function(kpi: Kpi) -> Callable[[pd.Series, pd.Series], pd.Series]:
+    """How the KPI's value follows from its summed numerator and denominator (the registry says which)."""
+    if kpi.additivity == "amount":
+        return lambda n, d: n.astype("float64")
+    if kpi.code == "sigma_level":  # the one value that is not a scaled ratio (KPIS.md: NormInv with the 1.5 shift)
+        return _sigma_from_counts
+    if kpi.scale == 1:
+        return kpis.ratio
+    return lambda n, d: kpis.ratio(n, d) * kpi.scale
 
 
-def _rollup(
-    frame: pd.DataFrame,
-    kpi: str,
-    date_column: str,
-    numerator: str,
-    denominator: str,
-    grains: dict[str, list[str]],
-) -> pd.DataFrame:
+def kpi_value(kpi: str, numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """The KPI's value from summed numerators and denominators: the one place that turns counts into values, for
+    daily rows, rollups and weekly/monthly periods alike. (Products of ratios and quantiles have none: their rows
+    carry the value as the numerator.)"""
+    return _value_function(REGISTRY[kpi])(numerator, denominator)
+
+
+def _grains(kpi: Kpi) -> dict[str, list[str]]:
+    return {grain: GRAIN_DIMENSIONS[grain] for grain in kpi.grains}
+
+
+def _rollup(frame: pd.DataFrame, kpi: Kpi, date_column: str) -> pd.DataFrame:
+    """One KPI per day at each of its grains: summed numerator and denominator, then the value from them."""
+    numerator = kpi.numerator.column
+    denominator = kpi.denominator.column if kpi.denominator is not None else None
+    summed_columns = [numerator] if denominator is None else [numerator, denominator]
     parts = []
-    for grain, dims in grains.items():
-        summed = frame.groupby([date_column, *dims], as_index=False)[[numerator, denominator]].sum()
-        summed = summed.rename(columns={date_column: "kpi_date", numerator: "numerator", denominator: "denominator"})
+    for grain, dims in _grains(kpi).items():
+        summed = frame.groupby([date_column, *dims], as_index=False)[summed_columns].sum()
+        summed = summed.rename(columns={date_column: "kpi_date", numerator: "numerator"})
+        summed["denominator"] = 1.0 if denominator is None else summed[denominator]
         for dim in ("site_id", "line_id", "step_id"):
             if dim not in dims:
                 summed[dim] = ALL
@@ -138,11 +71,30 @@ def _rollup(
     out = pd.concat(parts, ignore_index=True)
     out["numerator"] = out["numerator"].astype("float64")
     out["denominator"] = out["denominator"].astype("float64")
-    out["kpi"] = kpi
-    if kpi in AMOUNT_KPIS:
+    out["kpi"] = kpi.code
+    if kpi.additivity == "amount":
         out["denominator"] = 1.0
-    out["value"] = KPI_VALUE[kpi](out["numerator"], out["denominator"])
+    out["value"] = kpi_value(kpi.code, out["numerator"], out["denominator"])
     return out[KPI_COLUMNS]
+
+
+def _family_rows(family: str, date_column: str, *frames: pd.DataFrame) -> list[pd.DataFrame]:
+    """The daily rows of every summed KPI (ratios and amounts) of ``family`` in the registry.
+
+    Each KPI is rolled up from the first of ``frames`` (the family's prepared rows) that carries its numerator and
+    denominator columns; a family whose KPIs count different things (people: heads, assignments, completions)
+    hands over one frame per kind of row.
+    """
+    out = []
+    for kpi in REGISTRY:
+        if kpi.family != family or kpi.additivity not in ("ratio", "amount"):
+            continue
+        needed = [m.column for m in (kpi.numerator, kpi.denominator) if m is not None]
+        frame = next((f for f in frames if all(c in f.columns for c in needed)), None)
+        if frame is None:
+            raise ValueError(f"KPI {kpi.code}: no prepared {family} rows carry {', '.join(needed)}")
+        out.append(_rollup(frame, kpi, date_column))
+    return out
 
 
 PERIOD_COLUMNS = [
@@ -173,17 +125,19 @@ def period_rollup(daily: pd.DataFrame, period: str, routes: dict[str, list[str]]
     Quantiles come from the facts instead (``period_cycle_quantiles``); RTY is the product of the period's step
     FPYs on each line's route.
     """
-    daily = daily[~daily["kpi"].isin(NON_ADDITIVE)]
+    non_additive = [k.code for k in REGISTRY if not k.additive]
+    amounts = [k.code for k in REGISTRY if k.additivity == "amount"]
+    daily = daily[~daily["kpi"].isin(non_additive)]
     if daily.empty:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     frame = daily.assign(period_start=period_start(daily["kpi_date"], period))
     keys = ["kpi", "period_start", "grain", "site_id", "line_id", "step_id"]
     out = frame.groupby(keys, as_index=False)[["numerator", "denominator"]].sum()
     out["period"] = period
-    out.loc[out["kpi"].isin(AMOUNT_KPIS), "denominator"] = 1.0
+    out.loc[out["kpi"].isin(amounts), "denominator"] = 1.0
     out["value"] = np.nan
     for kpi, rows in out.groupby("kpi").groups.items():
-        out.loc[rows, "value"] = KPI_VALUE[str(kpi)](out.loc[rows, "numerator"], out.loc[rows, "denominator"])
+        out.loc[rows, "value"] = kpi_value(str(kpi), out.loc[rows, "numerator"], out.loc[rows, "denominator"])
     step_fpy = out[(out["kpi"] == "fpy") & (out["grain"] == "step")]
     if not step_fpy.empty and routes is not None:
         out = pd.concat([out, rty_rows(step_fpy, "period_start", routes).assign(period=period)], ignore_index=True)
@@ -209,29 +163,16 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     runs["good_ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60
     runs["cycle_minutes"] = cycle_minutes(runs)
     runs["run_count"] = 1
-    day, grains = "production_date", PRODUCTION_GRAINS
-    ratios = [
-        ("fpy", "units_first_pass", "units_entered"),
-        ("fraction_defective", "units_defective", "units_inspected"),
-        ("dpu", "defect_count", "units_inspected"),
-        ("dpmo", "defect_count", "opportunities"),
-        ("sigma_level", "defect_count", "opportunities"),
-        ("scrap_rate", "units_scrapped", "units_entered"),
-        ("rework_rate", "units_reworked", "units_entered"),
-        ("oee_availability", "run_minutes", "planned_minutes"),
-        ("oee_performance", "ideal_minutes", "run_minutes"),
-        ("oee_quality", "units_first_pass", "units_entered"),
-        ("oee", "good_ideal_minutes", "planned_minutes"),
-        ("cycle_time_mean", "cycle_minutes", "run_count"),
-    ]
-    frames = [_rollup(runs, kpi, day, numerator, denominator, grains) for kpi, numerator, denominator in ratios]
-    frames += [_quantile_rollup(runs, kpi, day, "cycle_minutes", q, grains) for kpi, q in CYCLE_QUANTILES.items()]
-    fpy = frames[0]
-    frames.append(rty_rows(fpy[fpy["grain"] == "step"], "kpi_date", line_routes(products, runs)))
-    return pd.concat(frames, ignore_index=True)
+    day = "production_date"
+    frames = _family_rows("production", day, runs)
+    frames += [_quantile_rollup(runs, kpi, day) for kpi in _quantile_kpis()]
+    daily = pd.concat(frames, ignore_index=True)
+    fpy = daily[(daily["kpi"] == "fpy") & (daily["grain"] == "step")]  # RTY: the product of the step FPYs
+    return pd.concat([daily, rty_rows(fpy, "kpi_date", line_routes(products, runs))], ignore_index=True)
 
 
-CYCLE_QUANTILES = {"cycle_time_median": 0.5, "cycle_time_p90": 0.9}
+def _quantile_kpis() -> list[Kpi]:
+    return [kpi for kpi in REGISTRY if kpi.additivity == "quantile"]
 
 
 def cycle_minutes(runs: pd.DataFrame) -> pd.Series:
@@ -249,22 +190,18 @@ def period_cycle_quantiles(runs: pd.DataFrame, period: str) -> pd.DataFrame:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     frame = runs.assign(period_start=period_start(runs["production_date"], period), cycle_minutes=cycle_minutes(runs))
     rows = pd.concat(
-        [
-            _quantile_rollup(frame, kpi, "period_start", "cycle_minutes", q, PRODUCTION_GRAINS)
-            for kpi, q in CYCLE_QUANTILES.items()
-        ],
+        [_quantile_rollup(frame, kpi, "period_start") for kpi in _quantile_kpis()],
         ignore_index=True,
     )
     return rows.rename(columns={"kpi_date": "period_start"}).assign(period=period)[PERIOD_COLUMNS]
 
 
-def _quantile_rollup(
-    frame: pd.DataFrame, kpi: str, date_column: str, column: str, q: float, grains: dict[str, list[str]]
-) -> pd.DataFrame:
+def _quantile_rollup(frame: pd.DataFrame, kpi: Kpi, date_column: str) -> pd.DataFrame:
     """A quantile per day and grain. Not additive: numerator is the quantile itself and denominator 1."""
+    column = kpi.numerator.column
     parts = []
-    for grain, dims in grains.items():
-        out = frame.groupby([date_column, *dims], as_index=False)[column].quantile(q)
+    for grain, dims in _grains(kpi).items():
+        out = frame.groupby([date_column, *dims], as_index=False)[column].quantile(kpi.quantile)
         out = out.rename(columns={date_column: "kpi_date", column: "numerator"})
         for dim in ("site_id", "line_id", "step_id"):
             if dim not in dims:
@@ -272,7 +209,7 @@ def _quantile_rollup(
         out["grain"] = grain
         parts.append(out)
     result = pd.concat(parts, ignore_index=True)
-    return result.assign(kpi=kpi, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
+    return result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
 
 
 def line_routes(products: pd.DataFrame, runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -318,6 +255,13 @@ def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: dict[str, list[st
     return out.assign(kpi="rty", grain="line", step_id=ALL, denominator=1.0)
 
 
+# The feedback KPIs of any group of responses (a customer segment, say): the response column and the formula.
+SEGMENT_SCORES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
+    "nps": ("nps_score", kpis.nps),
+    "csat": ("csat_score", kpis.csat),
+}
+
+
 def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
     """NPS and CSAT per day and site and company."""
     if feedback.empty:
@@ -329,20 +273,7 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
         satisfied=(feedback["csat_score"] >= 4).fillna(False).astype(int),
         csat_scored=feedback["csat_score"].notna().astype(int),
     )
-    return pd.concat(
-        [
-            _rollup(
-                frame,
-                "nps",
-                "response_date",
-                "net_promoters",
-                "scored",
-                SITE_GRAINS,
-            ),
-            _rollup(frame, "csat", "response_date", "satisfied", "csat_scored", SITE_GRAINS),
-        ],
-        ignore_index=True,
-    )
+    return pd.concat(_family_rows("feedback", "response_date", frame), ignore_index=True)
 
 
 def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -356,7 +287,7 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
     ).astype(int)
     due["eligible"] = due["status"].ne("exempt").astype(int)
     due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
-    return _rollup(due, "training_completion", "due_date", "on_time", "eligible", LINE_GRAINS)
+    return pd.concat(_family_rows("training", "due_date", due), ignore_index=True)
 
 
 def cost_kpis(ledger: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
@@ -369,14 +300,7 @@ def cost_kpis(ledger: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     sales = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, amount=0.0)
     frame = pd.concat([costs, sales], ignore_index=True).fillna({c: 0.0 for c in (*PAF, "amount", "revenue")})
     frame["copq_amount"] = frame["internal_failure"] + frame["external_failure"]
-    frame["no_denominator"] = 0.0
-    specs = [
-        ("coq_total", "amount", "no_denominator"),
-        ("copq", "copq_amount", "no_denominator"),
-        ("copq_share_of_revenue", "copq_amount", "revenue"),
-    ]
-    specs += [(f"coq_{c}", c, "no_denominator") for c in PAF] + [(f"coq_{c}_share", c, "amount") for c in PAF]
-    return pd.concat([_rollup(frame, kpi, "day", n, d, SITE_GRAINS) for kpi, n, d in specs], ignore_index=True)
+    return pd.concat(_family_rows("cost", "day", frame), ignore_index=True)
 
 
 def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
@@ -390,11 +314,10 @@ def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataF
         line_id=complaints["line_id"].fillna("UNASSIGNED"),
     )
     shipped = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, complaint=0)
+    # Rates over complaints and shipments together; counts of complaints by the line they name, over complaints.
     both = pd.concat([received, shipped], ignore_index=True)
-    frames = [_rollup(both, "complaint_rate", "day", "complaint", "units", SITE_GRAINS)]
-    if not received.empty:
-        frames.append(_rollup(received, "complaints", "day", "complaint", "units", LINE_GRAINS))
-    return pd.concat(frames, ignore_index=True)
+    by_line = received.rename(columns={"complaint": "complaints_received"}).drop(columns="units")
+    return pd.concat(_family_rows("customer", "day", both, by_line), ignore_index=True)
 
 
 def retention_rows(accounts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -537,17 +460,9 @@ def people_kpis(
     def dated(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(day=pd.to_datetime(frame["day"]).dt.date)
 
-    return pd.concat(
-        [
-            _rollup(dated(active), "training_compliance", "day", "compliant", "headcount", LINE_GRAINS),
-            _rollup(dated(stock), "overdue_training", "day", "overdue", "open", LINE_GRAINS),
-            _rollup(dated(stock), "overdue_training_count", "day", "overdue", "open", LINE_GRAINS),
-            _rollup(dated(hours), "training_hours_per_employee", "day", "hours", "headcount", LINE_GRAINS),
-            _rollup(dated(flows), "assessment_score", "day", "score_sum", "scored", LINE_GRAINS),
-            _rollup(dated(flows), "assessment_pass_rate", "day", "passed", "scored", LINE_GRAINS),
-        ],
-        ignore_index=True,
-    )
+    # One frame per kind of row: heads, assignment stocks, hours beside heads, completions.
+    frames = (dated(active), dated(stock), dated(hours), dated(flows))
+    return pd.concat(_family_rows("people", "day", *frames), ignore_index=True)
 
 
 CROSS_SOURCE_KPIS = {

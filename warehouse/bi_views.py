@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.engine import driver_connection
+from core.kpi_registry import REGISTRY
+from transforms.kpi_tables import CROSS_SOURCE_KPIS
 
 BI_SCHEMA = "bi"
 
@@ -34,7 +36,8 @@ def qualified(name: str, dialect: str) -> str:
 
 
 _KPI_COLUMNS = {
-    "kpi_name": "KPI code, as in KPIS.md: fpy, fraction_defective, dpmo, sigma_level, nps, csat, training_completion",
+    "kpi_name": "KPI code, from the KPI registry; the KPI catalog below gives each one's unit, numerator, "
+    "denominator and how it rolls up",
     "grain": "company, site, line or step: the level the row aggregates",
     "site": "site id, or ALL on a company row",
     "line": "line id, or ALL above line level",
@@ -117,11 +120,10 @@ VIEWS: tuple[View, ...] = (
             "period_start": "the Monday of the week or the first of the month",
             "site": "site id",
             "line": "line id",
-            "training_compliance": "share of the line's active employees holding every required, unexpired course",
-            "training_completion": "share of assignments due in the period completed by their due date",
-            "first_pass_yield": "the line's FPY over the period, from summed counts",
-            "dpmo": "defects per million opportunities over the period",
-            "complaints": "customer complaints attributed to the line in the period",
+            **{
+                column: f"the line's {REGISTRY[code].description} over the period, from summed counts"
+                for code, column in CROSS_SOURCE_KPIS.items()
+            },
             "compliance_fpy_correlation": "Pearson's r of compliance and FPY over the trailing 8 periods, "
             "NULL with fewer than 4",
         },

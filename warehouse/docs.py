@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table, UniqueConstraint
 
+from core.kpi_registry import REGISTRY, Registry
 from warehouse.bi_views import VIEWS
 from warehouse.schema import metadata
 
@@ -89,7 +90,16 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
 }
 
 
-def render() -> str:
+_ROLLS_UP = {
+    "ratio": "sum numerator and denominator",
+    "amount": "sum",
+    "route_product": "product of the step FPYs",
+    "quantile": "from the facts (a quantile of quantiles is not one)",
+    "window": "from the period's own start and end",
+}
+
+
+def render(registry: Registry = REGISTRY) -> str:
     lines = [
         "# The QualityPulse warehouse",
         "",
@@ -114,10 +124,45 @@ def render() -> str:
         ]
         lines += [f"| `{column}` | {comment} |" for column, comment in view.columns.items()]
         lines.append("")
+    lines += _kpi_catalog(registry)
     lines += ["## Tables", ""]
     for name in sorted(metadata.tables):
         lines += _table(metadata.tables[name])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _kpi_catalog(registry: Registry) -> list[str]:
+    """Every KPI of the registry (``core/kpi_registry.py``): what its rows mean and how to roll them up."""
+    lines = [
+        "## KPI catalog",
+        "",
+        "The `kpi_name` of the KPI tables and views, from the KPI registry (`core/kpi_registry.py`); the formulas",
+        "are those of `../shared/KPIS.md`. A value is numerator / denominator (times the scale shown) unless the",
+        "formula column says otherwise; rows at coarser grains and longer periods roll up as the last column says.",
+        "",
+    ]
+    for family in registry.families:
+        lines += [
+            f"### {family.name}",
+            "",
+            f"{family.description[0].upper()}{family.description[1:]}.",
+            "",
+            "| KPI | meaning | unit | better | numerator | denominator | formula | grains | rolls up |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for kpi in registry:
+            if kpi.family != family.name:
+                continue
+            denominator = f"{kpi.denominator.counts} (`{kpi.denominator.dataset}`)" if kpi.denominator else "1"
+            formula = kpi.derived or (f"x {kpi.scale:,.0f}" if kpi.scale != 1 else "")
+            lines.append(
+                f"| `{kpi.code}` | {kpi.label}: {kpi.description} | {kpi.unit_words} | "
+                f"{'higher' if kpi.higher_is_better else 'lower'} | "
+                f"{kpi.numerator.counts} (`{kpi.numerator.dataset}`) | {denominator} | {formula} | "
+                f"{', '.join(kpi.grains)} | {_ROLLS_UP[kpi.additivity]} |"
+            )
+        lines.append("")
+    return lines
 
 
 def _table(table: Table) -> list[str]:

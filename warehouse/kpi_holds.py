@@ -19,22 +19,12 @@ import pandas as pd
 from sqlalchemy import Connection, and_, exists, insert, select, update
 
 from core import landing
+from core.kpi_registry import REGISTRY
 from warehouse.dq_alerts import resolve_blocked_batch
 from warehouse.ledger import utcnow
 from warehouse.schema import batch_ledger, kpi_hold, quarantine
 
 log = logging.getLogger(__name__)
-
-# dataset -> (the column that dates its rows, the KPI families computed from it)
-HELD_BY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "production_runs": ("production_date", ("production",)),
-    "defects": ("recorded_at", ("production",)),
-    "feedback": ("responded_at", ("feedback",)),
-    "training_assignments": ("due_on", ("training", "people")),
-    "shipments": ("shipped_on", ("cost", "customer", "retention")),
-    "cost_ledger": ("booked_on", ("cost", "retention")),
-    "complaints": ("received_on", ("customer", "retention")),
-}
 
 
 @dataclass
@@ -49,7 +39,7 @@ def sync_holds(connection: Connection) -> Holds:
     now = utcnow()
     unresolved = (
         select(batch_ledger)
-        .where(batch_ledger.c.status == "blocked", batch_ledger.c.dataset.in_(HELD_BY))
+        .where(batch_ledger.c.status == "blocked", batch_ledger.c.dataset.in_(REGISTRY.held_by()))
         .where(exists().where(and_(quarantine.c.batch_id == batch_ledger.c.batch_id, quarantine.c.status == "open")))
     )
     blocked = {row.batch_id: row for row in connection.execute(unresolved)}
@@ -72,7 +62,7 @@ def sync_holds(connection: Connection) -> Holds:
     for batch_id, batch in blocked.items():
         if batch_id in already_held:
             continue
-        column, families = HELD_BY[batch.dataset]
+        column, families = REGISTRY.held_by()[batch.dataset]
         days = _days_of(batch, column)
         rows = [
             {

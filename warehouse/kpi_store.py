@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, insert, select, true, update
 
-from transforms.kpi_tables import FAMILIES
+from core.kpi_registry import REGISTRY
 from warehouse.bulk import insert_frame
 from warehouse.deletes import deleted_days
-from warehouse.kpi_holds import HELD_BY, Holds
+from warehouse.kpi_holds import Holds
 from warehouse.ledger import utcnow
 from warehouse.schema import (
     FACT_TABLES,
@@ -51,7 +51,7 @@ class Partitions:
     def with_holds(self, holds: Holds) -> Partitions:
         """Also rebuild the days a resolved blocked batch released, and clear the days a new one holds."""
         days = dict(self.days)
-        for family in FAMILIES:
+        for family in REGISTRY.family_codes():
             extra = holds.released.get(family, set()) | holds.newly_held.get(family, set())
             if extra and days.get(family) is not None:
                 days[family] = days[family] | extra  # type: ignore[operator]
@@ -82,7 +82,7 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     pending = connection.execute(batches).all()
     ids = [b.batch_id for b in pending]
     if full:
-        return Partitions({family: None for family in FAMILIES}, ids)
+        return Partitions({family: None for family in REGISTRY.family_codes()}, ids)
     datasets = {b.dataset for b in pending}
     production: set[date] | None = set()
     if "products" in datasets:
@@ -114,9 +114,11 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
         "people": _people_days(connection, ids, datasets),
     }
     # Rows deleted at the source are gone from the facts: the days they carried come from their kept records.
-    removed = deleted_days(connection, ids, {name: column for name, (column, _) in HELD_BY.items()})
+    # dataset -> (the column that dates its rows, the KPI families computed from it), from the KPI registry
+    held_by = REGISTRY.held_by()
+    removed = deleted_days(connection, ids, {name: column for name, (column, _) in held_by.items()})
     for dataset, removed_days in removed.items():
-        for family in HELD_BY[dataset][1]:
+        for family in held_by[dataset][1]:
             current = days.get(family)
             if current is None:
                 continue
@@ -138,7 +140,8 @@ def _newly_due_days(connection: Connection) -> set[date]:
     as_of = training_as_of(connection)
     if as_of is None:
         return set()
-    last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)).where(kpi_daily.c.kpi == "training_completion"))
+    training = REGISTRY.of_family("training")
+    last = connection.scalar(select(func.max(kpi_daily.c.kpi_date)).where(kpi_daily.c.kpi.in_(training)))
     if last is None:
         return set()
     return _day_range(pd.Timestamp(last).date() + timedelta(days=1), as_of)
@@ -194,7 +197,7 @@ def replace_partitions(
     written = 0
     for family, frame in frames.items():
         days = partitions.days[family]
-        condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(FAMILIES[family])
+        condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(REGISTRY.family_codes()[family])
         if days is not None:
             if not days:
                 continue
@@ -230,7 +233,7 @@ def _replace_periods(
     routes = line_routes(_read(connection, PRODUCTS), line_products)
     for family in frames:
         days = partitions.days[family]
-        kpi_names = FAMILIES[family]
+        kpi_names = REGISTRY.family_codes()[family]
         for period in ("week", "month"):
             condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
             daily_query = select(kpi_daily).where(kpi_daily.c.kpi.in_(kpi_names))
