@@ -1,17 +1,24 @@
-"""Benchmark (b): the full KPI build for a year against the incremental rebuild after one new day.
+"""Benchmark (b): the full KPI build for a year, side by side with the floor of writing its rows, and the
+incremental rebuild after one new day.
 
     .venv/bin/python -m benchmarks.kpi_build [--days N]
 
 On a fresh PostgreSQL database (created and dropped here) it loads a year of facts at benchmark scale through the
-pipeline's own merge, builds every KPI for every day (full), then lands one more day of production, defects,
-feedback and training and rebuilds incrementally. Target: the incremental rebuild costs under 5% of the full one.
+pipeline's own merge and builds every KPI for every day (full). The floor: binary COPY of the build's own output
+rows (its daily and period rows, read back as Arrow) into empty tables of kpi_daily's and kpi_period's definition,
+which any build that must write those rows pays. Then it lands one more day of production, defects, feedback and
+training and rebuilds incrementally. Peak memory is the process's resident high-water mark during the full build.
+The last line reads, for example,
+``kpi build: full 21.3 s, copy of its rows 14.0 s, ratio 1.52; incremental 1.4%; peak 1210 MB``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import insert
@@ -69,6 +76,54 @@ def _year_and_one_more_day(days: int) -> tuple[dict[str, pd.DataFrame], dict[str
     return year, new_day
 
 
+def _release_freed_memory() -> None:
+    """Collect garbage and hand freed heap back to the system, so the resident size is what is still in use."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _reset_peak_memory() -> None:
+    """Restart the kernel's resident high-water mark of this process (Linux: /proc/self/clear_refs)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_memory_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1024
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _copy_floor(url: str) -> tuple[float, int]:
+    """Seconds to binary COPY the KPI tables' rows into empty tables of their definition, and how many rows."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    seconds, rows = 0.0, 0
+    for table in ("kpi_daily", "kpi_period"):
+        with adbc.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute(f"select * from {table}")
+            arrow = cursor.fetch_arrow_table()
+            cursor.execute(f"drop table if exists floor_{table}")
+            cursor.execute(f"create table floor_{table} (like {table} including all)")
+            connection.commit()
+
+            def copy(cursor=cursor, connection=connection, arrow=arrow, table=table) -> None:  # type: ignore[no-untyped-def]
+                cursor.adbc_ingest(f"floor_{table}", arrow, mode="append")
+                connection.commit()
+
+            seconds += _timed(copy)
+            rows += arrow.num_rows
+    return seconds, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=365)
@@ -88,9 +143,14 @@ def main() -> None:
             _load(engine, "products", products(), "products-1")
             for name, frame in year.items():
                 _load(engine, name, frame, f"{name}-year")
+            year.clear()  # loaded: the build's peak should not count the generator's frames
+            _release_freed_memory()
+            _reset_peak_memory()
             start = time.perf_counter()
             full_rows = build_kpis("bench-full", settings, full=True)
             full = time.perf_counter() - start
+            peak = _peak_memory_mb()
+            floor, floor_rows = _copy_floor(url)
             for name, frame in new_day.items():
                 _load(engine, name, frame, f"{name}-new-day")
             start = time.perf_counter()
@@ -98,8 +158,15 @@ def main() -> None:
             incremental = time.perf_counter() - start
             print(f"\n{'KPI build':<40}{'seconds':>9}{'rows written':>14}")
             print(f"{'full (every day of the year)':<40}{full:>9.2f}{full_rows:>14,}")
+            print(f"{'binary COPY of its rows (daily + period)':<40}{floor:>9.2f}{floor_rows:>14,}")
             print(f"{'incremental (one new day)':<40}{incremental:>9.2f}{incremental_rows:>14,}")
-            print(f"incremental cost as a share of the full build: {incremental / full:.1%} (target: under 5%)")
+            print(f"full build / COPY of its rows: {full / floor:.2f} (target: within 2)")
+            print(f"incremental cost as a share of the full build: {incremental / full:.1%} (target: under 2%)")
+            print(f"peak resident memory during the full build: {peak:,.0f} MB (target: under 1,500)")
+            print(
+                f"kpi build: full {full:.1f} s, copy of its rows {floor:.1f} s, ratio {full / floor:.2f}; "
+                f"incremental {incremental / full:.1%}; peak {peak:.0f} MB"
+            )
         finally:
             engine.dispose()
 

@@ -24,13 +24,12 @@ def yesterday() -> date:
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    from core.engine import engine_for
+    from core.engine import Warehouse
     from warehouse.migrate import upgrade
 
     settings = get_settings()
-    engine = engine_for(settings.warehouse_url)
-    upgrade(engine)
-    engine.dispose()
+    with Warehouse(settings.warehouse_url) as warehouse:
+        upgrade(warehouse.engine)
     print(f"warehouse at the newest schema: {settings.warehouse_url_redacted}")
 
 
@@ -152,12 +151,12 @@ def _alerts(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
     from alerts.lifecycle import acknowledge
-    from core.engine import engine_for
+    from core.engine import Warehouse
     from warehouse import ledger
     from warehouse.schema import alert
 
-    engine = engine_for(get_settings().warehouse_url)
-    try:
+    with Warehouse(get_settings().warehouse_url) as warehouse:
+        engine = warehouse.engine
         if args.action == "ack":
             if not args.alert_id or not args.by:
                 raise SystemExit("qp alerts ack ALERT_ID --by NAME: which alert, and who takes it")
@@ -172,8 +171,6 @@ def _alerts(args: argparse.Namespace) -> None:
         with engine.connect() as connection:
             for a in connection.execute(query).mappings():
                 print(f"{a['alert_id'][:12]}  {a['status']:<12} [{a['severity']}] {a['subject']}")
-    finally:
-        engine.dispose()
 
 
 def _demo_api(args: argparse.Namespace) -> None:
@@ -226,7 +223,7 @@ def _quarantine(args: argparse.Namespace) -> None:
     """List the open quarantined rows by reason, or replay them (after a fix) and rebuild the KPIs they touch."""
     import pandas as pd
 
-    from core.engine import engine_for
+    from core.engine import Warehouse
     from pipeline.kpis import build_kpis
     from pipeline.replay import dismiss, replay_quarantined
     from warehouse import ledger
@@ -238,11 +235,9 @@ def _quarantine(args: argparse.Namespace) -> None:
             print(report)
         print(f"{build_kpis(run_id, settings)} KPI rows rewritten")
         return
-    engine = engine_for(settings.warehouse_url)
     if args.action == "dismiss":
         if not (args.batch and args.reason):
             raise SystemExit("dismiss needs --batch and --reason: rows are dismissed one batch at a time, with why")
-        engine.dispose()
         try:
             dismissed = dismiss(args.batch, args.reason, settings)
         except ledger.UnknownBatch as error:
@@ -251,10 +246,8 @@ def _quarantine(args: argparse.Namespace) -> None:
         run_id = f"quarantine_dismiss__{datetime.now(UTC):%Y%m%dT%H%M%S}"
         print(f"{build_kpis(run_id, settings)} KPI rows rewritten (days the batch held are released)")
         return
-    try:
-        rows = ledger.open_quarantine(engine, args.dataset, args.batch)
-    finally:
-        engine.dispose()
+    with Warehouse(settings.warehouse_url) as warehouse:
+        rows = ledger.open_quarantine(warehouse.engine, args.dataset, args.batch)
     if rows.empty:
         print("no open quarantined rows")
         return
@@ -280,22 +273,21 @@ def _bi_role(args: argparse.Namespace) -> None:
     """A login role that reads the BI views and nothing else; optionally close other databases of the server to it."""
     import os
 
-    from core.engine import engine_for
+    from core.engine import Warehouse
     from warehouse.bi_views import grant_read_only, other_databases
 
     password = os.environ.get("QP_BI_PASSWORD")
     if not password:
         raise SystemExit("set QP_BI_PASSWORD to the password the BI role should have")
     settings = get_settings()
-    engine = engine_for(settings.warehouse_url)
-    try:
-        with engine.begin() as connection:
-            closing = list(args.close_database) + (other_databases(connection) if args.close_other_databases else [])
-            reachable = grant_read_only(connection, args.role, password, closing)
-    except (ValueError, PermissionError) as error:
-        raise SystemExit(f"qp bi-role: {error}") from None
-    finally:
-        engine.dispose()
+    with Warehouse(settings.warehouse_url) as warehouse:
+        try:
+            with warehouse.engine.begin() as connection:
+                others = other_databases(connection) if args.close_other_databases else []
+                closing = list(args.close_database) + others
+                reachable = grant_read_only(connection, args.role, password, closing)
+        except (ValueError, PermissionError) as error:
+            raise SystemExit(f"qp bi-role: {error}") from None
     print(f"role {args.role} can read the bi views of {settings.warehouse_url_redacted}, and nothing else there")
     if closing:
         print(f"closed to it (other roles keep their access): {', '.join(closing)}")
@@ -418,17 +410,15 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction(PROJECT_LOGGERS)
     install_excepthook()
     if args.command in NEEDS_CURRENT_WAREHOUSE:
-        from core.engine import engine_for
+        from core.engine import Warehouse
         from warehouse.migrate import WarehouseBehind, require_current
 
-        engine = engine_for(get_settings().warehouse_url)
-        try:
-            require_current(engine)
-        except WarehouseBehind as behind:
-            print(f"qp {args.command}: {behind}", file=sys.stderr)
-            return 2
-        finally:
-            engine.dispose()
+        with Warehouse(get_settings().warehouse_url) as warehouse:
+            try:
+                require_current(warehouse.engine)
+            except WarehouseBehind as behind:
+                print(f"qp {args.command}: {behind}", file=sys.stderr)
+                return 2
     args.func(args)
     return 0
 

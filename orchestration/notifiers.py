@@ -96,11 +96,11 @@ def notify_through_outbox(
     from sqlalchemy.exc import SQLAlchemyError
 
     from alerts.outbox import deliver, enqueue_notification
-    from core.engine import engine_for
+    from core.engine import Warehouse
     from warehouse.ledger import utcnow
 
-    engine = engine_for(warehouse_url)
-    try:
+    with Warehouse(warehouse_url) as warehouse:
+        engine = warehouse.engine
         try:
             with engine.begin() as connection:
                 queued = enqueue_notification(connection, notification, "failed", channels, utcnow())
@@ -119,8 +119,6 @@ def notify_through_outbox(
         except SQLAlchemyError as error:
             log.error("%s: queued; delivery stopped (%s): the next one sends it", notification.subject, _reason(error))
             return None
-    finally:
-        engine.dispose()
     log.warning(
         "%s: queued for %d channel(s) (%d new); %d notification(s) sent, %d pending",
         notification.subject,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy import select
 
-from core.engine import engine_for
+from core.engine import Warehouse
 from core.settings import Settings
 from warehouse import ledger
 from warehouse.schema import kpi_daily
@@ -34,8 +34,8 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
     from alerts.regressions import find_regressions
     from core.alert_rules import load_rules
 
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         with engine.connect() as connection:
             kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
             kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
@@ -47,8 +47,6 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
             changes = reconcile(connection, episodes, now, pipeline_run_id)
             replace_spc_points(connection, points, now)
             queued = enqueue(connection, config, settings.report_url, configured, now)
-    finally:
-        engine.dispose()
     open_episodes = [e for e in episodes if e.resolved_date is None]
     log_alerts(open_episodes, changes, queued)
     return open_episodes
@@ -61,11 +59,9 @@ def send_notifications(settings: Settings, channels: ChannelLookup) -> Delivery:
     from core.alert_rules import load_rules
 
     config = load_rules(settings.alert_rules)
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         delivery = deliver(engine, channels(config.channel_ids()), ledger.utcnow(), channels)
-    finally:
-        engine.dispose()
     log.info("notifications: %d sent, %d pending", delivery.sent, delivery.pending)
     for error in delivery.errors.values():
         log.warning("notifications pending: %s", error)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from core import landing, redaction
 from core.catalog import BY_NAME, Dataset, datasets_of
-from core.engine import engine_for
+from core.engine import Warehouse, stage_warehouse
 from core.records import SourceEvent
 from core.settings import Settings
 from sources import deletes
@@ -37,11 +37,20 @@ class IngestResult:
 
 def ingest_source(source: str, interval_end: datetime, pipeline_run_id: str, settings: Settings) -> list[IngestResult]:
     """Extract what is new in each dataset of ``source`` up to ``interval_end`` and land it as raw batches."""
-    return [ingest_dataset(d.name, interval_end, pipeline_run_id, settings) for d in datasets_of(source)]
+    with Warehouse(settings.warehouse_url) as warehouse:
+        return [
+            ingest_dataset(d.name, interval_end, pipeline_run_id, settings, warehouse=warehouse)
+            for d in datasets_of(source)
+        ]
 
 
 def ingest_dataset(
-    name: str, interval_end: datetime, pipeline_run_id: str, settings: Settings, backfill_from: datetime | None = None
+    name: str,
+    interval_end: datetime,
+    pipeline_run_id: str,
+    settings: Settings,
+    backfill_from: datetime | None = None,
+    warehouse: Warehouse | None = None,
 ) -> IngestResult:
     """Extract what is new in one dataset since its watermark, up to ``interval_end``; land it; enter it.
 
@@ -50,55 +59,55 @@ def ingest_dataset(
     and a second backfill of the same window lands the same batch, which the ledger knows.
     """
     dataset = BY_NAME[name]
-    engine = engine_for(settings.warehouse_url)
-    try:
-        window = f"after {backfill_from}" if backfill_from else "after the watermark"
-        log.info("%s: extracting changes %s, up to %s", dataset.name, window, interval_end)
+    with stage_warehouse(settings.warehouse_url, warehouse) as opened:
+        engine = opened.engine
         try:
-            extraction = _extract(dataset, engine, interval_end, settings, backfill_from)
-        except SourceUnavailable as error:
-            down = SourceEvent("source_unavailable", dataset.source, str(error))
-            ledger.record_events(engine, dataset.name, [down], pipeline_run_id)
-            log.error("%s: %s; the watermark stays, so the next run asks for the same changes", dataset.name, error)
-            raise
-        events = list(extraction.events)
-        flagged: set[str] = set()
-        if dataset.event_date and not extraction.frame.empty and extraction.chunks is None:
-            deleted = deletes.flagged_deleted(extraction.frame)
-            if deleted.any():  # an API's soft deletes: a deletion, not a row to load
-                flagged = {str(k) for k in extraction.frame.loc[deleted, dataset.key[0]]}
-                extraction.frame = extraction.frame[~deleted].reset_index(drop=True)
-        writer = landing.BatchWriter(
-            settings.landing_dir, dataset.source, dataset.name, interval_end, extraction.schema
-        )
-        try:
-            for chunk in extraction.chunks or [extraction.frame]:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        if writer.rows == 0 and (extraction.chunks is not None or extraction.is_empty):
-            writer.abort()
+            window = f"after {backfill_from}" if backfill_from else "after the watermark"
+            log.info("%s: extracting changes %s, up to %s", dataset.name, window, interval_end)
+            try:
+                extraction = _extract(dataset, engine, interval_end, settings, backfill_from)
+            except SourceUnavailable as error:
+                down = SourceEvent("source_unavailable", dataset.source, str(error))
+                ledger.record_events(engine, dataset.name, [down], pipeline_run_id)
+                log.error("%s: %s; the watermark stays, so the next run asks for the same changes", dataset.name, error)
+                raise
+            events = list(extraction.events)
+            flagged: set[str] = set()
+            if dataset.event_date and not extraction.frame.empty and extraction.chunks is None:
+                deleted = deletes.flagged_deleted(extraction.frame)
+                if deleted.any():  # an API's soft deletes: a deletion, not a row to load
+                    flagged = {str(k) for k in extraction.frame.loc[deleted, dataset.key[0]]}
+                    extraction.frame = extraction.frame[~deleted].reset_index(drop=True)
+            writer = landing.BatchWriter(
+                settings.landing_dir, dataset.source, dataset.name, interval_end, extraction.schema
+            )
+            try:
+                for chunk in extraction.chunks or [extraction.frame]:
+                    writer.write(chunk)
+            except BaseException:
+                writer.abort()
+                raise
+            if writer.rows == 0 and (extraction.chunks is not None or extraction.is_empty):
+                writer.abort()
+                if not backfill_from:
+                    _reconcile_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
+                ledger.record_events(engine, dataset.name, events, pipeline_run_id)
+                log.info("%s: nothing new up to %s", dataset.name, interval_end)
+                return IngestResult(dataset.name, None, 0, new=False)
+            events += _new_columns(engine, dataset, extraction.frame)  # drift is news only with a batch that has it
+            manifest = writer.finish(
+                watermark_from=backfill_from or ledger.get_watermark(engine, dataset.name),
+                watermark_to=None if backfill_from else extraction.watermark_to,
+                files=extraction.files,
+                kind="backfill" if backfill_from else "incremental",
+            )
+            new = ledger.record_landed(engine, manifest, pipeline_run_id)
+            if new:
+                ledger.record_events(engine, dataset.name, events, pipeline_run_id, manifest.batch_id)
             if not backfill_from:
                 _reconcile_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
-            ledger.record_events(engine, dataset.name, events, pipeline_run_id)
-            log.info("%s: nothing new up to %s", dataset.name, interval_end)
-            return IngestResult(dataset.name, None, 0, new=False)
-        events += _new_columns(engine, dataset, extraction.frame)  # drift is news only with a batch that has it
-        manifest = writer.finish(
-            watermark_from=backfill_from or ledger.get_watermark(engine, dataset.name),
-            watermark_to=None if backfill_from else extraction.watermark_to,
-            files=extraction.files,
-            kind="backfill" if backfill_from else "incremental",
-        )
-        new = ledger.record_landed(engine, manifest, pipeline_run_id)
-        if new:
-            ledger.record_events(engine, dataset.name, events, pipeline_run_id, manifest.batch_id)
-        if not backfill_from:
-            _reconcile_deletes(dataset, engine, interval_end, pipeline_run_id, settings, flagged)
-    finally:
-        freshness.check(engine, interval_end, settings.freshness, settings.freshness_grace_hours, [dataset.source])
-        engine.dispose()
+        finally:
+            freshness.check(engine, interval_end, settings.freshness, settings.freshness_grace_hours, [dataset.source])
     log.info(
         "%s: landed %d rows as %s%s",
         dataset.name,

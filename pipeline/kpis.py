@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from core.engine import engine_for, write_transaction
+from core.engine import Warehouse, write_transaction
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
     )
     from warehouse import kpi_holds, kpi_store
 
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         with write_transaction(engine) as connection:
             holds = kpi_holds.sync_holds(connection)
             partitions = kpi_store.pending_partitions(connection, full=full).with_holds(holds)
@@ -67,6 +67,4 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
                     {f: "all days" if d is None else f"{len(d)} day(s)" for f, d in days.items()},
                     written,
                 )
-    finally:
-        engine.dispose()
     return written

@@ -17,7 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core import landing, redaction
 from core.catalog import BY_NAME
-from core.engine import engine_for
+from core.engine import Warehouse, stage_warehouse
 from core.settings import Settings
 from warehouse import ledger
 from warehouse.schema import batch_ledger
@@ -42,10 +42,12 @@ class BatchReport:
     deleted: int = 0  # rows removed from the facts because their source deleted them
 
 
-def replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) -> list[BatchReport]:
+def replay_rows(
+    rows: pd.DataFrame, pipeline_run_id: str, settings: Settings, warehouse: Warehouse | None = None
+) -> list[BatchReport]:
     """Land open quarantined ``rows`` as replay batches (one per dataset), mark the originals, validate and load."""
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with stage_warehouse(settings.warehouse_url, warehouse) as warehouse:
+        engine = warehouse.engine
         replay_batches = []
         for name, group in rows.groupby("dataset"):
             records = [json.loads(r) for r in group["raw_record"]]
@@ -64,9 +66,8 @@ def replay_rows(rows: pd.DataFrame, pipeline_run_id: str, settings: Settings) ->
             ledger.mark_replayed(engine, group[["batch_id", "source_row"]], manifest.batch_id)
             replay_batches.append(manifest.batch_id)
             log.info("%s: %d quarantined row(s) replayed as %s", name, len(group), manifest.batch_id)
-    finally:
-        engine.dispose()
-    replayed = validate_and_load(settings, datasets={str(name) for name in rows["dataset"].unique()})
+        datasets = {str(name) for name in rows["dataset"].unique()}
+        replayed = validate_and_load(settings, datasets=datasets, warehouse=warehouse)
     return [r for r in replayed if r.batch_id in replay_batches]
 
 
@@ -77,24 +78,17 @@ def work_waiting(dataset: str, settings: Settings) -> bool:
     An ingest run that found nothing new still signals validation then (which signals the KPI build): stranded
     work waits for no new data.
     """
-    engine = engine_for(settings.warehouse_url)
-    try:
-        if any(b.dataset == dataset for b in ledger.pending_batches(engine)):
+    with Warehouse(settings.warehouse_url) as warehouse:
+        if any(b.dataset == dataset for b in ledger.pending_batches(warehouse.engine)):
             return True
-        with engine.connect() as connection:
+        with warehouse.engine.connect() as connection:
             return ledger.unbuilt_batches(connection, dataset) > 0
-    finally:
-        engine.dispose()
 
 
 def kpis_waiting(settings: Settings) -> bool:
     """Whether loaded batches wait for their KPI days to be built (a KPI build that crashed or never ran)."""
-    engine = engine_for(settings.warehouse_url)
-    try:
-        with engine.connect() as connection:
-            return ledger.unbuilt_batches(connection) > 0
-    finally:
-        engine.dispose()
+    with Warehouse(settings.warehouse_url) as warehouse, warehouse.engine.connect() as connection:
+        return ledger.unbuilt_batches(connection) > 0
 
 
 def pending_datasets(settings: Settings) -> tuple[list[str], list[str]]:
@@ -104,11 +98,8 @@ def pending_datasets(settings: Settings) -> tuple[list[str], list[str]]:
     duplicate check and the volume history of a batch need its predecessors loaded); datasets run side by side,
     dimensions first so the facts' referential checks see the keys that arrived with them.
     """
-    engine = engine_for(settings.warehouse_url)
-    try:
-        names = list(dict.fromkeys(b.dataset for b in ledger.pending_batches(engine)))
-    finally:
-        engine.dispose()
+    with Warehouse(settings.warehouse_url) as warehouse:
+        names = list(dict.fromkeys(b.dataset for b in ledger.pending_batches(warehouse.engine)))
     return [n for n in names if BY_NAME[n].is_dimension], [n for n in names if not BY_NAME[n].is_dimension]
 
 
@@ -117,6 +108,7 @@ def validate_and_load(
     validator: BatchValidator | None = None,
     datasets: Collection[str] | None = None,
     replay_orphaned: bool = True,
+    warehouse: Warehouse | None = None,
 ) -> list[BatchReport]:
     """Validate every landed batch (of ``datasets``) with GX and load it: valid rows to facts, the rest to quarantine.
 
@@ -125,11 +117,11 @@ def validate_and_load(
     """
     from expectations.runner import BatchValidator
 
-    engine = engine_for(settings.warehouse_url)
     reports = []
     claimer = ledger.new_claimer()
     stale_after = timedelta(seconds=settings.batch_claim_timeout_seconds)
-    try:
+    with stage_warehouse(settings.warehouse_url, warehouse) as warehouse:
+        engine = warehouse.engine
         pending = [b for b in ledger.pending_batches(engine) if datasets is None or b.dataset in datasets]
         if pending and validator is None:
             validator = BatchValidator(settings.data_docs_dir)
@@ -149,9 +141,7 @@ def validate_and_load(
                 except Exception as error:  # noqa: BLE001 - one batch's fault must not stop the others
                     report = _fail_batch(engine, batch, error)
             reports.append(report)
-    finally:
-        engine.dispose()
-    return reports + replay_orphans(reports, settings) if replay_orphaned else reports
+        return reports + replay_orphans(reports, settings, warehouse) if replay_orphaned else reports
 
 
 def _validate_and_load_batch(
@@ -236,7 +226,9 @@ def _fail_batch(engine: Engine, batch: ledger.PendingBatch, error: Exception) ->
     return BatchReport(batch.batch_id, batch.dataset, batch.rows_extracted, 0, 0, 0, "failed", message)
 
 
-def replay_orphans(reports: Sequence[BatchReport], settings: Settings) -> list[BatchReport]:
+def replay_orphans(
+    reports: Sequence[BatchReport], settings: Settings, warehouse: Warehouse | None = None
+) -> list[BatchReport]:
     """Late-arriving master data: replay rows quarantined only for a key that the loaded dimensions now have.
 
     ``reports`` are the batches just validated: their own rows were judged against these dimensions already.
@@ -244,12 +236,11 @@ def replay_orphans(reports: Sequence[BatchReport], settings: Settings) -> list[B
     loaded = {r.dataset for r in reports if r.status == "loaded"}
     if not loaded:
         return []
-    engine = engine_for(settings.warehouse_url)
-    try:
-        orphans = ledger.orphans_of(engine, loaded, {r.batch_id for r in reports})
-    finally:
-        engine.dispose()
-    if orphans.empty:
-        return []
-    log.info("%d quarantined row(s) referred to keys of %s: replaying them", len(orphans), ", ".join(sorted(loaded)))
-    return replay_rows(orphans, f"orphans__{ledger.utcnow():%Y%m%dT%H%M%S}", settings)
+    with stage_warehouse(settings.warehouse_url, warehouse) as warehouse:
+        orphans = ledger.orphans_of(warehouse.engine, loaded, {r.batch_id for r in reports})
+        if orphans.empty:
+            return []
+        log.info(
+            "%d quarantined row(s) referred to keys of %s: replaying them", len(orphans), ", ".join(sorted(loaded))
+        )
+        return replay_rows(orphans, f"orphans__{ledger.utcnow():%Y%m%dT%H%M%S}", settings, warehouse)

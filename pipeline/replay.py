@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from core import landing
 from core.catalog import BY_NAME, datasets_of
-from core.engine import engine_for
+from core.engine import Warehouse, stage_warehouse
 from core.settings import Settings
 from pipeline.ingest import IngestResult, ingest_dataset
 from pipeline.load import BatchReport, replay_rows, validate_and_load
@@ -22,17 +22,18 @@ def backfill(
     """Re-extract ``source``'s changes from ``first_day`` to ``last_day`` (both included) and land them."""
     lower = datetime.combine(first_day, time(0)) - timedelta(microseconds=1)  # the window is (lower, upper]
     upper = datetime.combine(last_day + timedelta(days=1), time(0)) - timedelta(microseconds=1)
-    return [ingest_dataset(d.name, upper, pipeline_run_id, settings, backfill_from=lower) for d in datasets_of(source)]
+    with Warehouse(settings.warehouse_url) as warehouse:
+        return [
+            ingest_dataset(d.name, upper, pipeline_run_id, settings, backfill_from=lower, warehouse=warehouse)
+            for d in datasets_of(source)
+        ]
 
 
-def replay(batch_ids: list[str], settings: Settings) -> list[BatchReport]:
+def replay(batch_ids: list[str], settings: Settings, warehouse: Warehouse | None = None) -> list[BatchReport]:
     """Validate and load landed batches again from the landing zone (after a fix), without the source."""
-    engine = engine_for(settings.warehouse_url)
-    try:
-        ledger.reopen(engine, batch_ids)
-    finally:
-        engine.dispose()
-    return validate_and_load(settings)
+    with stage_warehouse(settings.warehouse_url, warehouse) as warehouse:
+        ledger.reopen(warehouse.engine, batch_ids)
+        return validate_and_load(settings, warehouse=warehouse)
 
 
 def replay_quarantined(
@@ -44,20 +45,16 @@ def replay_quarantined(
     in the landing zone and the ledger, so its counts add up like any other's; the quarantined originals stay,
     marked ``replayed`` with the batch that took them. Rows that still fail are quarantined again there.
     """
-    engine = engine_for(settings.warehouse_url)
-    try:
-        with engine.connect() as connection:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        with warehouse.engine.connect() as connection:
             status = ledger.batch_status(connection, batch_id) if batch_id else None
         if batch_id and status is None:
             raise ledger.UnknownBatch(f"not in the ledger: {batch_id}")
-        if (
-            batch_id is not None and status == "failed"
-        ):  # nothing of it reached the quarantine: the whole batch is validated again
-            return replay([batch_id], settings)
-        rows = ledger.open_quarantine(engine, dataset, batch_id)
-    finally:
-        engine.dispose()
-    return replay_rows(rows, pipeline_run_id, settings)
+        if batch_id is not None and status == "failed":
+            # Nothing of it reached the quarantine: the whole batch is validated again.
+            return replay([batch_id], settings, warehouse)
+        rows = ledger.open_quarantine(warehouse.engine, dataset, batch_id)
+        return replay_rows(rows, pipeline_run_id, settings, warehouse)
 
 
 def dismiss(batch_id: str, reason: str, settings: Settings) -> int:
@@ -70,8 +67,8 @@ def dismiss(batch_id: str, reason: str, settings: Settings) -> int:
     from warehouse.dq_alerts import resolve_blocked_batch
     from warehouse.loads import apply_verdict
 
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         with engine.connect() as connection:
             status = ledger.batch_status(connection, batch_id)
         if status == "failed":
@@ -84,6 +81,4 @@ def dismiss(batch_id: str, reason: str, settings: Settings) -> int:
         if status == "failed":
             with engine.begin() as connection:
                 resolve_blocked_batch(connection, batch_id, ledger.utcnow())
-    finally:
-        engine.dispose()
     return dismissed

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from core.engine import engine_for
+from core.engine import Warehouse
 from core.kpi_format import contributors_text
 from core.kpi_registry import REGISTRY
 from core.records import ALL
@@ -83,8 +83,8 @@ def _value(kpi: str, rows: pd.DataFrame) -> float | None:
 
 
 def render(settings: Settings) -> str:
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         lines = ["", "QualityPulse run summary", "=" * 24, "", "Rows per dataset (all batches in the ledger)"]
         totals = ledger_totals(engine)
         lines.append(
@@ -146,8 +146,6 @@ def render(settings: Settings) -> str:
         # Events, errors and alert texts come from many writers: whatever one of them let through, no credential
         # leaves in the summary.
         return redact("\n".join(lines))
-    finally:
-        engine.dispose()
 
 
 def _recent_events(engine: Engine, per_dataset: int = 8) -> list[Any]:

@@ -11,7 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from core.alert_rules import load_rules
-from core.engine import engine_for
+from core.engine import Warehouse
 from core.redaction import redact_data
 from core.settings import Settings
 from report.data import report_data
@@ -27,14 +27,12 @@ def default_range(settings: Settings, days: int = 90) -> tuple[date, date]:
 
     from warehouse.bi_views import qualified
 
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         with engine.connect() as connection:
             # Like every panel of the report, read from the BI views.
-            kpi_daily = qualified("kpi_daily", connection.dialect.name)
+            kpi_daily = qualified("kpi_daily", connection)
             last = connection.scalar(text(f"select max(kpi_day) from {kpi_daily}"))
-    finally:
-        engine.dispose()
     if last is None:
         raise ValueError("the warehouse has no KPI rows yet: run the pipeline first (make run)")
     last = last if isinstance(last, date) else date.fromisoformat(str(last)[:10])
@@ -46,12 +44,10 @@ def build_report(settings: Settings, first_day: date, last_day: date, out: Path 
     import plotly.offline
 
     out = out or settings.data_dir / "report" / "index.html"
-    engine = engine_for(settings.warehouse_url)
-    try:
+    with Warehouse(settings.warehouse_url) as warehouse:
+        engine = warehouse.engine
         with engine.connect() as connection:
             data = report_data(connection, first_day, last_day, load_rules(settings.alert_rules))
-    finally:
-        engine.dispose()
     data["warehouse"] = settings.warehouse_url_redacted
     # Batch errors, blocked reasons and alert texts are shown as stored; no credential reaches the page. Each string
     # is masked on its own (masking the page would touch Plotly's code).

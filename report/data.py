@@ -23,7 +23,7 @@ RECENT_DAYS, BASELINE_DAYS = 7, 28
 
 
 def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
-    sql = f"select * from {qualified(name, connection.dialect.name)} {where}"  # noqa: S608 (names are ours)
+    sql = f"select * from {qualified(name, connection)} {where}"  # noqa: S608 (names are ours)
     return pd.read_sql(text(sql), connection, params=params)
 
 

@@ -8,18 +8,15 @@ migration), and this module is their single definition, also the source of ``doc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from core.engine import driver_connection
+from core.dialect import BI_SCHEMA, dialect_of, driver_connection
 from core.kpi_registry import REGISTRY
 from transforms.kpi_tables import CROSS_SOURCE_KPIS
-
-BI_SCHEMA = "bi"
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,9 @@ class View:
     sql: str
 
 
-def qualified(name: str, dialect: str) -> str:
-    return f"{BI_SCHEMA}.{name}" if dialect == "postgresql" else f"{BI_SCHEMA}_{name}"
+def qualified(name: str, bind: Connection | Engine | str) -> str:
+    """The BI view's name on ``bind``'s database (a schema on PostgreSQL, a prefix on SQLite)."""
+    return dialect_of(bind).view_name(name)
 
 
 _KPI_COLUMNS = {
@@ -643,26 +641,20 @@ select * from final
 
 def create_or_replace(connection: Connection) -> None:
     """(Re)create every BI view, with comments on PostgreSQL, in the caller's transaction."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
+    dialect = dialect_of(connection)
+    if dialect.comments:  # the database with schemas and comments
         connection.exec_driver_sql(f"create schema if not exists {BI_SCHEMA}")
     for view in VIEWS:
-        name = qualified(view.name, dialect)
+        name = dialect.view_name(view.name)
         # Drop first: a view whose columns changed can't be replaced in place on PostgreSQL.
         connection.exec_driver_sql(f"drop view if exists {name}")
-        connection.exec_driver_sql(f"create view {name} as {_for_dialect(view.sql.strip(), dialect)}")
-        if dialect == "postgresql":
+        connection.exec_driver_sql(f"create view {name} as {dialect.day_of(view.sql.strip())}")
+        if dialect.comments:
             connection.exec_driver_sql(
                 f"comment on view {name} is {_literal(f'{view.description} Grain: {view.grain}.')}"
             )
             for column, comment in view.columns.items():
                 connection.exec_driver_sql(f"comment on column {name}.{column} is {_literal(comment)}")
-
-
-def _for_dialect(sql: str, dialect: str) -> str:
-    """``day_of(timestamp)``: the calendar day of a timestamp, a date on both databases (SQLite has no cast)."""
-    template = r"cast(\1 as date)" if dialect == "postgresql" else r"date(\1)"
-    return re.sub(r"day_of\(([^()]*)\)", template, sql)
 
 
 def _literal(text: str) -> str:
@@ -688,7 +680,7 @@ def grant_read_only(connection: Connection, role: str, password: str, close_data
     """
     from psycopg import sql
 
-    if connection.dialect.name != "postgresql":
+    if not dialect_of(connection).roles:
         raise ValueError("read-only roles need PostgreSQL; an SQLite file is read-only by file permissions")
     raw = driver_connection(connection)
     ident, bi = sql.Identifier(role), sql.Identifier(BI_SCHEMA)

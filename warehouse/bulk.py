@@ -1,10 +1,9 @@
 """Bulk-load a DataFrame into a table by natural key: stage in bulk, then merge in SQL.
 
-PostgreSQL: the frame becomes Arrow and pgpq encodes it as binary COPY (Rust, no Python per row), streamed into
-a temporary staging table on the batch's own connection, so it stays inside the batch's transaction. Measured
-here on 1 M defect rows: CSV COPY via pyarrow ran the whole load at 0.22 M rows/s, binary COPY via pgpq at
-0.40 M. SQLite: batched ``executemany`` into the staging table. Both then merge with the same SQL:
-``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` where the content hash differs.
+The frame is staged in a temporary table on the batch's own connection, so it stays inside the batch's
+transaction, the fastest way the database has (``core.dialect``: binary COPY on PostgreSQL, batched
+``executemany`` on SQLite). Both then merge with the same SQL: ``INSERT ... SELECT ... ON CONFLICT (key) DO
+UPDATE`` where the content hash differs.
 """
 
 from __future__ import annotations
@@ -12,42 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     Column,
     Connection,
-    Date,
-    DateTime,
-    Float,
-    Integer,
     MetaData,
-    String,
     Table,
-    Text,
     and_,
     func,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from core.engine import driver_connection
-
-_SQLITE_CHUNK = 50_000
-_COPY_ROWS = 100_000
-# The merge casts staged values to the target's types (for example int8 to int4) on insert.
-_ARROW_TYPES: dict[type, pa.DataType] = {
-    String: pa.string(),
-    Text: pa.string(),
-    Integer: pa.int64(),
-    BigInteger: pa.int64(),
-    Float: pa.float64(),
-    Date: pa.date32(),
-    DateTime: pa.timestamp("us"),
-    Boolean: pa.bool_(),
-}
+from core.dialect import dialect_of
 
 
 @dataclass(frozen=True)
@@ -73,10 +48,9 @@ def merge_frame(
         ).select_from(joined)
     ).one()
     columns = [c.name for c in target.columns]
-    insert_fn = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     # ``where true`` keeps SQLite's parser from reading ON CONFLICT as part of the SELECT's join.
     rows = select(*[stage.c[c] for c in columns]).where(text("true"))
-    statement = insert_fn(target).from_select(columns, rows)
+    statement = dialect_of(connection).insert(target).from_select(columns, rows)
     if existing:
         statement = statement.on_conflict_do_update(
             index_elements=list(key),
@@ -95,8 +69,7 @@ def insert_frame(connection: Connection, target: Table, frame: pd.DataFrame) -> 
     if frame.empty:
         return 0
     columns = [c.name for c in target.columns if c.name in frame.columns]
-    if connection.dialect.name != "postgresql":
-        _insert_many(connection, target, frame[columns])
+    if dialect_of(connection).append_rows(connection, target, frame[columns]):
         return len(frame)
     stage = _stage(connection, target, frame, columns)  # in the caller's transaction, like merge_frame's
     connection.execute(target.insert().from_select(columns, select(*[stage.c[c] for c in columns])))
@@ -110,40 +83,5 @@ def _stage(connection: Connection, target: Table, frame: pd.DataFrame, columns: 
     stage = Table(
         f"stage_{target.name}", MetaData(), *[Column(n, target.c[n].type) for n in names], prefixes=["TEMPORARY"]
     )
-    ordered = frame[names]
-    if connection.dialect.name == "postgresql":
-        _copy_binary(connection, stage, target, ordered)
-        return stage
-    stage.create(connection)
-    _insert_many(connection, stage, ordered)
+    dialect_of(connection).stage_rows(connection, stage, target, frame[names])
     return stage
-
-
-def _insert_many(connection: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """Batched ``executemany`` (SQLite's fastest path), NaN and NaT as NULL."""
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    for start in range(0, len(records), _SQLITE_CHUNK):
-        connection.execute(table.insert(), records[start : start + _SQLITE_CHUNK])
-
-
-def _copy_binary(connection: Connection, stage: Table, target: Table, frame: pd.DataFrame) -> None:
-    """COPY the frame in PostgreSQL's binary format into a temp table typed as pgpq encodes it."""
-    from pgpq import ArrowToPostgresBinaryEncoder
-
-    # An explicit schema from the target table, so a column that is all null still has its type.
-    schema = pa.schema([(name, _ARROW_TYPES[type(target.c[name].type)]) for name in frame.columns])
-    arrow = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
-    # pgpq's own DDL, but with text compared bytewise like the target's columns (a join across collations fails).
-    columns_ddl = [
-        f'"{name}" {column.data_type.ddl()}' + (' collate "C"' if column.data_type.ddl() == "TEXT" else "")
-        for name, column in zip(arrow.schema.names, encoder.schema().columns, strict=True)
-    ]
-    connection.exec_driver_sql(f"create temporary table {stage.name} ({', '.join(columns_ddl)})")
-    raw = driver_connection(connection)  # the psycopg connection of this transaction
-    columns = ", ".join(f'"{c}"' for c in frame.columns)
-    with raw.cursor() as cursor, cursor.copy(f"copy {stage.name} ({columns}) from stdin (format binary)") as copy:
-        copy.write(encoder.write_header())
-        for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
-            copy.write(encoder.write_batch(batch))
-        copy.write(encoder.finish())

@@ -99,6 +99,9 @@ _ROLLS_UP = {
 }
 
 
+_CHARTS = {"p_chart": "p-chart", "u_chart": "u-chart", "imr": "individuals chart"}
+
+
 def render(registry: Registry = REGISTRY) -> str:
     lines = [
         "# The QualityPulse warehouse",
@@ -147,8 +150,8 @@ def _kpi_catalog(registry: Registry) -> list[str]:
             "",
             f"{family.description[0].upper()}{family.description[1:]}.",
             "",
-            "| KPI | meaning | unit | better | numerator | denominator | formula | grains | rolls up |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| KPI | meaning | unit | better | numerator | denominator | formula | grains | rolls up | charted as |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for kpi in registry:
             if kpi.family != family.name:
@@ -159,7 +162,7 @@ def _kpi_catalog(registry: Registry) -> list[str]:
                 f"| `{kpi.code}` | {kpi.label}: {kpi.description} | {kpi.unit_words} | "
                 f"{'higher' if kpi.higher_is_better else 'lower'} | "
                 f"{kpi.numerator.counts} (`{kpi.numerator.dataset}`) | {denominator} | {formula} | "
-                f"{', '.join(kpi.grains)} | {_ROLLS_UP[kpi.additivity]} |"
+                f"{', '.join(kpi.grains)} | {_ROLLS_UP[kpi.additivity]} | {_CHARTS[kpi.chart]} |"
             )
         lines.append("")
     return lines

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, false, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, select
 
 from core.catalog import BY_NAME, DATASETS, SOURCES
+from core.dialect import dialect_of
 from warehouse import dq_alerts
 from warehouse.schema import batch_ledger, source_freshness
 
@@ -245,10 +245,7 @@ def check(
 
 def _serialize(connection: Connection) -> None:
     """Concurrent checks (one per ingest task) take turns, so two never open the same alert twice."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_advisory_xact_lock(literal(0x51F7E5))))
-    else:  # a write first: SQLite then holds its write lock for the whole check
-        connection.execute(source_freshness.update().where(false()).values(state=FRESH))
+    dialect_of(connection).serialize_writers(connection, source_freshness, 0x51F7E5)
 
 
 def _store(connection: Connection, freshness: Freshness) -> None:
@@ -267,8 +264,7 @@ def _store(connection: Connection, freshness: Freshness) -> None:
         "watched_since": freshness.watched_since,
         "evaluated_at": freshness.evaluated_at,
     }
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(source_freshness).values(**row)
+    statement = dialect_of(connection).insert(source_freshness).values(**row)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["dataset"], set_={k: statement.excluded[k] for k in row if k != "dataset"}

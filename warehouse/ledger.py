@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, text, update
 
 from core.catalog import DATASETS
+from core.dialect import dialect_of
 from core.landing import Manifest
 from core.records import SourceEvent
 from warehouse import dq_alerts
@@ -352,15 +353,12 @@ def claimed(engine: Engine, batch_id: str, claimer: str, stale_after: timedelta)
     also held as a session advisory lock for the whole load, so a claimer that dies anywhere (a killed worker on
     another host) frees it at once, and a live one is never taken over.
     """
-    lock = engine.connect() if engine.dialect.name == "postgresql" else None
-    lock_key = f"qualitypulse.batch:{batch_id}"
+    dialect = dialect_of(engine)
+    lock = engine.connect() if dialect.session_locks else None
     try:
-        if lock is not None:
-            held = lock.scalar(text("select pg_try_advisory_lock(hashtext(:key))"), {"key": lock_key})
-            lock.commit()
-            if not held:
-                yield False
-                return
+        if lock is not None and not dialect.try_session_lock(lock, f"qualitypulse.batch:{batch_id}"):
+            yield False
+            return
         now = utcnow()
         with engine.begin() as connection:
             current = connection.execute(
