@@ -234,22 +234,26 @@ def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: dict[str, list[st
     a week's or month's RTY is the product of that period's step FPYs, never a sum of daily RTYs.
     A route step with no FPY that day (nothing entered) leaves the day's RTY NULL.
     """
-    columns = [date_column, "site_id", "line_id"]
+    keys = [date_column, "site_id", "line_id"]
     if step_fpy.empty:
         return pd.DataFrame(columns=KPI_COLUMNS if date_column == "kpi_date" else PERIOD_COLUMNS)
-    rows = []
-    for (when, site_id, line_id), steps in step_fpy.groupby(columns):
-        route = routes.get(str(line_id), list(steps["step_id"]))
-        values = steps.set_index("step_id")["value"].reindex(route)
-        rows.append(
-            {
-                date_column: when,
-                "site_id": site_id,
-                "line_id": line_id,
-                "value": kpis.rty(values.to_numpy(dtype="float64")),
-            }
-        )
-    out = pd.DataFrame(rows)
+    step_fpy = step_fpy.assign(line_id=step_fpy["line_id"].astype(str))
+    places = step_fpy[keys].drop_duplicates()
+    # Each place's route steps, in route order: the line's route, else (a line without one) the steps it ran.
+    route_steps = pd.DataFrame(
+        [(line, position, step) for line, steps in routes.items() for position, step in enumerate(steps)],
+        columns=["line_id", "position", "step_id"],
+    )
+    routed = places.merge(route_steps, on="line_id")
+    unrouted = step_fpy.loc[~step_fpy["line_id"].isin(list(routes)), [*keys, "step_id"]]
+    steps = pd.concat([routed, unrouted.assign(position=0)], ignore_index=True)
+    steps = steps.merge(step_fpy[[*keys, "step_id", "value"]], on=[*keys, "step_id"], how="left")
+    steps = steps.sort_values([*keys, "position"], kind="stable")
+    # A route step with no FPY (not run, or nothing entered) makes the product unknown, as kpis.rty says.
+    unknown = steps["value"].isna().groupby([steps[k] for k in keys]).any()
+    product = steps.groupby(keys)["value"].prod().where(~unknown)
+    out = places.merge(product.rename("value").reset_index(), on=keys, how="left").sort_values(keys)
+    out = out.reset_index(drop=True)
     out["numerator"] = out["value"].fillna(0.0)
     out["value"] = out["value"].where(out["value"].notna(), None).astype("float64")
     return out.assign(kpi="rty", grain="line", step_id=ALL, denominator=1.0)

@@ -234,6 +234,8 @@ def _replace_periods(
     for family in frames:
         days = partitions.days[family]
         kpi_names = REGISTRY.family_codes()[family]
+        just_built: pd.DataFrame | None = None  # a full build's daily rows, at hand for both periods
+        all_runs: pd.DataFrame | None = None
         for period in ("week", "month"):
             condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
             daily_query = select(kpi_daily).where(kpi_daily.c.kpi.in_(kpi_names))
@@ -253,18 +255,36 @@ def _replace_periods(
                 connection.execute(delete(kpi_period).where(condition))
                 _insert_periods(connection, rows, pipeline_run_id, now)
                 continue
-            daily = pd.read_sql(daily_query.order_by(*kpi_daily.primary_key), connection)
+            if days is None:  # every day of the family was just built: its rows are at hand, no need to read them
+                if just_built is None:
+                    just_built = _as_read(frames[family])
+                daily = just_built
+            else:
+                daily = pd.read_sql(daily_query.order_by(*kpi_daily.primary_key), connection)
             rows = period_rollup(daily, period, routes)
             if family == "production":
-                runs_query = select(RUNS)
-                if days is not None:
-                    runs_query = runs_query.where(RUNS.c.production_date >= first, RUNS.c.production_date < end)
-                runs = pd.read_sql(runs_query.order_by(*RUNS.primary_key), connection)
+                if days is None:
+                    if all_runs is None:
+                        all_runs = _read(connection, RUNS)
+                    runs = all_runs
+                else:
+                    in_range = and_(RUNS.c.production_date >= first, RUNS.c.production_date < end)
+                    runs = _read(connection, RUNS, in_range)
                 rows = pd.concat([rows, period_cycle_quantiles(runs, period)], ignore_index=True)
             if days is not None and not rows.empty:
                 rows = rows[rows["period_start"].isin(starts)]
             connection.execute(delete(kpi_period).where(condition))
             _insert_periods(connection, rows, pipeline_run_id, now)
+
+
+def _as_read(daily: pd.DataFrame) -> pd.DataFrame:
+    """Just-built daily KPI rows ready for the period rollup, as if read back from the table.
+
+    A period sums each KPI and place's days in day order, whether they were just built or read back in key order
+    (floating-point sums depend on order): the builders emit each KPI and place's days in ascending order, so only
+    the day needs a type that sorts and groups fast.
+    """
+    return daily.assign(kpi_date=pd.to_datetime(daily["kpi_date"]))
 
 
 def _insert_periods(connection: Connection, rows: pd.DataFrame, pipeline_run_id: str, now: object) -> None:
