@@ -105,6 +105,11 @@ class Dialect:
         """The query's rows as Arrow record batches of about ``chunk_rows`` rows (where ``streams_arrow``)."""
         raise NotImplementedError(f"{self.name} does not stream Arrow")
 
+    def read_arrow(self, engine: Engine, query: Select[Any]) -> pa.Table:
+        """The query's whole result as one Arrow table, on a connection of its own (where ``streams_arrow``): for
+        rows the reading transaction did not write itself."""
+        raise NotImplementedError(f"{self.name} does not stream Arrow")
+
     def view_name(self, name: str) -> str:
         raise NotImplementedError
 
@@ -205,6 +210,15 @@ class PostgreSQLDialect(Dialect):
             cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(chunk_rows * 100)})
             cursor.execute(sql)
             yield from cursor.fetch_record_batch()
+
+    def read_arrow(self, engine: Engine, query: Select[Any]) -> pa.Table:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with adbc.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
 
     def serialize_writers(self, connection: Connection, table: Table, key: int) -> None:
         connection.execute(select(func.pg_advisory_xact_lock(literal(key))))
