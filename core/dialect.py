@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -199,25 +200,11 @@ class PostgreSQLDialect(Dialect):
         return True
 
     def arrow_batches(self, engine: Engine, query: Select[Any], chunk_rows: int) -> Iterator[pa.RecordBatch]:
-        import adbc_driver_postgresql.dbapi as adbc
-
-        # Bounds inline (rendered and quoted by SQLAlchemy; they are our own timestamps): with bound parameters the
-        # driver runs a prepared statement and holds the whole result in memory (measured: 1.9 GB for 5 M rows);
-        # without, it streams the result with COPY (0.2 GB).
-        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-        uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with adbc.connect(uri) as connection, connection.cursor() as cursor:
-            cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(chunk_rows * 100)})
-            cursor.execute(sql)
+        with _adbc_result(engine, query, batch_size_hint_bytes=chunk_rows * 100) as cursor:
             yield from cursor.fetch_record_batch()
 
     def read_arrow(self, engine: Engine, query: Select[Any]) -> pa.Table:
-        import adbc_driver_postgresql.dbapi as adbc
-
-        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-        uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with adbc.connect(uri) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
+        with _adbc_result(engine, query) as cursor:
             return cursor.fetch_arrow_table()
 
     def serialize_writers(self, connection: Connection, table: Table, key: int) -> None:
@@ -294,6 +281,23 @@ def _copy(connection: Connection, table: str, encoder: Any, arrow: pa.Table) -> 
         for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
             copy.write(encoder.write_batch(batch))
         copy.write(encoder.finish())
+
+
+@contextmanager
+def _adbc_result(engine: Engine, query: Select[Any], batch_size_hint_bytes: int | None = None) -> Iterator[Any]:
+    """An ADBC cursor (its own PostgreSQL connection) that has run ``query``, its result waiting as Arrow."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    # Bounds inline (rendered and quoted by SQLAlchemy; they are our own timestamps): with bound parameters the
+    # driver runs a prepared statement and holds the whole result in memory (measured: 1.9 GB for 5 M rows);
+    # without, it streams the result with COPY (0.2 GB).
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc.connect(uri) as connection, connection.cursor() as cursor:
+        if batch_size_hint_bytes is not None:
+            cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_size_hint_bytes)})
+        cursor.execute(sql)
+        yield cursor
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

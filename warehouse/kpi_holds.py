@@ -37,9 +37,10 @@ class Holds:
 def sync_holds(connection: Connection) -> Holds:
     """Hold the days of newly blocked batches, release those of resolved ones; in the caller's transaction."""
     now = utcnow()
+    held_by = REGISTRY.held_by()  # dataset -> (the column that dates its rows, the families it feeds)
     unresolved = (
         select(batch_ledger)
-        .where(batch_ledger.c.status == "blocked", batch_ledger.c.dataset.in_(REGISTRY.held_by()))
+        .where(batch_ledger.c.status == "blocked", batch_ledger.c.dataset.in_(held_by))
         .where(exists().where(and_(quarantine.c.batch_id == batch_ledger.c.batch_id, quarantine.c.status == "open")))
     )
     blocked = {row.batch_id: row for row in connection.execute(unresolved)}
@@ -62,7 +63,7 @@ def sync_holds(connection: Connection) -> Holds:
     for batch_id, batch in blocked.items():
         if batch_id in already_held:
             continue
-        column, families = REGISTRY.held_by()[batch.dataset]
+        column, families = held_by[batch.dataset]
         days = _days_of(batch, column)
         rows = [
             {
