@@ -1,13 +1,25 @@
-"""KPIs: rebuild the KPI partitions that loaded batches touched (all of them on ``full``)."""
+"""KPIs: rebuild the KPI partitions that loaded batches touched (all of them on ``full``).
+
+A family at a time, so that a full build holds one family's facts, never the whole warehouse's: its facts are read
+once (the rebuilt days and the rest of their weeks and months), its daily rows written as they are aggregated, its
+weekly and monthly rows aggregated from the same facts, then everything is let go before the next family.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
+from sqlalchemy import Connection
 
 from core.engine import Warehouse, write_transaction
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from transforms.kpi_tables import FamilyFacts
 
 log = logging.getLogger(__name__)
 
@@ -17,54 +29,99 @@ def build_kpis(pipeline_run_id: str, settings: Settings, full: bool = False) -> 
 
     The recomputed days replace their old rows, and the batches are marked built, in one transaction.
     """
-    from transforms.kpi_tables import (
-        cost_kpis,
-        customer_kpis,
-        feedback_kpis,
-        people_kpis,
-        production_kpis,
-        retention_kpis,
-        training_kpis,
-    )
+    from warehouse import kpi_holds, kpi_store
+    from warehouse.ledger import utcnow
+
+    with Warehouse(settings.warehouse_url) as warehouse, write_transaction(warehouse.engine) as connection:
+        holds = kpi_holds.sync_holds(connection)
+        partitions = kpi_store.pending_partitions(connection, full=full).with_holds(holds)
+        now = utcnow()
+        written, kpi_days = 0, set[date]()
+        for family, days in partitions.days.items():
+            if days is not None and not days:
+                continue
+            rows, on_days = _rebuild_family(connection, family, days, holds.held.get(family), pipeline_run_id, now)
+            written, kpi_days = written + rows, kpi_days | on_days
+        kpi_store.finish_build(connection, partitions, kpi_days, now)
+        if partitions.empty:
+            log.info("KPIs: no day changed since the last build")
+        else:
+            log.info(
+                "KPIs: rebuilt %s; %d rows written",
+                {f: "all days" if d is None else f"{len(d)} day(s)" for f, d in partitions.days.items()},
+                written,
+            )
+    return written
+
+
+def _rebuild_family(
+    connection: Connection,
+    family: str,
+    days: set[date] | None,
+    held: set[date] | None,
+    pipeline_run_id: str,
+    now: object,
+) -> tuple[int, set[date]]:
+    """Replace one family's daily rows of ``days`` and the weeks and months that contain them."""
+    from transforms.kpi_tables import kpi_rows, period_kpis, period_rollup, period_window, retention_periods
     from warehouse import kpi_holds, kpi_store
 
-    with Warehouse(settings.warehouse_url) as warehouse:
-        engine = warehouse.engine
-        with write_transaction(engine) as connection:
-            holds = kpi_holds.sync_holds(connection)
-            partitions = kpi_store.pending_partitions(connection, full=full).with_holds(holds)
-            if partitions.empty:
-                log.info("KPIs: no day changed since the last build")
-                written = kpi_store.replace_partitions(connection, partitions, {}, pipeline_run_id)
-            else:
-                days = partitions.days
-                as_of = kpi_store.training_as_of(connection)
-                builders = {
-                    "production": lambda d: production_kpis(*kpi_store.read_production(connection, d)),
-                    "cost": lambda d: cost_kpis(*kpi_store.read_cost(connection, d)),
-                    "customer": lambda d: customer_kpis(*kpi_store.read_customer(connection, d)),
-                    "retention": lambda d: retention_kpis(
-                        kpi_store.read_accounts(connection),
-                        sorted(d if d is not None else kpi_store.activity_days(connection)),
-                    ),
-                    "feedback": lambda d: feedback_kpis(kpi_store.read_feedback(connection, d)),
-                    "people": lambda d: people_kpis(
-                        *kpi_store.read_people(connection),
-                        sorted(d if d is not None else kpi_store.people_days(connection)),
-                    ),
-                    "training": lambda d: (
-                        training_kpis(kpi_store.read_training(connection, d), as_of) if as_of else pd.DataFrame()
-                    ),
-                }
-                frames = {
-                    family: kpi_holds.without_held_days(build(days[family]), holds.held.get(family))
-                    for family, build in builders.items()
-                    if days[family] is None or days[family]
-                }
-                written = kpi_store.replace_partitions(connection, partitions, frames, pipeline_run_id)
-                log.info(
-                    "KPIs: rebuilt %s; %d rows written",
-                    {f: "all days" if d is None else f"{len(d)} day(s)" for f, d in days.items()},
-                    written,
-                )
+    facts_of = _flow_facts(connection).get(family)
+    if facts_of is not None:  # flows: days and periods aggregate the same facts
+        facts = facts_of(None if days is None else period_window(days)).without_days(held)
+        written = kpi_store.replace_daily(connection, family, days, kpi_rows(facts.on_days(days)), pipeline_run_id, now)
+        routes = kpi_store.period_routes(connection) if facts.products is not None else None
+        kpi_store.replace_periods(
+            connection, family, days, lambda period, _: period_kpis(facts, period, routes), pipeline_run_id, now
+        )
+        return written
+    # Stocks and retention: a day's value needs every earlier day's facts, so they are built per day.
+    daily = kpi_holds.without_held_days(_stock_rows(connection, family, days), held)
+    written = kpi_store.replace_daily(connection, family, days, [daily], pipeline_run_id, now)
+    if family == "retention":
+        accounts = kpi_store.read_accounts(connection)
+
+        def retention_rows_of(period: str, starts: list[date] | None) -> pd.DataFrame:
+            every = kpi_store.period_starts(kpi_store.activity_days(connection), period) if starts is None else starts
+            return retention_periods(accounts, every, period)
+
+        kpi_store.replace_periods(connection, family, days, retention_rows_of, pipeline_run_id, now)
+    else:
+        just_built = kpi_store.as_read(daily)
+
+        def rolled_up(period: str, starts: list[date] | None) -> pd.DataFrame:
+            stored = just_built if days is None else kpi_store.read_daily(connection, family, days, period)
+            return period_rollup(stored, period)
+
+        kpi_store.replace_periods(connection, family, days, rolled_up, pipeline_run_id, now)
     return written
+
+
+def _flow_facts(connection: Connection) -> dict[str, Callable[[set[date] | None], FamilyFacts]]:
+    """The families whose KPIs sum or take quantiles of facts dated by one day, and how to read their facts."""
+    from transforms.kpi_tables import cost_facts, customer_facts, feedback_facts, production_facts, training_facts
+    from warehouse import kpi_store
+
+    def training(days: set[date] | None) -> FamilyFacts:
+        as_of = kpi_store.training_as_of(connection)
+        assignments = kpi_store.read_training(connection, days)
+        return training_facts(assignments if as_of else assignments.iloc[0:0], as_of or date.min)
+
+    return {
+        "production": lambda d: production_facts(*kpi_store.read_production(connection, d)),
+        "cost": lambda d: cost_facts(*kpi_store.read_cost(connection, d)),
+        "customer": lambda d: customer_facts(*kpi_store.read_customer(connection, d)),
+        "feedback": lambda d: feedback_facts(kpi_store.read_feedback(connection, d)),
+        "training": training,
+    }
+
+
+def _stock_rows(connection: Connection, family: str, days: set[date] | None) -> pd.DataFrame:
+    from transforms.kpi_tables import people_kpis, retention_kpis
+    from warehouse import kpi_store
+
+    if family == "retention":
+        chosen = days if days is not None else kpi_store.activity_days(connection)
+        return retention_kpis(kpi_store.read_accounts(connection), sorted(chosen))
+    chosen = days if days is not None else kpi_store.people_days(connection)
+    return people_kpis(*kpi_store.read_people(connection), sorted(chosen))

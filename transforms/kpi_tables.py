@@ -5,7 +5,8 @@ Rollups (line -> site -> company) sum numerators and denominators; they never av
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -53,48 +54,168 @@ def _grains(kpi: Kpi) -> dict[str, list[str]]:
     return {grain: GRAIN_DIMENSIONS[grain] for grain in kpi.grains}
 
 
-def _rollup(frame: pd.DataFrame, kpi: Kpi, date_column: str) -> pd.DataFrame:
-    """One KPI per day at each of its grains: summed numerator and denominator, then the value from them."""
-    numerator = kpi.numerator.column
-    denominator = kpi.denominator.column if kpi.denominator is not None else None
-    summed_columns = [numerator] if denominator is None else [numerator, denominator]
-    parts = []
-    for grain, dims in _grains(kpi).items():
-        summed = frame.groupby([date_column, *dims], as_index=False)[summed_columns].sum()
-        summed = summed.rename(columns={date_column: "kpi_date", numerator: "numerator"})
-        summed["denominator"] = 1.0 if denominator is None else summed[denominator]
-        for dim in ("site_id", "line_id", "step_id"):
-            if dim not in dims:
-                summed[dim] = ALL
-        summed["grain"] = grain
-        parts.append(summed)
-    out = pd.concat(parts, ignore_index=True)
-    out["numerator"] = out["numerator"].astype("float64")
-    out["denominator"] = out["denominator"].astype("float64")
-    out["kpi"] = kpi.code
-    if kpi.additivity == "amount":
-        out["denominator"] = 1.0
-    out["value"] = kpi_value(kpi.code, out["numerator"], out["denominator"])
-    return out[KPI_COLUMNS]
+def group_sums(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """The sums of ``columns`` per distinct ``keys``, in key order (a row with a missing key is left out, a missing
+    value counts as 0).
 
-
-def _family_rows(family: str, date_column: str, *frames: pd.DataFrame) -> list[pd.DataFrame]:
-    """The daily rows of every summed KPI (ratios and amounts) of ``family`` in the registry.
-
-    Each KPI is rolled up from the first of ``frames`` (the family's prepared rows) that carries its numerator and
-    denominator columns; a family whose KPIs count different things (people: heads, assignments, completions)
-    hands over one frame per kind of row.
+    Each group sums its own rows, in their order, with numpy's pairwise sum: the result never depends on which other
+    groups share the frame, so a day or a month rebuilt on its own sums to the same bits as in a full build.
+    (pandas' grouped sum picks its algorithm by the frame's layout, and a lone month can round differently.)
     """
-    out = []
-    for kpi in REGISTRY:
-        if kpi.family != family or kpi.additivity not in ("ratio", "amount"):
+    grouper = frame.groupby(keys, sort=True)
+    numbered = grouper.ngroup()
+    kept = numbered.notna().to_numpy()
+    ids = numbered.to_numpy()[kept].astype("int64")
+    out = grouper.size().index.to_frame(index=False)
+    if not len(ids):
+        return out.assign(**{column: pd.Series(dtype="float64") for column in columns})
+    order = np.argsort(ids, kind="stable")
+    starts = np.flatnonzero(np.diff(ids[order], prepend=-1))
+    for column in columns:
+        values = frame[column].to_numpy()[kept][order]
+        if values.dtype.kind in "biu":
+            values = values.astype("int64")
+        else:
+            values = np.nan_to_num(values.astype("float64"), nan=0.0)
+        out[column] = np.add.reduceat(values, starts)
+    return out
+
+
+def _with_all(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Rows of ``grain``: the place columns it does not group by read ALL."""
+    for dim in ("site_id", "line_id", "step_id"):
+        if dim not in GRAIN_DIMENSIONS[grain]:
+            frame[dim] = ALL
+    frame["grain"] = grain
+    return frame
+
+
+def _on_days(frame: pd.DataFrame, column: str, days: set[date], keep: bool) -> pd.DataFrame:
+    """The rows whose ``column`` falls on one of ``days`` (``keep``), or on none of them."""
+    codes, uniques = pd.factorize(frame[column])
+    on = pd.Series(pd.to_datetime(uniques)).dt.date.isin(days).to_numpy()
+    hit = np.append(on, False)[codes]  # a missing date (code -1) is on no day
+    return frame[hit if keep else ~hit]
+
+
+@dataclass(frozen=True)
+class FamilyFacts:
+    """A KPI family's facts, prepared for its KPIs: the frames they aggregate, each dated by ``date_column``.
+
+    A family whose KPIs count different things (people: heads, assignments, completions) has one frame per kind of
+    row; each KPI aggregates the first frame that carries its numerator's and denominator's columns.
+    """
+
+    family: str
+    date_column: str
+    frames: tuple[pd.DataFrame, ...]
+    products: pd.DataFrame | None = None  # production: the product routes that RTY multiplies along
+
+    def on_days(self, days: set[date] | None) -> FamilyFacts:
+        """Only the rows of ``days`` (every row for ``None``)."""
+        if days is None:
+            return self
+        frames = tuple(_on_days(f, self.date_column, days, keep=True) for f in self.frames)
+        return replace(self, frames=frames)
+
+    def without_days(self, days: set[date] | None) -> FamilyFacts:
+        """Without the rows of ``days`` (held days: no KPI row, no share in a week or month)."""
+        if not days:
+            return self
+        frames = tuple(_on_days(f, self.date_column, days, keep=False) for f in self.frames)
+        return replace(self, frames=frames)
+
+    def by_period(self, period: str) -> FamilyFacts:
+        """The same rows dated by the start of their week or month instead of their day."""
+        frames = tuple(f.assign(period_start=period_start(f[self.date_column], period)) for f in self.frames)
+        return replace(self, date_column="period_start", frames=frames)
+
+
+def kpi_rows(facts: FamilyFacts, routes: dict[str, list[str]] | None = None) -> Iterator[pd.DataFrame]:
+    """Every KPI of the family in the registry per date and grain, from its facts, one frame at a time.
+
+    One aggregation per frame and grain sums the numerators and denominators of every KPI that counts over that
+    frame at that grain; quantiles come from the facts per grain; a route product (RTY) multiplies the step FPYs
+    along each line's route (``routes``, else the routes of the products the facts ran).
+    """
+    if all(frame.empty for frame in facts.frames):
+        return
+    date_column = facts.date_column
+    family_kpis = [kpi for kpi in REGISTRY if kpi.family == facts.family]
+    summed_on: dict[int, list[Kpi]] = {}
+    for kpi in family_kpis:
+        if not kpi.additive:
             continue
         needed = [m.column for m in (kpi.numerator, kpi.denominator) if m is not None]
-        frame = next((f for f in frames if all(c in f.columns for c in needed)), None)
-        if frame is None:
-            raise ValueError(f"KPI {kpi.code}: no prepared {family} rows carry {', '.join(needed)}")
-        out.append(_rollup(frame, kpi, date_column))
-    return out
+        index = next((i for i, f in enumerate(facts.frames) if all(c in f.columns for c in needed)), None)
+        if index is None:
+            raise ValueError(f"KPI {kpi.code}: no prepared {facts.family} rows carry {', '.join(needed)}")
+        summed_on.setdefault(index, []).append(kpi)
+    step_fpy: list[pd.DataFrame] = []
+    for index, kpis_of_frame in summed_on.items():
+        frame = facts.frames[index]
+        for grain, dims in GRAIN_DIMENSIONS.items():
+            at_grain = [kpi for kpi in kpis_of_frame if grain in kpi.grains]
+            if not at_grain:
+                continue
+            columns = list(
+                dict.fromkeys(m.column for kpi in at_grain for m in (kpi.numerator, kpi.denominator) if m is not None)
+            )
+            sums = group_sums(frame, [date_column, *dims], columns)
+            sums = _with_all(sums.rename(columns={date_column: "kpi_date"}), grain)
+            for kpi in at_grain:
+                rows = _summed_rows(sums, kpi)
+                if kpi.code == "fpy" and grain == "step":
+                    step_fpy.append(rows)
+                yield rows
+    for kpi in family_kpis:
+        if kpi.additivity == "quantile":
+            yield _quantile_rollup(facts.frames[0], kpi, date_column)
+    if any(kpi.additivity == "route_product" for kpi in family_kpis) and step_fpy:
+        runs = facts.frames[0]
+        if routes is None:
+            routes = line_routes(facts.products if facts.products is not None else pd.DataFrame(), runs)
+        yield rty_rows(step_fpy[0], "kpi_date", routes)[KPI_COLUMNS]
+
+
+def _summed_rows(sums: pd.DataFrame, kpi: Kpi) -> pd.DataFrame:
+    """One KPI's rows from its grain's summed columns: numerator, denominator and the value from them."""
+    numerator = sums[kpi.numerator.column].astype("float64")
+    if kpi.denominator is None or kpi.additivity == "amount":
+        denominator = pd.Series(1.0, index=sums.index)
+    else:
+        denominator = sums[kpi.denominator.column].astype("float64")
+    rows = sums[["kpi_date", "grain", "site_id", "line_id", "step_id"]].assign(
+        kpi=kpi.code, numerator=numerator, denominator=denominator
+    )
+    rows["value"] = kpi_value(kpi.code, rows["numerator"], rows["denominator"])
+    return rows[KPI_COLUMNS]
+
+
+def daily_kpis(facts: FamilyFacts) -> pd.DataFrame:
+    """Every KPI row of the family's facts, per day, in one frame."""
+    parts = list(kpi_rows(facts))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=KPI_COLUMNS)
+
+
+def period_kpis(facts: FamilyFacts, period: str, routes: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The family's weekly or monthly KPI rows, aggregated from the period's facts themselves: sums of counts,
+    quantiles of the period's runs, products of the period's step FPYs (never averages of daily values)."""
+    parts = list(kpi_rows(facts.by_period(period), routes))
+    if not parts:
+        return pd.DataFrame(columns=PERIOD_COLUMNS)
+    rows = pd.concat(parts, ignore_index=True).rename(columns={"kpi_date": "period_start"})
+    return rows.assign(period=period)[PERIOD_COLUMNS]
+
+
+def period_window(days: set[date]) -> set[date]:
+    """Every day of the ISO weeks and calendar months that contain ``days``: what their periods aggregate."""
+    window: set[date] = set()
+    for period, length in (("week", pd.offsets.Week(weekday=0)), ("month", pd.offsets.MonthBegin())):
+        for start in set(period_start(pd.Series(sorted(days)), period)):
+            end = (pd.Timestamp(start) + length).date()
+            window |= {d.date() for d in pd.date_range(start, end, inclusive="left")}
+    return window
 
 
 PERIOD_COLUMNS = [
@@ -112,35 +233,33 @@ PERIOD_COLUMNS = [
 
 
 def period_start(days: pd.Series, period: str) -> pd.Series:
-    """The Monday of each day's ISO week, or the first of its month."""
-    stamps = pd.to_datetime(days)
+    """The Monday of each day's ISO week, or the first of its month (worked out once per distinct day)."""
+    codes, uniques = pd.factorize(pd.Series(days).reset_index(drop=True))
+    stamps = pd.Series(pd.to_datetime(uniques))
     if period == "week":
-        return (stamps - pd.to_timedelta(stamps.dt.weekday, unit="D")).dt.date
-    return stamps.dt.to_period("M").dt.start_time.dt.date
+        starts = (stamps - pd.to_timedelta(stamps.dt.weekday, unit="D")).dt.date
+    else:
+        starts = stamps.dt.to_period("M").dt.start_time.dt.date
+    values = np.append(starts.to_numpy(dtype=object), np.array([None], dtype=object))[codes]
+    return pd.Series(values, index=pd.Series(days).index, dtype=object)
 
 
-def period_rollup(daily: pd.DataFrame, period: str, routes: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Weekly or monthly KPI rows from daily rows: summed numerators and denominators, never averaged ratios.
-
-    Quantiles come from the facts instead (``period_cycle_quantiles``); RTY is the product of the period's step
-    FPYs on each line's route.
-    """
-    non_additive = [k.code for k in REGISTRY if not k.additive]
+def period_rollup(daily: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Weekly or monthly rows of a stock family (people) from its daily rows: a period sums its days' numerators and
+    denominators (head-days), never averaging daily ratios. Flow families aggregate their facts instead
+    (``period_kpis``)."""
     amounts = [k.code for k in REGISTRY if k.additivity == "amount"]
-    daily = daily[~daily["kpi"].isin(non_additive)]
+    daily = daily[daily["kpi"].isin([k.code for k in REGISTRY if k.additive])]
     if daily.empty:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     frame = daily.assign(period_start=period_start(daily["kpi_date"], period))
     keys = ["kpi", "period_start", "grain", "site_id", "line_id", "step_id"]
-    out = frame.groupby(keys, as_index=False)[["numerator", "denominator"]].sum()
+    out = group_sums(frame, keys, ["numerator", "denominator"])
     out["period"] = period
     out.loc[out["kpi"].isin(amounts), "denominator"] = 1.0
     out["value"] = np.nan
     for kpi, rows in out.groupby("kpi").groups.items():
         out.loc[rows, "value"] = kpi_value(str(kpi), out.loc[rows, "numerator"], out.loc[rows, "denominator"])
-    step_fpy = out[(out["kpi"] == "fpy") & (out["grain"] == "step")]
-    if not step_fpy.empty and routes is not None:
-        out = pd.concat([out, rty_rows(step_fpy, "period_start", routes).assign(period=period)], ignore_index=True)
     return out[PERIOD_COLUMNS]
 
 
@@ -152,6 +271,11 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     """
     if runs.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
+    return daily_kpis(production_facts(runs, defects, products))
+
+
+def production_facts(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.DataFrame) -> FamilyFacts:
+    """The runs with what the manufacturing KPIs count: opportunities, defects, OEE's minutes, cycle time."""
     runs = runs.merge(products[["product_id", "opportunities_per_unit"]], on="product_id", how="left")
     runs["opportunities"] = runs["units_inspected"] * runs["opportunities_per_unit"].fillna(0)
     defect_totals = defects.groupby("run_id", as_index=False)["defect_count"].sum()
@@ -163,12 +287,7 @@ def production_kpis(runs: pd.DataFrame, defects: pd.DataFrame, products: pd.Data
     runs["good_ideal_minutes"] = runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60
     runs["cycle_minutes"] = cycle_minutes(runs)
     runs["run_count"] = 1
-    day = "production_date"
-    frames = _family_rows("production", day, runs)
-    frames += [_quantile_rollup(runs, kpi, day) for kpi in _quantile_kpis()]
-    daily = pd.concat(frames, ignore_index=True)
-    fpy = daily[(daily["kpi"] == "fpy") & (daily["grain"] == "step")]  # RTY: the product of the step FPYs
-    return pd.concat([daily, rty_rows(fpy, "kpi_date", line_routes(products, runs))], ignore_index=True)
+    return FamilyFacts("production", "production_date", (runs,), products)
 
 
 def _quantile_kpis() -> list[Kpi]:
@@ -270,6 +389,11 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
     """NPS and CSAT per day and site and company."""
     if feedback.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
+    return daily_kpis(feedback_facts(feedback))
+
+
+def feedback_facts(feedback: pd.DataFrame) -> FamilyFacts:
+    """The responses with what NPS and CSAT count: net promoters, scored and satisfied responses."""
     frame = feedback.assign(
         response_date=pd.to_datetime(feedback["responded_at"]).dt.date,
         net_promoters=(feedback["nps_score"] >= 9).astype(int) - (feedback["nps_score"] <= 6).astype(int),
@@ -277,13 +401,18 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
         satisfied=(feedback["csat_score"] >= 4).fillna(False).astype(int),
         csat_scored=feedback["csat_score"].notna().astype(int),
     )
-    return pd.concat(_family_rows("feedback", "response_date", frame), ignore_index=True)
+    return FamilyFacts("feedback", "response_date", (frame,))
 
 
 def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Training completion per due day and line, site and company, for assignments due by ``as_of``."""
     if assignments.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
+    return daily_kpis(training_facts(assignments, as_of))
+
+
+def training_facts(assignments: pd.DataFrame, as_of: date) -> FamilyFacts:
+    """The assignments due by ``as_of``, with whether each was completed on time and counts at all (not exempt)."""
     due = assignments[pd.to_datetime(assignments["due_on"]).dt.date <= as_of].copy()
     completed = pd.to_datetime(due["completed_on"])
     due["on_time"] = (
@@ -291,26 +420,36 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
     ).astype(int)
     due["eligible"] = due["status"].ne("exempt").astype(int)
     due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
-    return pd.concat(_family_rows("training", "due_date", due), ignore_index=True)
+    return FamilyFacts("training", "due_date", (due,))
 
 
 def cost_kpis(ledger: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     """Cost of quality by PAF category (amounts and shares), COPQ and COPQ's share of revenue, per day and site."""
     if ledger.empty and shipments.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
+    return daily_kpis(cost_facts(ledger, shipments))
+
+
+def cost_facts(ledger: pd.DataFrame, shipments: pd.DataFrame) -> FamilyFacts:
+    """Ledger entries by PAF category beside the revenue of shipments, dated by their day."""
     costs = ledger.assign(day=pd.to_datetime(ledger["booked_on"]).dt.date, revenue=0.0)
     for category in PAF:
         costs[category] = costs["amount"].where(costs["category"] == category, 0.0)
     sales = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, amount=0.0)
     frame = pd.concat([costs, sales], ignore_index=True).fillna({c: 0.0 for c in (*PAF, "amount", "revenue")})
     frame["copq_amount"] = frame["internal_failure"] + frame["external_failure"]
-    return pd.concat(_family_rows("cost", "day", frame), ignore_index=True)
+    return FamilyFacts("cost", "day", (frame,))
 
 
 def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     """Complaint rate per 1,000 units shipped per day and site; complaint counts per day and line."""
     if complaints.empty and shipments.empty:
         return pd.DataFrame(columns=KPI_COLUMNS)
+    return daily_kpis(customer_facts(complaints, shipments))
+
+
+def customer_facts(complaints: pd.DataFrame, shipments: pd.DataFrame) -> FamilyFacts:
+    """Complaints beside units shipped (for rates), and complaints by the line they name (for counts)."""
     received = complaints.assign(
         day=pd.to_datetime(complaints["received_on"]).dt.date,
         complaint=1,
@@ -321,7 +460,7 @@ def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataF
     # Rates over complaints and shipments together; counts of complaints by the line they name, over complaints.
     both = pd.concat([received, shipped], ignore_index=True)
     by_line = received.rename(columns={"complaint": "complaints_received"}).drop(columns="units")
-    return pd.concat(_family_rows("customer", "day", both, by_line), ignore_index=True)
+    return FamilyFacts("customer", "day", (both, by_line))
 
 
 def retention_rows(accounts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -329,35 +468,32 @@ def retention_rows(accounts: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFram
 
     ``windows`` has ``start`` and ``end`` (exclusive) dates and the label to file the row under (``when``).
     Retention is not additive: a month's value comes from the month's own start and end, never from daily rows.
+    Every window is judged at once over the accounts (windows x accounts, like the account snapshots).
     """
     if accounts.empty or windows.empty:
         return pd.DataFrame(columns=["when", "grain", "site_id", "numerator", "denominator", "value"])
-    acquired = pd.to_datetime(accounts["acquired_on"])
-    churned = pd.to_datetime(accounts["churned_on"])
-    parts = []
-    for window in windows.itertuples(index=False):
-        start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-        at_start = (acquired < start) & (churned.isna() | (churned >= start))
-        at_end = (acquired < end) & (churned.isna() | (churned >= end))
-        new = (acquired >= start) & (acquired < end)
-        counts = pd.DataFrame(
-            {"site_id": accounts["site_id"], "kept": (at_end & ~new).astype(int), "at_start": at_start.astype(int)}
-        )
-        by_site = counts.groupby("site_id", as_index=False)[["kept", "at_start"]].sum().assign(grain="site")
-        company = pd.DataFrame(
-            {
-                "site_id": [ALL],
-                "kept": [counts["kept"].sum()],
-                "at_start": [counts["at_start"].sum()],
-                "grain": ["company"],
-            }
-        )
-        parts.append(pd.concat([by_site, company], ignore_index=True).assign(when=window.when))
-    out = pd.concat(parts, ignore_index=True).rename(columns={"kept": "numerator", "at_start": "denominator"})
+    grid = windows.merge(accounts[["site_id", "acquired_on", "churned_on"]], how="cross")
+    start, end = pd.to_datetime(grid["start"]), pd.to_datetime(grid["end"])
+    acquired, churned = pd.to_datetime(grid["acquired_on"]), pd.to_datetime(grid["churned_on"])
+    at_start = (acquired < start) & (churned.isna() | (churned >= start))
+    at_end = (acquired < end) & (churned.isna() | (churned >= end))
+    new = (acquired >= start) & (acquired < end)
+    counts = pd.DataFrame(
+        {
+            "when": grid["when"],
+            "site_id": grid["site_id"],
+            "kept": (at_end & ~new).astype(int),
+            "at_start": at_start.astype(int),
+        }
+    )
+    by_site = counts.groupby(["when", "site_id"], as_index=False, sort=False)[["kept", "at_start"]].sum()
+    company = counts.groupby("when", as_index=False, sort=False)[["kept", "at_start"]].sum().assign(site_id=ALL)
+    out = pd.concat([by_site.assign(grain="site"), company.assign(grain="company")], ignore_index=True)
+    out = out.rename(columns={"kept": "numerator", "at_start": "denominator"})
     out["numerator"] = out["numerator"].astype("float64")
     out["denominator"] = out["denominator"].astype("float64")
     out["value"] = kpis.ratio(out["numerator"], out["denominator"])
-    return out
+    return out[["when", "grain", "site_id", "numerator", "denominator", "value"]]
 
 
 def retention_kpis(accounts: pd.DataFrame, days: list[date]) -> pd.DataFrame:
@@ -387,16 +523,35 @@ PEOPLE_DAY_COLUMNS = ["day", "site_id", "line_id"]
 
 
 def _covering(starts: pd.Series, ends: pd.Series, groups: pd.DataFrame, days: list[date]) -> pd.DataFrame:
-    """How many [start, end) intervals cover each day, per site and line (an open end never closes)."""
-    day_values = pd.to_datetime(pd.Series(days)).to_numpy()
-    frame = groups.assign(start=pd.to_datetime(starts), end=pd.to_datetime(ends).fillna(pd.Timestamp.max))
-    frame = frame[frame["end"] > frame["start"]]  # e.g. completed before it fell due: never overdue
-    parts = []
-    for (site_id, line_id), rows in frame.groupby(["site_id", "line_id"]):
-        begun = np.searchsorted(np.sort(rows["start"].to_numpy()), day_values, side="right")
-        ended = np.searchsorted(np.sort(rows["end"].to_numpy()), day_values, side="right")
-        parts.append(pd.DataFrame({"day": days, "site_id": site_id, "line_id": line_id, "count": begun - ended}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*PEOPLE_DAY_COLUMNS, "count"])
+    """How many [start, end) intervals cover each day, per site and line (an open end never closes).
+
+    Each interval adds one from its start and takes it back from its end; a day's count is the running sum of
+    its group's changes up to that day (an as-of join of days to changes, every group at once).
+    """
+    keys = ["site_id", "line_id"]
+    stamp = "datetime64[ns]"  # one resolution on both sides of the as-of join
+    frame = groups.assign(start=pd.to_datetime(starts).astype(stamp), end=pd.to_datetime(ends).astype(stamp))
+    frame = frame[frame["end"].isna() | (frame["end"] > frame["start"])]  # e.g. completed before it fell due
+    if frame.empty or not days:
+        return pd.DataFrame(columns=[*PEOPLE_DAY_COLUMNS, "count"])
+    changes = pd.concat(
+        [
+            frame[keys].assign(at=frame["start"], change=1),
+            frame.loc[frame["end"].notna(), keys].assign(at=frame["end"], change=-1),
+        ],
+        ignore_index=True,
+    )
+    changes = changes.groupby([*keys, "at"], as_index=False)["change"].sum().sort_values([*keys, "at"])
+    changes["count"] = changes.groupby(keys)["change"].cumsum()
+    grid = (
+        frame[keys]
+        .drop_duplicates()
+        .merge(pd.DataFrame({"at": pd.to_datetime(pd.Series(days)).astype(stamp)}), how="cross")
+    )
+    counted = pd.merge_asof(grid.sort_values("at"), changes[[*keys, "at", "count"]].sort_values("at"), on="at", by=keys)
+    counted["count"] = counted["count"].fillna(0).astype("int64")
+    counted["day"] = counted["at"].dt.date
+    return counted.sort_values([*keys, "day"], kind="stable")[[*PEOPLE_DAY_COLUMNS, "count"]].reset_index(drop=True)
 
 
 def people_kpis(
@@ -466,7 +621,7 @@ def people_kpis(
 
     # One frame per kind of row: heads, assignment stocks, hours beside heads, completions.
     frames = (dated(active), dated(stock), dated(hours), dated(flows))
-    return pd.concat(_family_rows("people", "day", *frames), ignore_index=True)
+    return daily_kpis(FamilyFacts("people", "day", frames))
 
 
 CROSS_SOURCE_KPIS = {
@@ -508,15 +663,14 @@ def training_vs_outcomes(periods: pd.DataFrame) -> pd.DataFrame:
         if column not in wide:
             wide[column] = np.nan
     wide = wide.sort_values(["period", "line_id", "period_start"]).reset_index(drop=True)
-    wide["compliance_fpy_correlation"] = wide.groupby(["period", "line_id"], group_keys=False)[
-        ["training_compliance", "first_pass_yield"]
-    ].apply(
-        lambda g: (
-            g["training_compliance"]
-            .rolling(CORRELATION_WINDOW, min_periods=MIN_CORRELATION_POINTS)
-            .corr(g["first_pass_yield"])
-        )
+    # Every line's trailing window at once: pairwise rolling correlations per group, compliance against FPY.
+    pairs = (
+        wide.groupby(["period", "line_id"])[["training_compliance", "first_pass_yield"]]
+        .rolling(CORRELATION_WINDOW, min_periods=MIN_CORRELATION_POINTS)
+        .corr(pairwise=True)
     )
+    correlation = pairs.xs("training_compliance", level=-1)["first_pass_yield"].droplevel([0, 1])
+    wide["compliance_fpy_correlation"] = correlation.reindex(wide.index)
     wide["compliance_fpy_correlation"] = wide["compliance_fpy_correlation"].where(
         np.isfinite(wide["compliance_fpy_correlation"])
     )

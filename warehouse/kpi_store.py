@@ -6,7 +6,7 @@ recomputes its own day, not the year.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +20,6 @@ from core.kpi_registry import REGISTRY
 from warehouse.bulk import insert_frame
 from warehouse.deletes import deleted_days
 from warehouse.kpi_holds import Holds
-from warehouse.ledger import utcnow
 from warehouse.schema import (
     FACT_TABLES,
     batch_ledger,
@@ -66,9 +65,16 @@ def _dates(values: Iterable[object]) -> set[date]:
     return {d.date() for d in pd.to_datetime(pd.Series(list(values), dtype="object")).dropna()}
 
 
-def _touched(connection: Connection, column, ids: list[str]) -> set[date]:  # type: ignore[no-untyped-def]
-    """The distinct days in ``column`` of the rows that the batches ``ids`` loaded."""
-    return _dates(connection.scalars(select(column).where(column.table.c.batch_id.in_(ids)).distinct()))
+_DATASET_OF = {table.name: name for name, table in FACT_TABLES.items()}
+
+
+def _touched(connection: Connection, column, ids: dict[str, list[str]]) -> set[date]:  # type: ignore[no-untyped-def]
+    """The distinct days in ``column`` of the rows that the pending batches (``ids`` per dataset) loaded into its
+    table; no query at all when none loaded into it."""
+    loaded = ids.get(_DATASET_OF[column.table.name])
+    if not loaded:
+        return set()
+    return _dates(connection.scalars(select(column).where(column.table.c.batch_id.in_(loaded)).distinct()))
 
 
 def _day_range(first: date, last: date) -> set[date]:
@@ -86,24 +92,28 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     if full:
         return Partitions({family: None for family in REGISTRY.family_codes()}, ids)
     datasets = {b.dataset for b in pending}
+    ids_of: dict[str, list[str]] = {}
+    for b in pending:
+        ids_of.setdefault(b.dataset, []).append(b.batch_id)
     production: set[date] | None = set()
     if "products" in datasets:
         production = None  # a changed product (its opportunities per unit) can move any day's DPMO
     else:
-        production = _touched(connection, RUNS.c.production_date, ids)
-        production |= _dates(
-            connection.scalars(
-                select(RUNS.c.production_date)
-                .join(DEFECTS, DEFECTS.c.run_id == RUNS.c.run_id)
-                .where(DEFECTS.c.batch_id.in_(ids))
-                .distinct()
+        production = _touched(connection, RUNS.c.production_date, ids_of)
+        if ids_of.get("defects"):
+            production |= _dates(
+                connection.scalars(
+                    select(RUNS.c.production_date)
+                    .join(DEFECTS, DEFECTS.c.run_id == RUNS.c.run_id)
+                    .where(DEFECTS.c.batch_id.in_(ids_of["defects"]))
+                    .distinct()
+                )
             )
-        )
-    feedback = _touched(connection, FEEDBACK.c.responded_at, ids)
-    training = _touched(connection, TRAINING.c.due_on, ids) | _newly_due_days(connection)
-    shipped = _touched(connection, SHIPMENTS.c.shipped_on, ids)
-    cost = shipped | _touched(connection, COST_LEDGER.c.booked_on, ids)
-    customer = shipped | _touched(connection, COMPLAINTS.c.received_on, ids)
+    feedback = _touched(connection, FEEDBACK.c.responded_at, ids_of)
+    training = _touched(connection, TRAINING.c.due_on, ids_of) | _newly_due_days(connection)
+    shipped = _touched(connection, SHIPMENTS.c.shipped_on, ids_of)
+    cost = shipped | _touched(connection, COST_LEDGER.c.booked_on, ids_of)
+    customer = shipped | _touched(connection, COMPLAINTS.c.received_on, ids_of)
     # Retention depends on account dates only: a changed account can move every day; otherwise new days of activity.
     retention = None if "customer_accounts" in datasets else shipped | cost | customer
     days = {
@@ -113,7 +123,7 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
         "retention": retention,
         "feedback": feedback,
         "training": training,
-        "people": _people_days(connection, ids, datasets),
+        "people": _people_days(connection, ids_of, datasets),
     }
     # Rows deleted at the source are gone from the facts: the days they carried come from their kept records.
     # dataset -> (the column that dates its rows, the KPI families computed from it), from the KPI registry
@@ -211,95 +221,108 @@ def read_training(connection: Connection, days: set[date] | None) -> pd.DataFram
     return _read(connection, TRAINING, _in_days(TRAINING.c.due_on, days))
 
 
-def replace_partitions(
-    connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str
-) -> int:
-    """Swap in the recomputed rows of each family's days and mark the batches built, in the caller's transaction."""
-    now = utcnow()
-    written = 0
-    for family, frame in frames.items():
-        days = partitions.days[family]
-        condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(REGISTRY.family_codes()[family])
-        if days is not None:
-            if not days:
-                continue
-            condition = and_(condition, kpi_daily.c.kpi_date.in_(sorted(days)))
-        connection.execute(delete(kpi_daily).where(condition))
-        if frame.empty:
+def replace_daily(
+    connection: Connection,
+    family: str,
+    days: set[date] | None,
+    parts: Iterable[pd.DataFrame],
+    pipeline_run_id: str,
+    now: object,
+) -> tuple[int, set[date]]:
+    """Swap in the family's recomputed daily rows of ``days`` (every day for ``None``), one part at a time so that a
+    full build never holds the whole family's rows; returns how many rows were written and on which days."""
+    condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(REGISTRY.family_codes()[family])
+    if days is not None:
+        condition = and_(condition, kpi_daily.c.kpi_date.in_(sorted(days)))
+    connection.execute(delete(kpi_daily).where(condition))
+    written, on_days = 0, set[date]()
+    for part in parts:
+        if part.empty:
             continue
-        rows = frame.assign(
-            kpi_date=pd.to_datetime(frame["kpi_date"]).dt.date, pipeline_run_id=pipeline_run_id, computed_at=now
-        )
+        rows = part.assign(kpi_date=_as_dates(part["kpi_date"]), pipeline_run_id=pipeline_run_id, computed_at=now)
         rows["value"] = rows["value"].astype("float64")
         written += insert_frame(connection, kpi_daily, rows)
-    _replace_periods(connection, partitions, frames, pipeline_run_id, now)
-    _add_dates(connection, {d for frame in frames.values() if not frame.empty for d in frame["kpi_date"]})
-    if frames:
+        on_days |= set(rows["kpi_date"].unique())
+    return written, on_days
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """Days as dates, converted once per distinct day."""
+    codes, uniques = pd.factorize(values)
+    dates = pd.Series(pd.to_datetime(uniques)).dt.date.to_numpy(dtype=object)
+    return pd.Series(dates[codes], index=values.index, dtype=object)
+
+
+def period_starts(days: set[date], period: str) -> list[date]:
+    """The starts of the weeks or months that contain ``days``."""
+    from transforms.kpi_tables import period_start
+
+    return sorted(set(period_start(pd.Series(sorted(days)), period)))
+
+
+def replace_periods(
+    connection: Connection,
+    family: str,
+    days: set[date] | None,
+    rows_of: Callable[[str, list[date] | None], pd.DataFrame],
+    pipeline_run_id: str,
+    now: object,
+) -> None:
+    """Swap in the family's weeks and months that contain a rebuilt day (all of them for ``None``).
+
+    ``rows_of(period, starts)`` computes the rows of the periods starting on ``starts`` (``None``: every period).
+    """
+    kpi_names = REGISTRY.family_codes()[family]
+    for period in ("week", "month"):
+        condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
+        starts = None if days is None else period_starts(days, period)
+        if starts is not None:
+            condition = and_(condition, kpi_period.c.period_start.in_(starts))
+        rows = rows_of(period, starts)
+        if starts is not None and not rows.empty:
+            rows = rows[rows["period_start"].isin(starts)]
+        connection.execute(delete(kpi_period).where(condition))
+        _insert_periods(connection, rows, pipeline_run_id, now)
+
+
+def period_routes(connection: Connection) -> dict[str, list[str]]:
+    """Each line's route over all its runs: what a week's or month's RTY multiplies along."""
+    from transforms.kpi_tables import line_routes
+
+    line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
+    return line_routes(_read(connection, PRODUCTS), line_products)
+
+
+def read_daily(connection: Connection, family: str, days: set[date], period: str) -> pd.DataFrame:
+    """The family's stored daily rows of the weeks or months that contain ``days``, in key order."""
+    starts = period_starts(days, period)
+    end = (
+        pd.Timestamp(max(days)) + (pd.offsets.Week(weekday=0) if period == "week" else pd.offsets.MonthBegin())
+    ).date()
+    query = select(kpi_daily).where(
+        kpi_daily.c.kpi.in_(REGISTRY.family_codes()[family]),
+        kpi_daily.c.kpi_date >= starts[0],
+        kpi_daily.c.kpi_date < end,
+    )
+    return pd.read_sql(query.order_by(*kpi_daily.primary_key), connection)
+
+
+def finish_build(connection: Connection, partitions: Partitions, days: set[date], now: object) -> None:
+    """What follows the families' rows, in the same transaction: the calendar rows of new KPI days, the
+    cross-source table, the account snapshots of rebuilt retention days, and the batches marked built."""
+    _add_dates(connection, set(days))
+    rebuilt = [family for family, d in partitions.days.items() if d is None or d]
+    if rebuilt:
         _replace_training_outcomes(connection, now)
-    if "retention" in frames:
+    if "retention" in rebuilt:
         replace_customer_snapshots(connection, partitions.days["retention"], now)
     if partitions.batch_ids:
         connection.execute(
             update(batch_ledger).where(batch_ledger.c.batch_id.in_(partitions.batch_ids)).values(kpis_built_at=now)
         )
-    return written
 
 
-def _replace_periods(
-    connection: Connection, partitions: Partitions, frames: dict[str, pd.DataFrame], pipeline_run_id: str, now: object
-) -> None:
-    """Recompute the weeks and months that contain a rebuilt day, from the daily rows' summed counts."""
-    from transforms.kpi_tables import line_routes, period_cycle_quantiles, period_rollup, period_start
-
-    line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
-    routes = line_routes(_read(connection, PRODUCTS), line_products)
-    for family in frames:
-        days = partitions.days[family]
-        kpi_names = REGISTRY.family_codes()[family]
-        just_built: pd.DataFrame | None = None  # a full build's daily rows, at hand for both periods
-        all_runs: pd.DataFrame | None = None
-        for period in ("week", "month"):
-            condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
-            daily_query = select(kpi_daily).where(kpi_daily.c.kpi.in_(kpi_names))
-            if days is not None:
-                starts = sorted(set(period_start(pd.Series(sorted(days)), period)))
-                first, last = starts[0], max(days)
-                condition = and_(condition, kpi_period.c.period_start.in_(starts))
-                end = (
-                    pd.Timestamp(last) + (pd.offsets.Week(weekday=0) if period == "week" else pd.offsets.MonthBegin())
-                ).date()
-                daily_query = daily_query.where(kpi_daily.c.kpi_date >= first, kpi_daily.c.kpi_date < end)
-            if family == "retention":
-                from transforms.kpi_tables import retention_periods
-
-                every = sorted(set(period_start(pd.Series(sorted(activity_days(connection))), period)))
-                rows = retention_periods(read_accounts(connection), starts if days is not None else every, period)
-                connection.execute(delete(kpi_period).where(condition))
-                _insert_periods(connection, rows, pipeline_run_id, now)
-                continue
-            if days is None:  # every day of the family was just built: its rows are at hand, no need to read them
-                if just_built is None:
-                    just_built = _as_read(frames[family])
-                daily = just_built
-            else:
-                daily = pd.read_sql(daily_query.order_by(*kpi_daily.primary_key), connection)
-            rows = period_rollup(daily, period, routes)
-            if family == "production":
-                if days is None:
-                    if all_runs is None:
-                        all_runs = _read(connection, RUNS)
-                    runs = all_runs
-                else:
-                    in_range = and_(RUNS.c.production_date >= first, RUNS.c.production_date < end)
-                    runs = _read(connection, RUNS, in_range)
-                rows = pd.concat([rows, period_cycle_quantiles(runs, period)], ignore_index=True)
-            if days is not None and not rows.empty:
-                rows = rows[rows["period_start"].isin(starts)]
-            connection.execute(delete(kpi_period).where(condition))
-            _insert_periods(connection, rows, pipeline_run_id, now)
-
-
-def _as_read(daily: pd.DataFrame) -> pd.DataFrame:
+def as_read(daily: pd.DataFrame) -> pd.DataFrame:
     """Just-built daily KPI rows ready for the period rollup, as if read back from the table.
 
     A period sums each KPI and place's days in day order, whether they were just built or read back in key order
@@ -343,7 +366,7 @@ def activity_days(connection: Connection) -> set[date]:
     return _day_range(pd.Timestamp(first).date(), pd.Timestamp(last).date())
 
 
-def _people_days(connection: Connection, ids: list[str], datasets: set[str]) -> set[date] | None:
+def _people_days(connection: Connection, ids: dict[str, list[str]], datasets: set[str]) -> set[date] | None:
     """Compliance and overdue counts are stocks: a change on a day moves every later day up to the as-of day."""
     if {"courses", "role_requirements"} & datasets:
         return None
