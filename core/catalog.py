@@ -155,8 +155,9 @@ DEFECTS = Dataset(
     required=("defect_id", "run_id", "defect_code", "defect_count", "recorded_at", "updated_at"),
     fact_table="fact_defect",
     event_date="recorded_at",
-    # No index on run_id: it cost a third of the load's speed (5 M rows), and the KPI build joins a day's runs to
-    # the defects by hash join, which needs none.
+    # The defects of a run: an incremental KPI build totals the defects of the rebuilt week's and month's runs
+    # (without this index, a scan of every defect: 0.6 s of a one-day build on the benchmark year's 5 M rows).
+    indexed=("run_id",),
 )
 
 FEEDBACK = Dataset(
@@ -211,7 +212,7 @@ TRAINING_ASSIGNMENTS = Dataset(
     optional=("completed_on", "score"),
     fact_table="fact_training_assignment",
     event_date="assigned_on",
-    indexed=("due_on",),
+    indexed=("due_on", "updated_at"),  # updated_at: the LMS data's as-of day, max() by index
 )
 
 COMPLAINTS = Dataset(

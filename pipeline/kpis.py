@@ -63,16 +63,29 @@ def _rebuild_family(
     now: object,
 ) -> tuple[int, set[date]]:
     """Replace one family's daily rows of ``days`` and the weeks and months that contain them."""
-    from transforms.kpi_tables import kpi_rows, period_kpis, period_rollup, period_window, retention_periods
+    from transforms.kpi_tables import (
+        kpi_rows,
+        period_kpis,
+        period_rollup,
+        period_window,
+        retention_periods,
+        window_kpis,
+    )
     from warehouse import kpi_holds, kpi_store
 
     facts_of = _flow_facts(connection).get(family)
-    if facts_of is not None:  # flows: days and periods aggregate the same facts
-        facts = facts_of(None if days is None else period_window(days)).without_days(held)
-        written = kpi_store.replace_daily(connection, family, days, kpi_rows(facts.on_days(days)), pipeline_run_id, now)
-        routes = kpi_store.period_routes(connection) if facts.products is not None else None
+    if facts_of is not None and days is None:  # flows, every day: days and periods aggregate the same facts
+        facts = facts_of(None).without_days(held)
+        written = kpi_store.replace_daily(connection, family, None, kpi_rows(facts), pipeline_run_id, now)
         kpi_store.replace_periods(
-            connection, family, days, lambda period, _: period_kpis(facts, period, routes), pipeline_run_id, now
+            connection, family, None, lambda period, _: period_kpis(facts, period), pipeline_run_id, now
+        )
+        return written
+    if facts_of is not None and days is not None:  # a few days: theirs, their weeks' and months' rows at once
+        daily, periods = window_kpis(facts_of(period_window(days)).without_days(held), days)
+        written = kpi_store.replace_daily(connection, family, days, [daily], pipeline_run_id, now)
+        kpi_store.replace_periods(
+            connection, family, days, lambda period, _: periods[periods["period"] == period], pipeline_run_id, now
         )
         return written
     # Stocks and retention: a day's value needs every earlier day's facts, so they are built per day.

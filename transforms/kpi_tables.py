@@ -131,12 +131,12 @@ class FamilyFacts:
         return replace(self, date_column="period_start", frames=frames)
 
 
-def kpi_rows(facts: FamilyFacts, routes: dict[str, list[str]] | None = None) -> Iterator[pd.DataFrame]:
+def kpi_rows(facts: FamilyFacts) -> Iterator[pd.DataFrame]:
     """Every KPI of the family in the registry per date and grain, from its facts, one frame at a time.
 
     One aggregation per frame and grain sums the numerators and denominators of every KPI that counts over that
     frame at that grain; quantiles come from the facts per grain; a route product (RTY) multiplies the step FPYs
-    along each line's route (``routes``, else the routes of the products the facts ran).
+    along the route of the product each line ran most that date.
     """
     if all(frame.empty for frame in facts.frames):
         return
@@ -161,35 +161,63 @@ def kpi_rows(facts: FamilyFacts, routes: dict[str, list[str]] | None = None) -> 
             columns = list(
                 dict.fromkeys(m.column for kpi in at_grain for m in (kpi.numerator, kpi.denominator) if m is not None)
             )
-            sums = group_sums(frame, [date_column, *dims], columns)
-            sums = _with_all(sums.rename(columns={date_column: "kpi_date"}), grain)
-            for kpi in at_grain:
-                rows = _summed_rows(sums, kpi)
-                if kpi.code == "fpy" and grain == "step":
-                    step_fpy.append(rows)
+            sums = _with_all(
+                group_sums(frame, [date_column, *dims], columns).rename(columns={date_column: "kpi_date"}), grain
+            )
+            # As many KPIs per frame as keep it near _ROWS_PER_FRAME rows: all of them for a few days' sums, one
+            # at a time for a year's (a full build's memory holds a frame and its encoded copy, not the grain's).
+            per_frame = max(1, _ROWS_PER_FRAME // max(1, len(sums)))
+            for first in range(0, len(at_grain), per_frame):
+                chunk = at_grain[first : first + per_frame]
+                rows = _summed_rows(sums, chunk)
+                if grain == "step" and "fpy" in (codes := [kpi.code for kpi in chunk]):
+                    block = codes.index("fpy")
+                    step_fpy.append(rows.iloc[block * len(sums) : (block + 1) * len(sums)])
                 yield rows
     for kpi in family_kpis:
         if kpi.additivity == "quantile":
             yield _quantile_rollup(facts.frames[0], kpi, date_column)
     if any(kpi.additivity == "route_product" for kpi in family_kpis) and step_fpy:
-        runs = facts.frames[0]
-        if routes is None:
-            routes = line_routes(facts.products if facts.products is not None else pd.DataFrame(), runs)
+        products = facts.products if facts.products is not None else pd.DataFrame()
+        routes = line_routes(products, facts.frames[0], date_column).rename(columns={date_column: "kpi_date"})
         yield rty_rows(step_fpy[0], "kpi_date", routes)[KPI_COLUMNS]
 
 
-def _summed_rows(sums: pd.DataFrame, kpi: Kpi) -> pd.DataFrame:
-    """One KPI's rows from its grain's summed columns: numerator, denominator and the value from them."""
-    numerator = sums[kpi.numerator.column].astype("float64")
-    if kpi.denominator is None or kpi.additivity == "amount":
-        denominator = pd.Series(1.0, index=sums.index)
-    else:
-        denominator = sums[kpi.denominator.column].astype("float64")
-    rows = sums[["kpi_date", "grain", "site_id", "line_id", "step_id"]].assign(
-        kpi=kpi.code, numerator=numerator, denominator=denominator
+_ROWS_PER_FRAME = 200_000
+
+
+def _summed_rows(sums: pd.DataFrame, at_grain: list[Kpi]) -> pd.DataFrame:
+    """The rows of every KPI in ``at_grain`` from their grain's summed columns, one block of rows per KPI: numerator,
+    denominator and the value from them. Built as whole columns at once (a frame per KPI cost more in pandas'
+    bookkeeping than in arithmetic)."""
+    numerators, denominators, values = [], [], []
+    for kpi in at_grain:
+        numerator = sums[kpi.numerator.column].astype("float64")
+        if kpi.denominator is None or kpi.additivity == "amount":
+            denominator = pd.Series(1.0, index=sums.index)
+        else:
+            denominator = sums[kpi.denominator.column].astype("float64")
+        numerators.append(numerator.to_numpy())
+        denominators.append(denominator.to_numpy())
+        values.append(np.asarray(_value_function(kpi)(numerator, denominator), dtype="float64"))
+    places = {
+        column: np.tile(sums[column].to_numpy(), len(at_grain))
+        for column in ("kpi_date", "site_id", "line_id", "step_id")
+    }
+    return pd.DataFrame(
+        {
+            "kpi": np.repeat([kpi.code for kpi in at_grain], len(sums)).astype(object),
+            "kpi_date": places["kpi_date"],
+            "grain": sums["grain"].iloc[0] if len(sums) else None,
+            "site_id": places["site_id"],
+            "line_id": places["line_id"],
+            "step_id": places["step_id"],
+            "numerator": np.concatenate(numerators),
+            "denominator": np.concatenate(denominators),
+            "value": np.concatenate(values),
+        },
+        columns=KPI_COLUMNS,
     )
-    rows["value"] = kpi_value(kpi.code, rows["numerator"], rows["denominator"])
-    return rows[KPI_COLUMNS]
 
 
 def daily_kpis(facts: FamilyFacts) -> pd.DataFrame:
@@ -198,14 +226,58 @@ def daily_kpis(facts: FamilyFacts) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=KPI_COLUMNS)
 
 
-def period_kpis(facts: FamilyFacts, period: str, routes: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def period_kpis(facts: FamilyFacts, period: str) -> pd.DataFrame:
     """The family's weekly or monthly KPI rows, aggregated from the period's facts themselves: sums of counts,
     quantiles of the period's runs, products of the period's step FPYs (never averages of daily values)."""
-    parts = list(kpi_rows(facts.by_period(period), routes))
+    parts = list(kpi_rows(facts.by_period(period)))
     if not parts:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     rows = pd.concat(parts, ignore_index=True).rename(columns={"kpi_date": "period_start"})
     return rows.assign(period=period)[PERIOD_COLUMNS]
+
+
+def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The daily rows of ``days`` and the weekly and monthly rows of the periods that contain them, from the facts
+    of those periods (``period_window``), in one aggregation: each fact row takes part once dated by its week and
+    once by its month, a row of ``days`` once more by its day. What an incremental build rebuilds; the groups are
+    the same as in separate daily and period aggregations, and each group's result depends only on its own rows,
+    so the rows are those a full build makes. Returns (daily rows, period rows)."""
+    frames = []
+    for frame, of_days in zip(facts.frames, facts.on_days(days).frames, strict=True):
+        dated = frame[facts.date_column]
+        frames.append(
+            pd.concat(
+                [
+                    of_days.assign(**{_BUCKET: _bucket(of_days[facts.date_column], "day")}),
+                    frame.assign(**{_BUCKET: _bucket(period_start(dated, "week"), "week")}),
+                    frame.assign(**{_BUCKET: _bucket(period_start(dated, "month"), "month")}),
+                ],
+                ignore_index=True,
+            )
+        )
+    parts = list(kpi_rows(replace(facts, date_column=_BUCKET, frames=tuple(frames))))
+    if not parts:
+        return pd.DataFrame(columns=KPI_COLUMNS), pd.DataFrame(columns=PERIOD_COLUMNS)
+    rows = pd.concat(parts, ignore_index=True)
+    codes, buckets = pd.factorize(rows["kpi_date"])
+    kinds = np.array([_BUCKET_KINDS[int(b) // _BUCKET_SPAN] for b in buckets], dtype=object)[codes]
+    starts = np.array([date.fromordinal(int(b) % _BUCKET_SPAN) for b in buckets], dtype=object)[codes]
+    rows["kpi_date"] = starts
+    daily = rows[kinds == "day"].reset_index(drop=True)
+    periods = rows[kinds != "day"].rename(columns={"kpi_date": "period_start"}).assign(period=kinds[kinds != "day"])
+    return daily, periods[PERIOD_COLUMNS].reset_index(drop=True)
+
+
+# A day, week or month as one number to group by: the kind times _BUCKET_SPAN plus the first day's ordinal.
+_BUCKET = "date_bucket"
+_BUCKET_KINDS = ("day", "week", "month")
+_BUCKET_SPAN = 10_000_000
+
+
+def _bucket(days: pd.Series, kind: str) -> np.ndarray:
+    codes, uniques = pd.factorize(days)
+    ordinals = np.array([pd.Timestamp(d).toordinal() for d in uniques] + [np.nan], dtype="float64")
+    return ordinals[codes] + _BUCKET_KINDS.index(kind) * _BUCKET_SPAN  # a missing day stays missing (NaN)
 
 
 def period_window(days: set[date]) -> set[date]:
@@ -331,23 +403,35 @@ def _quantile_rollup(frame: pd.DataFrame, kpi: Kpi, date_column: str) -> pd.Data
     return result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
 
 
-def line_routes(products: pd.DataFrame, runs: pd.DataFrame) -> dict[str, list[str]]:
-    """Each line's route: the steps of the product it makes, in order (from the product dimension)."""
-    route_of = {
-        row.product_id: str(row.route).split(",")
-        for row in products.itertuples()
-        if isinstance(getattr(row, "route", None), str) and row.route
-    }
-    routes: dict[str, list[str]] = {}
-    for line_id, product_id in runs.groupby("line_id")["product_id"].agg(lambda p: p.mode().iloc[0]).items():
-        routes[str(line_id)] = route_of.get(
-            product_id, sorted(runs.loc[runs["line_id"] == line_id, "step_id"].unique())
-        )
-    return routes
+def line_routes(products: pd.DataFrame, runs: pd.DataFrame, date_column: str) -> pd.DataFrame:
+    """Each line's route per date (day, week or month): the steps, in order, of the product it ran most that date
+    (the first by id on a tie), from the product dimension; a product without a route: the steps the line ran.
+
+    One row per date, line and route step: ``date_column``, ``line_id``, ``position``, ``step_id``.
+    """
+    columns = [date_column, "line_id", "position", "step_id"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    ran = runs.groupby([date_column, "line_id", "product_id"], sort=True).size().rename("runs").reset_index()
+    ran = ran.sort_values([date_column, "line_id", "runs"], ascending=[True, True, False], kind="stable")
+    made = ran.drop_duplicates([date_column, "line_id"])[[date_column, "line_id", "product_id"]]
+    routed = products[["product_id", "route"]] if "route" in products else pd.DataFrame(columns=["product_id", "route"])
+    routed = routed[routed["route"].map(lambda r: isinstance(r, str) and r != "")]
+    steps_of = routed.assign(step_id=routed["route"].str.split(",")).explode("step_id")
+    steps_of["position"] = steps_of.groupby("product_id").cumcount()
+    with_route = made.merge(steps_of[["product_id", "position", "step_id"]], on="product_id")
+    without = made[~made["product_id"].isin(routed["product_id"])][[date_column, "line_id"]]
+    ran_steps = runs[[date_column, "line_id", "step_id"]].drop_duplicates().merge(without, on=[date_column, "line_id"])
+    ran_steps = ran_steps.sort_values([date_column, "line_id", "step_id"], kind="stable")
+    ran_steps["position"] = ran_steps.groupby([date_column, "line_id"]).cumcount()
+    both = pd.concat([with_route[columns], ran_steps[columns]], ignore_index=True)
+    both["line_id"] = both["line_id"].astype(str)
+    return both.sort_values(columns[:3], kind="stable").reset_index(drop=True)
 
 
-def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: dict[str, list[str]]) -> pd.DataFrame:
-    """RTY per date and line: the product of the step FPYs on the line's route (KPIS.md).
+def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: pd.DataFrame) -> pd.DataFrame:
+    """RTY per date and line: the product of the step FPYs on the line's route that date (KPIS.md; ``routes`` as
+    ``line_routes`` gives them).
 
     A product of ratios does not roll up by summing: the numerator carries the value and the denominator is 1;
     a week's or month's RTY is the product of that period's step FPYs, never a sum of daily RTYs.
@@ -358,13 +442,12 @@ def rty_rows(step_fpy: pd.DataFrame, date_column: str, routes: dict[str, list[st
         return pd.DataFrame(columns=KPI_COLUMNS if date_column == "kpi_date" else PERIOD_COLUMNS)
     step_fpy = step_fpy.assign(line_id=step_fpy["line_id"].astype(str))
     places = step_fpy[keys].drop_duplicates()
-    # Each place's route steps, in route order: the line's route, else (a line without one) the steps it ran.
-    route_steps = pd.DataFrame(
-        [(line, position, step) for line, steps in routes.items() for position, step in enumerate(steps)],
-        columns=["line_id", "position", "step_id"],
+    # Each place's route steps, in route order (a line with no runs that date has no route: its steps as run).
+    routed = places.merge(routes, on=[date_column, "line_id"])
+    unrouted = step_fpy[keys + ["step_id"]].merge(
+        routes[[date_column, "line_id"]].drop_duplicates(), how="left", indicator=True
     )
-    routed = places.merge(route_steps, on="line_id")
-    unrouted = step_fpy.loc[~step_fpy["line_id"].isin(list(routes)), [*keys, "step_id"]]
+    unrouted = unrouted.loc[unrouted["_merge"] == "left_only", [*keys, "step_id"]]
     steps = pd.concat([routed, unrouted.assign(position=0)], ignore_index=True)
     steps = steps.merge(step_fpy[[*keys, "step_id", "value"]], on=[*keys, "step_id"], how="left")
     steps = steps.sort_values([*keys, "position"], kind="stable")
@@ -663,18 +746,37 @@ def training_vs_outcomes(periods: pd.DataFrame) -> pd.DataFrame:
         if column not in wide:
             wide[column] = np.nan
     wide = wide.sort_values(["period", "line_id", "period_start"]).reset_index(drop=True)
-    # Every line's trailing window at once: pairwise rolling correlations per group, compliance against FPY.
-    pairs = (
-        wide.groupby(["period", "line_id"])[["training_compliance", "first_pass_yield"]]
-        .rolling(CORRELATION_WINDOW, min_periods=MIN_CORRELATION_POINTS)
-        .corr(pairwise=True)
-    )
-    correlation = pairs.xs("training_compliance", level=-1)["first_pass_yield"].droplevel([0, 1])
-    wide["compliance_fpy_correlation"] = correlation.reindex(wide.index)
-    wide["compliance_fpy_correlation"] = wide["compliance_fpy_correlation"].where(
-        np.isfinite(wide["compliance_fpy_correlation"])
+    position = wide.groupby(["period", "line_id"]).cumcount().to_numpy()
+    wide["compliance_fpy_correlation"] = trailing_correlation(
+        wide["training_compliance"].to_numpy(dtype="float64"),
+        wide["first_pass_yield"].to_numpy(dtype="float64"),
+        position,
     )
     return wide[columns]
+
+
+def trailing_correlation(x: np.ndarray, y: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Pearson's r of ``x`` and ``y`` over each row's trailing ``CORRELATION_WINDOW`` rows of its group (``position``:
+    the row's place in its group, rows of a group consecutive), over the pairs where both are known; NaN with fewer
+    than ``MIN_CORRELATION_POINTS`` pairs or no spread.
+
+    Every window is computed from its own rows (no running sums carried from row to row), so a row's value never
+    depends on rows outside its window: an incremental build that reads only the rebuilt periods and the windows
+    they reach back to gets the bits of a full build.
+    """
+    back = np.arange(CORRELATION_WINDOW - 1, -1, -1)
+    rows = np.arange(len(x))[:, None] - back[None, :]
+    inside = (position[:, None] - back[None, :]) >= 0
+    xs, ys = x[rows.clip(0)], y[rows.clip(0)]
+    paired = inside & ~np.isnan(xs) & ~np.isnan(ys)
+    count = paired.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_x = np.where(paired, xs, 0.0).sum(axis=1) / count
+        mean_y = np.where(paired, ys, 0.0).sum(axis=1) / count
+        dx = np.where(paired, xs - mean_x[:, None], 0.0)
+        dy = np.where(paired, ys - mean_y[:, None], 0.0)
+        r = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    return np.where((count >= MIN_CORRELATION_POINTS) & np.isfinite(r), r, np.nan)
 
 
 def customer_snapshots(accounts: pd.DataFrame, days: list[date]) -> pd.DataFrame:

@@ -61,7 +61,10 @@ def merge_frame(
     # per-row conflict check (measured here: 1.9 s against 3.6 s per million rows into the indexed table).
     connection.execute(statement)
     stage.drop(connection)
-    return MergeCounts(written=len(frame) - int(unchanged), unchanged=int(unchanged))
+    written = len(frame) - int(unchanged)
+    if written:
+        dialect_of(connection).refresh_statistics(connection, target, written)
+    return MergeCounts(written=written, unchanged=int(unchanged))
 
 
 def insert_frame(connection: Connection, target: Table, frame: pd.DataFrame) -> int:

@@ -6,14 +6,14 @@ recomputes its own day, not the year.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, delete, func, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, delete, func, insert, or_, select, true, update
 
 from core.dialect import dialect_of
 from core.kpi_registry import REGISTRY
@@ -159,16 +159,22 @@ def _newly_due_days(connection: Connection) -> set[date]:
     return _day_range(pd.Timestamp(last).date() + timedelta(days=1), as_of)
 
 
+# What the loads record about a row (its batch, content hash, load time): no KPI reads them, and they are the widest.
+_BOOKKEEPING = frozenset({"batch_id", "row_hash", "loaded_at"})
+
+
 def _read(connection: Connection, table: Table, condition: Any = None) -> pd.DataFrame:
-    """A fact or dimension table's rows in key order: the same rows always sum in the same order, so a rebuilt KPI
-    is bit-for-bit the KPI it replaces (floating-point sums depend on order).
+    """A fact or dimension table's rows in key order, without the loads' bookkeeping columns: the same rows always
+    sum in the same order, so a rebuilt KPI is bit-for-bit the KPI it replaces (floating-point sums depend on order).
 
     Where the database streams Arrow, a whole table comes as Arrow instead of Python tuples (issue 15 measured the
     tuple path at 2.8x an Arrow read), on a connection of its own: the build never writes these tables, so that
     connection sees what the build's transaction sees.
     """
-    query = select(table).order_by(*table.primary_key)
-    whole = condition is None or condition is True
+    query = select(*[c for c in table.columns if c.name not in _BOOKKEEPING]).order_by(*table.primary_key)
+    if condition is None:  # a dimension: small, and a connection of its own would cost more than the read
+        return _frame(connection, query, whole=False)
+    whole = condition is True
     return _frame(connection, query if whole else query.where(condition), whole)
 
 
@@ -186,7 +192,11 @@ def _frame(connection: Connection, query: Select[Any], whole: bool) -> pd.DataFr
 
 
 def _in_days(column, days: set[date] | None):  # type: ignore[no-untyped-def]
-    return True if days is None else column.in_(sorted(days))
+    """``column`` on one of ``days`` (any day for ``None``); the range beside the list lets the planner see how few
+    rows a window at the end of the data holds (it estimates a listed day it has no rows of as an average day)."""
+    if days is None:
+        return True
+    return and_(column.between(min(days), max(days)), column.in_(sorted(days)))
 
 
 def read_production(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -206,7 +216,7 @@ def read_production(connection: Connection, days: set[date] | None) -> tuple[pd.
 
 
 def read_feedback(connection: Connection, days: set[date] | None) -> pd.DataFrame:
-    query = select(FEEDBACK)
+    query = select(*[c for c in FEEDBACK.columns if c.name not in _BOOKKEEPING])
     if days is not None:
         query = query.where(
             and_(FEEDBACK.c.responded_at >= min(days), FEEDBACK.c.responded_at < max(days) + timedelta(days=1))
@@ -236,14 +246,35 @@ def replace_daily(
         condition = and_(condition, kpi_daily.c.kpi_date.in_(sorted(days)))
     connection.execute(delete(kpi_daily).where(condition))
     written, on_days = 0, set[date]()
-    for part in parts:
-        if part.empty:
-            continue
-        rows = part.assign(kpi_date=_as_dates(part["kpi_date"]), pipeline_run_id=pipeline_run_id, computed_at=now)
+    for batch in _batched(parts):
+        rows = batch.assign(kpi_date=_as_dates(batch["kpi_date"]), pipeline_run_id=pipeline_run_id, computed_at=now)
         rows["value"] = rows["value"].astype("float64")
         written += insert_frame(connection, kpi_daily, rows)
         on_days |= set(rows["kpi_date"].unique())
     return written, on_days
+
+
+_COPY_BATCH_ROWS = 250_000
+
+
+def _batched(parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The parts gathered into frames of at least ``_COPY_BATCH_ROWS`` rows (the last one fewer): each COPY costs
+    about 11 ms before its first row (measured into kpi_daily), and a one-day build made 15 of them."""
+    pending: list[pd.DataFrame] = []
+    size = 0
+    for part in parts:
+        if part.empty:
+            continue
+        if len(part) >= _COPY_BATCH_ROWS:  # large enough on its own: no copy into a gathered frame
+            yield part
+            continue
+        pending.append(part)
+        size += len(part)
+        if size >= _COPY_BATCH_ROWS:
+            yield pd.concat(pending, ignore_index=True)
+            pending, size = [], 0
+    if pending:
+        yield pd.concat(pending, ignore_index=True)
 
 
 def _as_dates(values: pd.Series) -> pd.Series:
@@ -273,6 +304,7 @@ def replace_periods(
     ``rows_of(period, starts)`` computes the rows of the periods starting on ``starts`` (``None``: every period).
     """
     kpi_names = REGISTRY.family_codes()[family]
+    parts = []
     for period in ("week", "month"):
         condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
         starts = None if days is None else period_starts(days, period)
@@ -282,15 +314,10 @@ def replace_periods(
         if starts is not None and not rows.empty:
             rows = rows[rows["period_start"].isin(starts)]
         connection.execute(delete(kpi_period).where(condition))
-        _insert_periods(connection, rows, pipeline_run_id, now)
-
-
-def period_routes(connection: Connection) -> dict[str, list[str]]:
-    """Each line's route over all its runs: what a week's or month's RTY multiplies along."""
-    from transforms.kpi_tables import line_routes
-
-    line_products = pd.read_sql(select(RUNS.c.line_id, RUNS.c.product_id, RUNS.c.step_id).distinct(), connection)
-    return line_routes(_read(connection, PRODUCTS), line_products)
+        parts.append(rows)
+    _insert_periods(
+        connection, pd.concat([p for p in parts if not p.empty] or parts, ignore_index=True), pipeline_run_id, now
+    )
 
 
 def read_daily(connection: Connection, family: str, days: set[date], period: str) -> pd.DataFrame:
@@ -313,7 +340,9 @@ def finish_build(connection: Connection, partitions: Partitions, days: set[date]
     _add_dates(connection, set(days))
     rebuilt = [family for family, d in partitions.days.items() if d is None or d]
     if rebuilt:
-        _replace_training_outcomes(connection, now)
+        full = any(partitions.days[family] is None for family in rebuilt)
+        first = None if full else min(min(partitions.days[family]) for family in rebuilt)  # type: ignore[arg-type]
+        _replace_training_outcomes(connection, now, first)
     if "retention" in rebuilt:
         replace_customer_snapshots(connection, partitions.days["retention"], now)
     if partitions.batch_ids:
@@ -403,23 +432,62 @@ def read_people(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.
         employees,
         _read(connection, COURSES),
         _read(connection, REQUIREMENTS),
-        _read(connection, TRAINING),
+        _read(connection, TRAINING, True),
     )
 
 
-def _replace_training_outcomes(connection: Connection, now: object) -> None:
-    """Rebuild the cross-source table from the period KPIs (small: lines x periods)."""
-    from transforms.kpi_tables import CROSS_SOURCE_KPIS, training_vs_outcomes
+def _replace_training_outcomes(connection: Connection, now: object, first: date | None) -> None:
+    """Rebuild the cross-source table from the period KPIs: every period, or the week and month containing
+    ``first`` and those after them (a period's row, and the trailing correlations of the periods after it, change
+    with it). A rebuilt period's correlation needs the line's trailing periods before it, so each line's
+    ``CORRELATION_WINDOW - 1`` earlier periods are read beside them."""
+    from transforms.kpi_tables import CROSS_SOURCE_KPIS, period_start, training_vs_outcomes
 
+    line_rows = and_(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS)))
+    reads, rebuilt_from = [], {}
+    for period in ("week", "month"):
+        of_period = and_(line_rows, kpi_period.c.period == period)
+        if first is None:
+            reads.append(of_period)
+            continue
+        rebuilt_from[period] = period_start(pd.Series([first]), period).iloc[0]
+        reach = _trailing_start(connection, of_period, rebuilt_from[period])
+        reads.append(and_(of_period, kpi_period.c.period_start >= reach))
+    wanted = ("kpi", "period", "period_start", "grain", "site_id", "line_id", "value")
     periods = pd.read_sql(
-        select(kpi_period)
-        .where(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS)))
-        .order_by(*kpi_period.primary_key),
+        select(*[kpi_period.c[name] for name in wanted]).where(or_(*reads)).order_by(*kpi_period.primary_key),
         connection,
     )
-    rows = training_vs_outcomes(periods).assign(computed_at=now)
-    connection.execute(delete(training_outcomes))
-    insert_frame(connection, training_outcomes, rows)
+    rows = training_vs_outcomes(periods)
+    replaced: ColumnElement[bool] = true()
+    if first is not None:
+        if not rows.empty:
+            rows = rows[rows["period_start"] >= rows["period"].map(rebuilt_from)]
+        replaced = or_(
+            *[
+                and_(training_outcomes.c.period == period, training_outcomes.c.period_start >= start)
+                for period, start in rebuilt_from.items()
+            ]
+        )
+    connection.execute(delete(training_outcomes).where(replaced))
+    insert_frame(connection, training_outcomes, rows.assign(computed_at=now))
+
+
+def _trailing_start(connection: Connection, condition: ColumnElement[bool], rebuilt_from: date) -> date:
+    """The earliest start among each line's ``CORRELATION_WINDOW - 1`` periods before ``rebuilt_from``: the rows
+    the rebuilt periods' trailing correlations reach back to (``rebuilt_from`` itself when there are none)."""
+    from transforms.kpi_tables import CORRELATION_WINDOW
+
+    earlier = (
+        select(kpi_period.c.site_id, kpi_period.c.line_id, kpi_period.c.period_start)
+        .where(condition, kpi_period.c.period_start < rebuilt_from)
+        .distinct()
+        .subquery()
+    )
+    back = func.row_number().over(partition_by=earlier.c.line_id, order_by=earlier.c.period_start.desc())
+    ranked = select(earlier.c.period_start, back.label("back")).subquery()
+    reach = connection.scalar(select(func.min(ranked.c.period_start)).where(ranked.c.back < CORRELATION_WINDOW))
+    return rebuilt_from if reach is None else pd.Timestamp(reach).date()
 
 
 def _add_dates(connection: Connection, days: set[object]) -> None:

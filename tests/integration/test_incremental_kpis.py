@@ -30,6 +30,12 @@ def _periods(settings):  # type: ignore[no-untyped-def]
     return frame.sort_values(["kpi", "period", "period_start", "site_id", "line_id", "step_id"]).reset_index(drop=True)
 
 
+def _outcomes(settings):  # type: ignore[no-untyped-def]
+    frame = read_table(settings, "training_outcomes").drop(columns=["computed_at"])
+    frame["period_start"] = frame["period_start"].astype(str).str[:10]
+    return frame.sort_values(["period", "period_start", "line_id"]).reset_index(drop=True)
+
+
 def test_a_new_day_rebuilds_only_its_partitions_and_matches_a_full_build(settings, demo_sources):
     first_end = datetime(2026, 11, 24)  # the last demo day arrives late, in a second load
     for source in SOURCES:
@@ -57,9 +63,12 @@ def test_a_new_day_rebuilds_only_its_partitions_and_matches_a_full_build(setting
     assert len(after) > len(before)
 
     periods_incremental = _periods(settings)
+    outcomes_incremental = _outcomes(settings)
     build_kpis("full", settings, full=True)
     full = _kpis(settings)
     assert periods_incremental.equals(_periods(settings))
+    # Training against outcomes, rebuilt from the changed week and month on (with their trailing correlations).
+    assert len(outcomes_incremental) and outcomes_incremental.equals(_outcomes(settings))
     assert incremental[KEY].equals(full[KEY])
     assert (incremental["numerator"] == full["numerator"]).all()
     assert (incremental["denominator"] == full["denominator"]).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,25 @@ def test_monthly_cycle_time_quantiles_pool_the_runs_of_the_month():
     assert line.loc["cycle_time_p90", "value"] == pytest.approx(52.0)  # 20 + 0.8 x (60 - 20), linear
     assert set(rows.period_start) == {date(2026, 3, 1)} and set(rows.period) == {"month"}
     assert set(rows.grain) == {"step", "line", "site", "company"}
+
+
+def test_trailing_correlation_is_pearsons_r_of_each_windows_known_pairs():
+    from transforms.kpi_tables import CORRELATION_WINDOW, trailing_correlation
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    x[[3, 17]] = np.nan  # an unknown value drops its pair
+    y[11] = np.nan
+    position = np.r_[np.arange(12), np.arange(18)]  # two groups: 12 rows, then 18
+    got = trailing_correlation(x, y, position)
+    for row in range(30):
+        first = max(row - CORRELATION_WINDOW + 1, row - position[row])
+        xs, ys = x[first : row + 1], y[first : row + 1]
+        known = ~np.isnan(xs) & ~np.isnan(ys)
+        if known.sum() < 4:
+            assert np.isnan(got[row])
+        else:
+            assert got[row] == pytest.approx(np.corrcoef(xs[known], ys[known])[0, 1], abs=1e-12)
+    # A window's value comes from its own rows alone: the last rows give the same bits without the earlier ones.
+    tail = trailing_correlation(x[20:], y[20:], position[20:] - 8)
+    assert np.array_equal(tail[CORRELATION_WINDOW - 1 :], got[20 + CORRELATION_WINDOW - 1 :], equal_nan=True)
