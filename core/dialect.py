@@ -8,6 +8,7 @@ comments, string collation, and how a source's rows are streamed.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 BI_SCHEMA = "bi"
@@ -57,6 +59,8 @@ _ARROW_TYPES: dict[type, pa.DataType] = {
     Boolean: pa.bool_(),
 }
 
+
+log = logging.getLogger(__name__)
 
 # An INSERT with ``on_conflict_do_update`` and ``excluded``: both databases have one, each its own class.
 Upsert = postgresql.Insert | sqlite.Insert
@@ -190,7 +194,17 @@ class PostgreSQLDialect(Dialect):
         summarize the block ranges the load appended to the table's BRIN indexes (an unsummarized range matches
         every query, so a BRIN index is useless until then), and ANALYZE a table that was never analyzed or that
         the load changed by more than a tenth (autovacuum's own threshold). Without statistics, the planner read the
-        5 M defects in full to find one day's batch (0.9 s instead of milliseconds, benchmark year)."""
+        5 M defects in full to find one day's batch (0.9 s instead of milliseconds, benchmark year).
+
+        Both need the table's owner: a load run by another role skips them (a warning), in a savepoint so that the
+        load itself goes on."""
+        try:
+            with connection.begin_nested():
+                self._refresh_statistics(connection, table, changed_rows)
+        except DBAPIError as error:
+            log.warning("statistics of %s left to autovacuum (%s)", table.name, type(error.orig).__name__)
+
+    def _refresh_statistics(self, connection: Connection, table: Table, changed_rows: int) -> None:
         connection.execute(
             text(
                 "select brin_summarize_new_values(i.indexrelid) from pg_index i"
