@@ -236,6 +236,18 @@ def period_kpis(facts: FamilyFacts, period: str) -> pd.DataFrame:
     return rows.assign(period=period)[PERIOD_COLUMNS]
 
 
+# A day, week or month as one number to group by: the kind times _BUCKET_SPAN plus the first day's ordinal.
+_BUCKET = "date_bucket"
+_BUCKET_KINDS = ("day", "week", "month")
+_BUCKET_SPAN = 10_000_000
+
+
+def _bucket(days: pd.Series, kind: str) -> np.ndarray:
+    codes, uniques = pd.factorize(days)
+    ordinals = np.array([pd.Timestamp(d).toordinal() for d in uniques] + [np.nan], dtype="float64")
+    return ordinals[codes] + _BUCKET_KINDS.index(kind) * _BUCKET_SPAN  # a missing day stays missing (NaN)
+
+
 def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The daily rows of ``days`` and the weekly and monthly rows of the periods that contain them, from the facts
     of those periods (``period_window``), in one aggregation: each fact row takes part once dated by its week and
@@ -266,18 +278,6 @@ def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.D
     daily = rows[kinds == "day"].reset_index(drop=True)
     periods = rows[kinds != "day"].rename(columns={"kpi_date": "period_start"}).assign(period=kinds[kinds != "day"])
     return daily, periods[PERIOD_COLUMNS].reset_index(drop=True)
-
-
-# A day, week or month as one number to group by: the kind times _BUCKET_SPAN plus the first day's ordinal.
-_BUCKET = "date_bucket"
-_BUCKET_KINDS = ("day", "week", "month")
-_BUCKET_SPAN = 10_000_000
-
-
-def _bucket(days: pd.Series, kind: str) -> np.ndarray:
-    codes, uniques = pd.factorize(days)
-    ordinals = np.array([pd.Timestamp(d).toordinal() for d in uniques] + [np.nan], dtype="float64")
-    return ordinals[codes] + _BUCKET_KINDS.index(kind) * _BUCKET_SPAN  # a missing day stays missing (NaN)
 
 
 def period_window(days: set[date]) -> set[date]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from core.engine import engine_for
 from warehouse.bulk import merge_frame
@@ -52,3 +55,31 @@ def test_a_load_analyzes_a_new_table_and_summarizes_its_block_ranges(postgres_ur
             assert connection.scalar(text("select reltuples from pg_class where relname = 'fact_defect'")) == 20_000
     finally:
         engine.dispose()
+
+
+def test_a_load_by_a_role_that_does_not_own_the_table_still_commits(postgres_url, caplog):
+    """Only the table's owner may summarize its BRIN ranges: another loading role skips that, and its load stands."""
+    owner = engine_for(postgres_url)
+    upgrade(owner)
+    role = f"qp_loader_{uuid.uuid4().hex[:8]}"
+    database = make_url(postgres_url).database
+    with owner.begin() as connection:
+        connection.exec_driver_sql(f"create role {role} login")
+        connection.exec_driver_sql(f'grant connect, temporary on database "{database}" to {role}')
+        connection.exec_driver_sql(f"grant usage on schema public to {role}")
+        connection.exec_driver_sql(f"grant select, insert, update on fact_defect to {role}")
+    loader = engine_for(make_url(postgres_url).set(username=role).render_as_string(hide_password=False))
+    try:
+        with caplog.at_level(logging.WARNING, logger="core.dialect"), loader.begin() as connection:
+            counts = merge_frame(connection, FACT_TABLES["defects"], _defects(500, "b1"), ("defect_id",), "b1")
+        assert counts.written == 500
+        assert "statistics of fact_defect left to autovacuum (InsufficientPrivilege)" in caplog.text
+        with owner.connect() as connection:
+            assert connection.scalar(text("select count(*) from fact_defect")) == 500
+    finally:
+        loader.dispose()
+        with owner.begin() as connection:
+            connection.exec_driver_sql(f"drop owned by {role}")
+        with owner.begin() as connection:
+            connection.exec_driver_sql(f"drop role {role}")
+        owner.dispose()
