@@ -119,6 +119,11 @@ class Dialect:
         rows the reading transaction did not write itself."""
         raise NotImplementedError(f"{self.name} does not stream Arrow")
 
+    def read_arrow_in(self, connection: Connection, query: Select[Any]) -> pa.Table:
+        """The query's result as one Arrow table, read in the connection's own transaction (where
+        ``streams_arrow``): a few thousand rows, where a connection of its own would cost more than it saves."""
+        raise NotImplementedError(f"{self.name} does not stream Arrow")
+
     def view_name(self, name: str) -> str:
         raise NotImplementedError
 
@@ -250,6 +255,35 @@ class PostgreSQLDialect(Dialect):
     def read_arrow(self, engine: Engine, query: Select[Any]) -> pa.Table:
         with _adbc_result(engine, query) as cursor:
             return cursor.fetch_arrow_table()
+
+    def read_arrow_in(self, connection: Connection, query: Select[Any]) -> pa.Table:
+        # COPY out as CSV, parsed by Arrow's C++ reader and typed by the query's columns: 17,500 training
+        # assignments took 85-190 ms as Python tuples through the driver and pandas, 20-30 ms this way (NULL is an
+        # unquoted empty field, an empty string a quoted one; floats print exactly since PostgreSQL 12).
+        import pyarrow.csv as csv
+
+        schema = pa.schema([(column.name, _ARROW_TYPES[type(column.type)]) for column in query.selected_columns])
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        data = bytearray()
+        with (
+            driver_connection(connection).cursor() as cursor,
+            cursor.copy(f"copy ({sql}) to stdout (format csv)") as copy,
+        ):
+            for block in copy:
+                data += block
+        if not data:
+            return schema.empty_table()
+        return csv.read_csv(
+            pa.py_buffer(bytes(data)),
+            read_options=csv.ReadOptions(column_names=schema.names),
+            convert_options=csv.ConvertOptions(
+                column_types=schema,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        )
 
     def serialize_writers(self, connection: Connection, table: Table, key: int) -> None:
         connection.execute(select(func.pg_advisory_xact_lock(literal(key))))

@@ -50,6 +50,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
+_UNGROUPED = pytest.StashKey[bool]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker under --dist loadgroup, note whether the groups are kept: xdist marks a grouped test
+    by suffixing its node id, which pytest 9.2 silently ignores (two Airflows then ran side by side)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup"):
+        grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
+        session.config.stash[_UNGROUPED] = any("@" not in item.nodeid for item in grouped)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.config.stash.get(_UNGROUPED, False) and item.get_closest_marker("xdist_group"):
+        pytest.fail("pytest-xdist does not keep xdist_group tests to one worker here (check the pytest pin)")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,15 @@ GRAIN_DIMENSIONS: dict[str, list[str]] = {
 PAF = ("prevention", "appraisal", "internal_failure", "external_failure")
 
 
-def _sigma_from_counts(defects: pd.Series, opportunities: pd.Series) -> pd.Series:
+def _sigma_from_counts(defects: Any, opportunities: Any) -> Any:
     sigma = kpis.sigma_level(kpis.ratio(defects, opportunities) * 1_000_000)
-    return sigma.where(np.isfinite(sigma))  # zero defects: no finite sigma level, stored as NULL
+    finite = np.isfinite(np.asarray(sigma, dtype="float64"))  # zero defects: no finite sigma level, stored as NULL
+    return sigma.where(finite) if isinstance(sigma, pd.Series) else np.where(finite, sigma, np.nan)
 
 
-def _value_function(kpi: Kpi) -> Callable[[pd.Series, pd.Series], pd.Series]:
-    """How the KPI's value follows from its summed numerator and denominator (the registry says which)."""
+def _value_function(kpi: Kpi) -> Callable[[Any, Any], Any]:
+    """How the KPI's value follows from its summed numerator and denominator (the registry says which), for Series
+    or arrays alike."""
     if kpi.additivity == "amount":
         return lambda n, d: n.astype("float64")
     if kpi.code == "sigma_level":  # the one value that is not a scaled ratio (KPIS.md: NormInv with the 1.5 shift)
@@ -174,9 +177,9 @@ def kpi_rows(facts: FamilyFacts) -> Iterator[pd.DataFrame]:
                     block = codes.index("fpy")
                     step_fpy.append(rows.iloc[block * len(sums) : (block + 1) * len(sums)])
                 yield rows
-    for kpi in family_kpis:
-        if kpi.additivity == "quantile":
-            yield _quantile_rollup(facts.frames[0], kpi, date_column)
+    quantiles = [kpi for kpi in family_kpis if kpi.additivity == "quantile"]
+    if quantiles:
+        yield from _quantile_rows(facts.frames[0], quantiles, date_column)
     if any(kpi.additivity == "route_product" for kpi in family_kpis) and step_fpy:
         products = facts.products if facts.products is not None else pd.DataFrame()
         routes = line_routes(products, facts.frames[0], date_column).rename(columns={date_column: "kpi_date"})
@@ -188,17 +191,18 @@ _ROWS_PER_FRAME = 200_000
 
 def _summed_rows(sums: pd.DataFrame, at_grain: list[Kpi]) -> pd.DataFrame:
     """The rows of every KPI in ``at_grain`` from their grain's summed columns, one block of rows per KPI: numerator,
-    denominator and the value from them. Built as whole columns at once (a frame per KPI cost more in pandas'
-    bookkeeping than in arithmetic)."""
+    denominator and the value from them. Built as whole numpy columns at once (a frame or Series per KPI cost more in
+    pandas' bookkeeping than in arithmetic)."""
     numerators, denominators, values = [], [], []
+    ones = np.ones(len(sums), dtype="float64")
     for kpi in at_grain:
-        numerator = sums[kpi.numerator.column].astype("float64")
+        numerator = sums[kpi.numerator.column].to_numpy(dtype="float64")
         if kpi.denominator is None or kpi.additivity == "amount":
-            denominator = pd.Series(1.0, index=sums.index)
+            denominator = ones
         else:
-            denominator = sums[kpi.denominator.column].astype("float64")
-        numerators.append(numerator.to_numpy())
-        denominators.append(denominator.to_numpy())
+            denominator = sums[kpi.denominator.column].to_numpy(dtype="float64")
+        numerators.append(numerator)
+        denominators.append(denominator)
         values.append(np.asarray(_value_function(kpi)(numerator, denominator), dtype="float64"))
     places = {
         column: np.tile(sums[column].to_numpy(), len(at_grain))
@@ -381,26 +385,43 @@ def period_cycle_quantiles(runs: pd.DataFrame, period: str) -> pd.DataFrame:
         return pd.DataFrame(columns=PERIOD_COLUMNS)
     frame = runs.assign(period_start=period_start(runs["production_date"], period), cycle_minutes=cycle_minutes(runs))
     rows = pd.concat(
-        [_quantile_rollup(frame, kpi, "period_start") for kpi in _quantile_kpis()],
+        _quantile_rows(frame, _quantile_kpis(), "period_start"),
         ignore_index=True,
     )
     return rows.rename(columns={"kpi_date": "period_start"}).assign(period=period)[PERIOD_COLUMNS]
 
 
-def _quantile_rollup(frame: pd.DataFrame, kpi: Kpi, date_column: str) -> pd.DataFrame:
-    """A quantile per day and grain. Not additive: numerator is the quantile itself and denominator 1."""
-    column = kpi.numerator.column
-    parts = []
-    for grain, dims in _grains(kpi).items():
-        out = frame.groupby([date_column, *dims], as_index=False)[column].quantile(kpi.quantile)
-        out = out.rename(columns={date_column: "kpi_date", column: "numerator"})
-        for dim in ("site_id", "line_id", "step_id"):
-            if dim not in dims:
-                out[dim] = ALL
-        out["grain"] = grain
-        parts.append(out)
-    result = pd.concat(parts, ignore_index=True)
-    return result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
+def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: str) -> list[pd.DataFrame]:
+    """Each quantile KPI per date and grain, one frame per KPI. Not additive: the numerator is the quantile itself and
+    the denominator 1. The KPIs that take quantiles of the same column at the same grain share one grouping (the
+    quantiles of a group are computed independently of each other, so the values are those of one at a time)."""
+    computed: dict[tuple[str, str], pd.Series] = {}
+    for kpi in quantile_kpis:
+        column = kpi.numerator.column
+        for grain, dims in _grains(kpi).items():
+            if (column, grain) in computed:
+                continue
+            sharing = [k for k in quantile_kpis if k.numerator.column == column and grain in k.grains]
+            wanted = sorted({k.quantile for k in sharing if k.quantile is not None})
+            computed[(column, grain)] = frame.groupby([date_column, *dims])[column].quantile(wanted)
+    results = []
+    for kpi in quantile_kpis:
+        parts = []
+        for grain, dims in _grains(kpi).items():
+            by_quantile = computed[(kpi.numerator.column, grain)]
+            of_kpi = by_quantile[by_quantile.index.get_level_values(-1) == kpi.quantile].droplevel(-1)
+            out = of_kpi.rename("numerator").reset_index()
+            out = out.rename(columns={date_column: "kpi_date"})
+            for dim in ("site_id", "line_id", "step_id"):
+                if dim not in dims:
+                    out[dim] = ALL
+            out["grain"] = grain
+            parts.append(out)
+        result = pd.concat(parts, ignore_index=True)
+        results.append(
+            result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
+        )
+    return results
 
 
 def line_routes(products: pd.DataFrame, runs: pd.DataFrame, date_column: str) -> pd.DataFrame:

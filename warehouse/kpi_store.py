@@ -185,13 +185,13 @@ def _read(connection: Connection, table: Table, condition: Any = None) -> pd.Dat
 
 
 def _frame(connection: Connection, query: Select[Any], whole: bool) -> pd.DataFrame:
-    """The rows of a query over tables the build does not write (facts, dimensions), as a frame; a ``whole``
-    table (a full build) comes as Arrow where the database streams it, a few days' rows through the build's own
-    connection (an Arrow connection of its own costs more than it saves on a small read)."""
+    """The rows of a query over tables the build does not write (facts, dimensions), as a frame; Arrow where the
+    database streams it: a ``whole`` table (a full build) on a connection of its own, a few days' rows in the
+    build's own transaction (a connection of its own costs more than it saves on a small read)."""
     dialect = dialect_of(connection)
-    if not (whole and dialect.streams_arrow):
+    if not dialect.streams_arrow:
         return pd.read_sql(query, connection)
-    arrow = dialect.read_arrow(connection.engine, query)
+    arrow = dialect.read_arrow(connection.engine, query) if whole else dialect.read_arrow_in(connection, query)
     # Integers as pandas reads them from the driver (int64), whatever their width in the table.
     widened = pa.schema([pa.field(f.name, pa.int64()) if pa.types.is_integer(f.type) else f for f in arrow.schema])
     return arrow.cast(widened).to_pandas()
@@ -450,20 +450,25 @@ def _replace_training_outcomes(connection: Connection, now: object, first: date 
     from transforms.kpi_tables import CROSS_SOURCE_KPIS, period_start, training_vs_outcomes
 
     line_rows = and_(kpi_period.c.grain == "line", kpi_period.c.kpi.in_(list(CROSS_SOURCE_KPIS)))
-    reads, rebuilt_from = [], {}
-    for period in ("week", "month"):
-        of_period = and_(line_rows, kpi_period.c.period == period)
-        if first is None:
-            reads.append(of_period)
-            continue
-        rebuilt_from[period] = period_start(pd.Series([first]), period).iloc[0]
-        reach = _trailing_start(connection, of_period, rebuilt_from[period])
-        reads.append(and_(of_period, kpi_period.c.period_start >= reach))
-    wanted = ("kpi", "period", "period_start", "grain", "site_id", "line_id", "value")
-    periods = pd.read_sql(
-        select(*[kpi_period.c[name] for name in wanted]).where(or_(*reads)).order_by(*kpi_period.primary_key),
-        connection,
-    )
+    of_period = {period: and_(line_rows, kpi_period.c.period == period) for period in ("week", "month")}
+    rebuilt_from: dict[str, date] = {}
+    if first is None:
+        periods = _line_periods(connection, or_(*of_period.values()))
+    else:
+        rebuilt_from = {period: period_start(pd.Series([first]), period).iloc[0] for period in of_period}
+        # Most lines report every period: their trailing periods then lie just before the rebuilt ones. Read those;
+        # only where a rebuilt line has fewer of them (a gap, a new line) find how far each line reaches back.
+        reach = {period: _periods_before(start, period) for period, start in rebuilt_from.items()}
+        periods = _line_periods(
+            connection, or_(*[and_(of_period[p], kpi_period.c.period_start >= reach[p]) for p in of_period])
+        )
+        short = [p for p in of_period if not _trailing_periods_read(periods[periods["period"] == p], rebuilt_from[p])]
+        if short:
+            exact = {p: _trailing_start(connection, of_period[p], rebuilt_from[p]) for p in short}
+            reread = _line_periods(
+                connection, or_(*[and_(of_period[p], kpi_period.c.period_start >= exact[p]) for p in short])
+            )
+            periods = pd.concat([periods[~periods["period"].isin(short)], reread], ignore_index=True)
     rows = training_vs_outcomes(periods)
     replaced: ColumnElement[bool] = true()
     if first is not None:
@@ -477,6 +482,34 @@ def _replace_training_outcomes(connection: Connection, now: object, first: date 
         )
     connection.execute(delete(training_outcomes).where(replaced))
     insert_frame(connection, training_outcomes, rows.assign(computed_at=now))
+
+
+def _line_periods(connection: Connection, condition: ColumnElement[bool]) -> pd.DataFrame:
+    wanted = ("kpi", "period", "period_start", "grain", "site_id", "line_id", "value")
+    query = select(*[kpi_period.c[name] for name in wanted]).where(condition).order_by(*kpi_period.primary_key)
+    return pd.read_sql(query, connection)
+
+
+def _periods_before(start: date, period: str) -> date:
+    """The start of the ``CORRELATION_WINDOW - 1``-th week or month before the one starting on ``start``."""
+    from transforms.kpi_tables import CORRELATION_WINDOW
+
+    back = CORRELATION_WINDOW - 1
+    offset = pd.DateOffset(weeks=back) if period == "week" else pd.DateOffset(months=back)
+    return (pd.Timestamp(start) - offset).date()
+
+
+def _trailing_periods_read(periods: pd.DataFrame, rebuilt_from: date) -> bool:
+    """Whether every line with a rebuilt week or month (one kind of period) has ``CORRELATION_WINDOW - 1`` earlier
+    periods among ``periods``: then its trailing correlations need nothing older."""
+    from transforms.kpi_tables import CORRELATION_WINDOW
+
+    starts = pd.to_datetime(periods["period_start"]).dt.date
+    places = periods[["site_id", "line_id"]].assign(period_start=starts).drop_duplicates()
+    rebuilt = places["period_start"] >= rebuilt_from
+    earlier = places[~rebuilt].groupby("line_id").size()
+    counts = earlier.reindex(places.loc[rebuilt, "line_id"].unique(), fill_value=0)
+    return bool((counts >= CORRELATION_WINDOW - 1).all())
 
 
 def _trailing_start(connection: Connection, condition: ColumnElement[bool], rebuilt_from: date) -> date:

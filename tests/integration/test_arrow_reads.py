@@ -1,0 +1,91 @@
+"""A few days' facts come as Arrow from inside the reading transaction, with the values the driver itself returns."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
+
+from core.dialect import dialect_of
+from core.engine import engine_for
+
+pytestmark = pytest.mark.integration
+
+ROWS = [
+    # An empty string is not NULL; quotes, commas and line breaks survive; floats keep every bit; microseconds stay.
+    {
+        "id": 1,
+        "name": "",
+        "note": None,
+        "flag": True,
+        "day": pd.Timestamp("2026-01-01").date(),
+        "score": 0.1 + 0.2,
+        "at": pd.Timestamp("2026-01-06 07:08:09.123456").to_pydatetime(),
+        "count": 3,
+    },
+    {
+        "id": 2,
+        "name": 'say "hi", then\nleave',
+        "note": "n",
+        "flag": False,
+        "day": None,
+        "score": math.pi / 3,
+        "at": None,
+        "count": None,
+    },
+    {
+        "id": 3,
+        "name": None,
+        "note": "",
+        "flag": None,
+        "day": pd.Timestamp("2025-12-29").date(),
+        "score": None,
+        "at": pd.Timestamp("2026-01-01").to_pydatetime(),
+        "count": -(2**40),
+    },
+]
+
+
+def test_an_in_transaction_arrow_read_returns_what_the_driver_returns(postgres_url):
+    table = Table(
+        "arrow_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("name", String(80)),
+        Column("note", String(10)),
+        Column("flag", Boolean),
+        Column("day", Date),
+        Column("score", Float),
+        Column("at", DateTime),
+        Column("count", BigInteger),
+    )
+    engine = engine_for(postgres_url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            table.create(connection)
+            connection.execute(insert(table), ROWS)  # not committed yet: the read must see it
+            query = select(table).order_by(table.c.id)
+            by_driver = connection.execute(query).all()
+            arrow = dialect_of(connection).read_arrow_in(connection, query)
+            assert arrow.schema.names == [c.name for c in table.columns]
+            assert [tuple(row.values()) for row in arrow.to_pylist()] == [tuple(row) for row in by_driver]
+            empty = dialect_of(connection).read_arrow_in(connection, query.where(table.c.id < 0))
+            assert empty.num_rows == 0 and empty.schema.names == arrow.schema.names
+            connection.rollback()  # leaves nothing behind
+    finally:
+        engine.dispose()
