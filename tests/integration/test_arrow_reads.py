@@ -27,7 +27,8 @@ from core.engine import engine_for
 pytestmark = pytest.mark.integration
 
 ROWS = [
-    # An empty string is not NULL; quotes, commas and line breaks survive; floats keep every bit; microseconds stay.
+    # An empty string is not NULL, nor are "NA" and "NULL" (a site may be called NA); quotes, commas and line
+    # breaks survive; floats keep every bit; microseconds stay.
     {
         "id": 1,
         "name": "",
@@ -48,8 +49,9 @@ ROWS = [
         "at": None,
         "count": None,
     },
+    {"id": 3, "name": "NA", "note": "NULL", "flag": None, "day": None, "score": 1e-310, "at": None, "count": 0},
     {
-        "id": 3,
+        "id": 4,
         "name": None,
         "note": "",
         "flag": None,
