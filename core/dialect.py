@@ -188,7 +188,9 @@ class PostgreSQLDialect(Dialect):
         # about what a sequential one does where the hot tables sit in memory or on SSD; at PostgreSQL's default
         # (4, for spinning disks) the planner read all 5 M defects of the benchmark year to total a month's runs
         # (720 ms) instead of their 19 k rows by index (51 ms).
-        options = "-c jit=off -c random_page_cost=1.1"
+        # Dates in ISO and floats printed exactly, whatever the server or role defaults to: the Arrow reads parse
+        # PostgreSQL's text output (``read_arrow_in``).
+        options = "-c jit=off -c random_page_cost=1.1 -c datestyle=ISO,MDY -c extra_float_digits=1"
         return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
 
     def insert(self, table: Table) -> Upsert:
@@ -258,24 +260,26 @@ class PostgreSQLDialect(Dialect):
 
     def read_arrow_in(self, connection: Connection, query: Select[Any]) -> pa.Table:
         # COPY out as CSV, parsed by Arrow's C++ reader and typed by the query's columns: 17,500 training
-        # assignments took 85-190 ms as Python tuples through the driver and pandas, 40-90 ms this way (NULL is an
-        # unquoted empty field, an empty string a quoted one; floats print exactly since PostgreSQL 12).
+        # assignments took 85-190 ms as Python tuples through the driver and pandas, 40-90 ms this way. NULL is an
+        # unquoted empty field (an empty line for a one-column row), an empty string a quoted one; sessions print
+        # dates in ISO and floats exactly (``create_engine``), whatever the server's defaults.
         import pyarrow.csv as csv
 
         schema = pa.schema([(column.name, _ARROW_TYPES[type(column.type)]) for column in query.selected_columns])
-        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         data = bytearray()
         with (
             driver_connection(connection).cursor() as cursor,
-            cursor.copy(f"copy ({sql}) to stdout (format csv)") as copy,
+            cursor.copy(f"copy ({_literal_sql(query)}) to stdout (format csv)") as copy,
         ):
             for block in copy:
                 data += block
         if not data:
             return schema.empty_table()
         return csv.read_csv(
-            pa.py_buffer(bytes(data)),
+            pa.py_buffer(data),
             read_options=csv.ReadOptions(column_names=schema.names),
+            # A quoted value may hold a line break (free-text comments); a NULL alone on its line is a row.
+            parse_options=csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=csv.ConvertOptions(
                 column_types=schema,
                 null_values=[""],  # not Arrow's default list, which reads a site called "NA" as NULL
@@ -369,6 +373,16 @@ def _copy(connection: Connection, table: str, encoder: Any, arrow: pa.Table) -> 
         copy.write(encoder.finish())
 
 
+def _literal_sql(query: Select[Any]) -> str:
+    """The query as PostgreSQL text with its values inline, for statements sent without parameters (COPY, ADBC's
+    streaming path). Rendered for a named-parameter driver: psycopg's own rendering doubles every ``%`` for its
+    parameter syntax, which a statement sent as-is would keep (``'50%%'`` matches nothing)."""
+    return str(query.compile(dialect=_NAMED_PARAMETERS, compile_kwargs={"literal_binds": True}))
+
+
+_NAMED_PARAMETERS = postgresql.psycopg.dialect(paramstyle="named")
+
+
 @contextmanager
 def _adbc_result(engine: Engine, query: Select[Any], batch_size_hint_bytes: int | None = None) -> Iterator[Any]:
     """An ADBC cursor (its own PostgreSQL connection) that has run ``query``, its result waiting as Arrow."""
@@ -377,7 +391,7 @@ def _adbc_result(engine: Engine, query: Select[Any], batch_size_hint_bytes: int 
     # Bounds inline (rendered and quoted by SQLAlchemy; they are our own timestamps): with bound parameters the
     # driver runs a prepared statement and holds the whole result in memory (measured: 1.9 GB for 5 M rows);
     # without, it streams the result with COPY (0.2 GB).
-    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    sql = _literal_sql(query)
     uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with adbc.connect(uri) as connection, connection.cursor() as cursor:
         if batch_size_hint_bytes is not None:

@@ -56,7 +56,7 @@ _UNGROUPED = pytest.StashKey[bool]()
 def pytest_collection_finish(session: pytest.Session) -> None:
     """On a pytest-xdist worker under --dist loadgroup, note whether the groups are kept: xdist marks a grouped test
     by suffixing its node id, which pytest 9.2 silently ignores (two Airflows then ran side by side)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup"):
+    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getoption("loadgroup", default=False):
         grouped = [item for item in session.items if item.get_closest_marker("xdist_group")]
         session.config.stash[_UNGROUPED] = any("@" not in item.nodeid for item in grouped)
 

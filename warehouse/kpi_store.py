@@ -504,8 +504,9 @@ def _trailing_periods_read(periods: pd.DataFrame, rebuilt_from: date) -> bool:
     periods among ``periods``: then its trailing correlations need nothing older."""
     from transforms.kpi_tables import CORRELATION_WINDOW
 
-    starts = pd.to_datetime(periods["period_start"]).dt.date
-    places = periods[["site_id", "line_id"]].assign(period_start=starts).drop_duplicates()
+    known = periods[periods["value"].notna()]  # a period whose values are all NULL is no row of the table
+    starts = pd.to_datetime(known["period_start"]).dt.date
+    places = known[["site_id", "line_id"]].assign(period_start=starts).drop_duplicates()
     rebuilt = places["period_start"] >= rebuilt_from
     earlier = places[~rebuilt].groupby("line_id").size()
     counts = earlier.reindex(places.loc[rebuilt, "line_id"].unique(), fill_value=0)
@@ -514,12 +515,13 @@ def _trailing_periods_read(periods: pd.DataFrame, rebuilt_from: date) -> bool:
 
 def _trailing_start(connection: Connection, condition: ColumnElement[bool], rebuilt_from: date) -> date:
     """The earliest start among each line's ``CORRELATION_WINDOW - 1`` periods before ``rebuilt_from``: the rows
-    the rebuilt periods' trailing correlations reach back to (``rebuilt_from`` itself when there are none)."""
+    the rebuilt periods' trailing correlations reach back to (``rebuilt_from`` itself when there are none). A period
+    counts where one of its KPIs has a value: ``training_vs_outcomes`` has no row for one whose values are all NULL."""
     from transforms.kpi_tables import CORRELATION_WINDOW
 
     earlier = (
         select(kpi_period.c.site_id, kpi_period.c.line_id, kpi_period.c.period_start)
-        .where(condition, kpi_period.c.period_start < rebuilt_from)
+        .where(condition, kpi_period.c.period_start < rebuilt_from, kpi_period.c.value.is_not(None))
         .distinct()
         .subquery()
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    make_url,
     select,
 )
 
@@ -76,6 +77,14 @@ def test_an_in_transaction_arrow_read_returns_what_the_driver_returns(postgres_u
         Column("at", DateTime),
         Column("count", BigInteger),
     )
+    # A database whose sessions print dates day-first and round floats: the warehouse's sessions override both.
+    admin = engine_for(postgres_url)
+    with admin.connect() as connection:
+        name = make_url(postgres_url).database
+        connection.exec_driver_sql(f"alter database \"{name}\" set datestyle = 'SQL, DMY'")
+        connection.exec_driver_sql(f'alter database "{name}" set extra_float_digits = -3')
+        connection.commit()
+    admin.dispose()
     engine = engine_for(postgres_url)
     try:
         with engine.connect() as connection, connection.begin():
@@ -89,5 +98,29 @@ def test_an_in_transaction_arrow_read_returns_what_the_driver_returns(postgres_u
             empty = dialect_of(connection).read_arrow_in(connection, query.where(table.c.id < 0))
             assert empty.num_rows == 0 and empty.schema.names == arrow.schema.names
             connection.rollback()  # leaves nothing behind
+    finally:
+        engine.dispose()
+
+
+def test_an_arrow_read_keeps_line_breaks_across_blocks_lone_nulls_and_percent_signs(postgres_url):
+    """Over a megabyte of comments with line breaks (Arrow reads CSV in blocks), a one-column NULL row (an empty
+    line), and a literal with a percent sign (psycopg's rendering would double it)."""
+    table = Table("arrow_comments", MetaData(), Column("id", Integer, primary_key=True), Column("comment", String))
+    rows = [
+        {"id": i, "comment": None if i % 7 == 0 else f'line one {i}\nline two, 50% "sure"\n'} for i in range(40_000)
+    ]
+    engine = engine_for(postgres_url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            table.create(connection)
+            connection.execute(insert(table), rows)
+            dialect = dialect_of(connection)
+            arrow = dialect.read_arrow_in(connection, select(table).order_by(table.c.id))
+            assert arrow.to_pylist() == rows
+            comments = dialect.read_arrow_in(connection, select(table.c.comment).order_by(table.c.id))
+            assert comments.column("comment").to_pylist() == [row["comment"] for row in rows]
+            percent = select(table.c.id).where(table.c.comment == rows[1]["comment"])
+            assert dialect.read_arrow_in(connection, percent).column("id").to_pylist() == [1]
+            connection.rollback()
     finally:
         engine.dispose()
