@@ -486,8 +486,8 @@ def _replace_training_outcomes(connection: Connection, now: object, first: date 
 
 def _line_periods(connection: Connection, condition: ColumnElement[bool]) -> pd.DataFrame:
     wanted = ("kpi", "period", "period_start", "grain", "site_id", "line_id", "value")
-    query = select(*[kpi_period.c[name] for name in wanted]).where(condition).order_by(*kpi_period.primary_key)
-    return pd.read_sql(query, connection)
+    # In the build's transaction (it reads the periods just written); unordered: the outcome table pivots and sorts.
+    return _frame(connection, select(*[kpi_period.c[name] for name in wanted]).where(condition), whole=False)
 
 
 def _periods_before(start: date, period: str) -> date:
