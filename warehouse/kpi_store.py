@@ -185,9 +185,10 @@ def _read(connection: Connection, table: Table, condition: Any = None) -> pd.Dat
 
 
 def _frame(connection: Connection, query: Select[Any], whole: bool) -> pd.DataFrame:
-    """The rows of a query over tables the build does not write (facts, dimensions), as a frame; Arrow where the
-    database streams it: a ``whole`` table (a full build) on a connection of its own, a few days' rows in the
-    build's own transaction (a connection of its own costs more than it saves on a small read)."""
+    """The rows of a query as a frame; Arrow where the database streams it: a ``whole`` fact table (a full build) on
+    a connection of its own, so only for tables the build never writes; anything smaller (a few days' facts, a
+    dimension, the periods this build just wrote) in the build's own transaction, where a connection of its own
+    would cost more than it saves and would not see the build's rows."""
     dialect = dialect_of(connection)
     if not dialect.streams_arrow:
         return pd.read_sql(query, connection)
