@@ -204,13 +204,16 @@ def _summed_rows(sums: pd.DataFrame, at_grain: list[Kpi]) -> pd.DataFrame:
         numerators.append(numerator)
         denominators.append(denominator)
         values.append(np.asarray(_value_function(kpi)(numerator, denominator), dtype="float64"))
+    # Columns repeated by taking rows of their own typed arrays: strings stay Arrow strings, never Python objects.
+    tiled = np.tile(np.arange(len(sums)), len(at_grain))
     places = {
-        column: np.tile(sums[column].to_numpy(), len(at_grain))
+        column: sums[column].take(tiled).reset_index(drop=True)
         for column in ("kpi_date", "site_id", "line_id", "step_id")
     }
+    codes = pd.Series([kpi.code for kpi in at_grain], dtype="str")
     return pd.DataFrame(
         {
-            "kpi": np.repeat([kpi.code for kpi in at_grain], len(sums)).astype(object),
+            "kpi": codes.take(np.repeat(np.arange(len(at_grain)), len(sums))).reset_index(drop=True),
             "kpi_date": places["kpi_date"],
             "grain": sums["grain"].iloc[0] if len(sums) else None,
             "site_id": places["site_id"],
@@ -259,7 +262,10 @@ def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.D
     the same as in separate daily and period aggregations, and each group's result depends only on its own rows,
     so the rows are those a full build makes. Returns (daily rows, period rows)."""
     frames = []
+    needed = _aggregated_columns(facts)
     for frame, of_days in zip(facts.frames, facts.on_days(days).frames, strict=True):
+        # Only what the KPIs aggregate, before the rows are tripled (a run carries twice as many columns).
+        frame, of_days = (f[[c for c in f.columns if c in needed]] for f in (frame, of_days))
         dated = frame[facts.date_column]
         frames.append(
             pd.concat(
@@ -282,6 +288,18 @@ def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.D
     daily = rows[kinds == "day"].reset_index(drop=True)
     periods = rows[kinds != "day"].rename(columns={"kpi_date": "period_start"}).assign(period=kinds[kinds != "day"])
     return daily, periods[PERIOD_COLUMNS].reset_index(drop=True)
+
+
+def _aggregated_columns(facts: FamilyFacts) -> set[str]:
+    """The columns of a family's facts that its KPIs read: the date, the places, what they count, and the product
+    a route product follows."""
+    columns = {facts.date_column, *GRAIN_DIMENSIONS["step"]}
+    for kpi in REGISTRY:
+        if kpi.family == facts.family:
+            columns |= {m.column for m in (kpi.numerator, kpi.denominator) if m is not None}
+            if kpi.additivity == "route_product":
+                columns.add("product_id")
+    return columns
 
 
 def period_window(days: set[date]) -> set[date]:

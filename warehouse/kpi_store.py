@@ -101,13 +101,11 @@ def pending_partitions(connection: Connection, full: bool = False) -> Partitions
     else:
         production = _touched(connection, RUNS.c.production_date, ids_of)
         if ids_of.get("defects"):
+            # The runs the defects name, each looked up once (a day's 14,000 defects name 1,600 runs: 13 ms, 21 ms
+            # as a join that looks a run up per defect).
+            named = select(DEFECTS.c.run_id).where(DEFECTS.c.batch_id.in_(ids_of["defects"]))
             production |= _dates(
-                connection.scalars(
-                    select(RUNS.c.production_date)
-                    .join(DEFECTS, DEFECTS.c.run_id == RUNS.c.run_id)
-                    .where(DEFECTS.c.batch_id.in_(ids_of["defects"]))
-                    .distinct()
-                )
+                connection.scalars(select(RUNS.c.production_date).where(RUNS.c.run_id.in_(named)).distinct())
             )
     feedback = _touched(connection, FEEDBACK.c.responded_at, ids_of)
     training = _touched(connection, TRAINING.c.due_on, ids_of) | _newly_due_days(connection)
@@ -208,17 +206,28 @@ def _in_days(column, days: set[date] | None):  # type: ignore[no-untyped-def]
 
 def read_production(connection: Connection, days: set[date] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Runs of those days, their defect totals per run (summed in SQL), and the products."""
-    runs = _read(connection, RUNS, _in_days(RUNS.c.production_date, days))
+    products = _read(connection, PRODUCTS)
+    if days is not None:
+        # A few days: each run with its total in one query, summed per run through the defects' run_id index
+        # (a month's 6,400 runs: 25 ms, where a join planned a parallel scan of every run: 60-70 ms, and a second
+        # read). A run without defects totals 0, as the join's missing total counts.
+        total = (
+            select(func.coalesce(func.sum(DEFECTS.c.defect_count), 0))
+            .where(DEFECTS.c.run_id == RUNS.c.run_id)
+            .scalar_subquery()
+        )
+        query = _columns(RUNS).add_columns(total.label("defect_count")).where(_in_days(RUNS.c.production_date, days))
+        with_totals = _frame(connection, query.order_by(*RUNS.primary_key), whole=False)
+        return with_totals.drop(columns="defect_count"), with_totals[["run_id", "defect_count"]], products
+    runs = _read(connection, RUNS, True)
     totals = _frame(
         connection,
         select(DEFECTS.c.run_id, func.sum(DEFECTS.c.defect_count).label("defect_count"))
         .join(RUNS, RUNS.c.run_id == DEFECTS.c.run_id)
-        .where(_in_days(RUNS.c.production_date, days))
         .group_by(DEFECTS.c.run_id)
         .order_by(DEFECTS.c.run_id),
-        days is None,
+        whole=True,
     )
-    products = _read(connection, PRODUCTS)
     return runs, totals, products
 
 
