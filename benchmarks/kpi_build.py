@@ -7,7 +7,8 @@ On a fresh PostgreSQL database (created and dropped here) it loads a year of fac
 pipeline's own merge and builds every KPI for every day (full). The floor: binary COPY of the build's own output
 rows (its daily and period rows, read back as Arrow) into empty tables of kpi_daily's and kpi_period's definition,
 which any build that must write those rows pays. Then it lands one more day of production, defects, feedback and
-training and rebuilds incrementally. Peak memory is the process's resident high-water mark during the full build.
+training and rebuilds incrementally, three times (the median counts: one run on this shared machine is noisy). Peak
+memory is the process's resident high-water mark during the full build.
 The last line reads, for example,
 ``kpi build: full 21.3 s, copy of its rows 14.0 s, ratio 1.52; incremental 1.4%; peak 1210 MB``.
 """
@@ -15,13 +16,14 @@ The last line reads, for example,
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from benchmarks.scale_data import Scale, defects, feedback, production_runs, products, training_assignments
 from benchmarks.scratch import scratch_database
@@ -124,6 +126,27 @@ def _copy_floor(url: str) -> tuple[float, int]:
     return seconds, rows
 
 
+_REBUILDS = 3
+
+
+def _incremental_runs(engine, settings: Settings) -> tuple[int, float, list[float]]:  # type: ignore[no-untyped-def]
+    """Seconds of ``_REBUILDS`` incremental builds of the new day: the first right after its load, the others after
+    its batches are marked unbuilt again (the same days and rows replaced). One run on this shared machine varied by
+    half (0.67-1.04 s on one morning); the median of three is what the share reports."""
+    seconds: list[float] = []
+    rows = 0
+    for run in range(_REBUILDS):
+        if run:
+            with engine.begin() as connection:
+                connection.execute(
+                    update(batch_ledger).where(batch_ledger.c.batch_id.like("%-new-day")).values(kpis_built_at=None)
+                )
+        start = time.perf_counter()
+        rows = build_kpis(f"bench-incremental-{run}", settings)
+        seconds.append(time.perf_counter() - start)
+    return rows, seconds[0], seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=365)
@@ -153,13 +176,14 @@ def main() -> None:
             floor, floor_rows = _copy_floor(url)
             for name, frame in new_day.items():
                 _load(engine, name, frame, f"{name}-new-day")
-            start = time.perf_counter()
-            incremental_rows = build_kpis("bench-incremental", settings)
-            incremental = time.perf_counter() - start
+            incremental_rows, first, runs = _incremental_runs(engine, settings)
+            incremental = statistics.median(runs)
             print(f"\n{'KPI build':<40}{'seconds':>9}{'rows written':>14}")
             print(f"{'full (every day of the year)':<40}{full:>9.2f}{full_rows:>14,}")
             print(f"{'binary COPY of its rows (daily + period)':<40}{floor:>9.2f}{floor_rows:>14,}")
-            print(f"{'incremental (one new day)':<40}{incremental:>9.2f}{incremental_rows:>14,}")
+            print(f"{'incremental (one new day), first run':<40}{first:>9.2f}{incremental_rows:>14,}")
+            print(f"{'incremental, median of 3 rebuilds':<40}{incremental:>9.2f}{incremental_rows:>14,}")
+            print(f"incremental runs: {', '.join(f'{s:.2f} s' for s in runs)}")
             print(f"full build / COPY of its rows: {full / floor:.2f} (target: within 2)")
             print(f"incremental cost as a share of the full build: {incremental / full:.1%} (target: under 2%)")
             print(f"peak resident memory during the full build: {peak:,.0f} MB (target: under 1,500)")
