@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -62,7 +62,11 @@ class Partitions:
 
 
 def _dates(values: Iterable[object]) -> set[date]:
-    return {d.date() for d in pd.to_datetime(pd.Series(list(values), dtype="object")).dropna()}
+    listed = [v for v in values if v is not None]
+    days = [v.date() if isinstance(v, datetime) else v for v in listed if isinstance(v, date)]
+    if len(days) == len(listed):  # what the drivers return: no pandas for a handful of days
+        return set(days)
+    return {d.date() for d in pd.to_datetime(pd.Series(listed, dtype="object")).dropna()}
 
 
 _DATASET_OF = {table.name: name for name, table in FACT_TABLES.items()}
