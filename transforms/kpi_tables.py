@@ -430,7 +430,7 @@ def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: s
     """Each quantile KPI per date and grain, one frame per KPI. Not additive: the numerator is the quantile itself and
     the denominator 1. The KPIs that take quantiles of the same column at the same grain share one grouping (the
     quantiles of a group are computed independently of each other, so the values are those of one at a time)."""
-    computed: dict[tuple[str, str], pd.Series] = {}
+    computed: dict[tuple[str, str], tuple[pd.DataFrame, dict[float, np.ndarray]]] = {}
     for kpi in quantile_kpis:
         column = kpi.numerator.column
         for grain, dims in _grains(kpi).items():
@@ -438,15 +438,15 @@ def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: s
                 continue
             sharing = [k for k in quantile_kpis if k.numerator.column == column and grain in k.grains]
             wanted = sorted({k.quantile for k in sharing if k.quantile is not None})
-            computed[(column, grain)] = frame.groupby([date_column, *dims])[column].quantile(wanted)
+            computed[(column, grain)] = _group_quantiles(frame, [date_column, *dims], column, wanted)
     results = []
     for kpi in quantile_kpis:
+        if kpi.quantile is None:
+            raise ValueError(f"KPI {kpi.code}: a quantile KPI without its quantile")
         parts = []
         for grain, dims in _grains(kpi).items():
-            by_quantile = computed[(kpi.numerator.column, grain)]
-            of_kpi = by_quantile[by_quantile.index.get_level_values(-1) == kpi.quantile].droplevel(-1)
-            out = of_kpi.rename("numerator").reset_index()
-            out = out.rename(columns={date_column: "kpi_date"})
+            groups, by_quantile = computed[(kpi.numerator.column, grain)]
+            out = groups.assign(numerator=by_quantile[kpi.quantile]).rename(columns={date_column: "kpi_date"})
             for dim in ("site_id", "line_id", "step_id"):
                 if dim not in dims:
                     out[dim] = ALL
@@ -457,6 +457,55 @@ def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: s
             result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
         )
     return results
+
+
+# Below this many rows a grouped quantile is sorted here, above it by pandas: the two compute the same bits, but
+# pandas' grouped quantile costs about 7 ms a call however few the rows (a one-day rebuild makes a dozen calls),
+# while its sort in Cython beats numpy's two sorts on a year of runs (0.16 s against 0.23 s).
+_SMALL_GROUPING = 50_000
+
+
+def _group_quantiles(
+    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float]
+) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
+    """The ``wanted`` quantiles of ``column`` per distinct ``keys`` (the groups of ``group_sums``, in key order),
+    interpolated linearly between the two nearest of a group's non-missing values; NaN for a group without values."""
+    if len(frame) >= _SMALL_GROUPING:
+        quantiles = frame.groupby(keys)[column].quantile(wanted)
+        if len(quantiles):  # (no group at all: the sorted path's empty result)
+            groups = quantiles.xs(wanted[0], level=-1).index.to_frame(index=False)
+            return groups, {q: quantiles.xs(q, level=-1).to_numpy(dtype="float64") for q in wanted}
+    return _sorted_group_quantiles(frame, keys, column, wanted)
+
+
+def _sorted_group_quantiles(
+    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float]
+) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
+    """``_group_quantiles`` by numpy: each group's values sorted, then pandas' grouped quantile's arithmetic (the
+    position q x (n - 1), the value below it and the next one's difference times the fraction), so the same bits."""
+    ids, groups = _group_ids(frame, keys)
+    values = frame[column].to_numpy(dtype="float64")
+    counted = (ids >= 0) & ~np.isnan(values)
+    group_of, values = ids[counted], values[counted]
+    # One sort by (group, value): each value's rank among all, then the group's offset above every rank.
+    rank = np.empty(len(values), dtype="int64")
+    rank[np.argsort(values)] = np.arange(len(values))
+    ordered = values[np.argsort(group_of * max(len(values), 1) + rank)]
+    counts = np.bincount(group_of, minlength=len(groups))
+    starts = np.cumsum(counts) - counts
+    last = max(len(ordered) - 1, 0)
+    result = {}
+    for q in wanted:
+        position = q * (counts - 1).astype("float64")
+        below = np.minimum(starts + position.astype("int64"), last)
+        fraction = position % 1
+        if len(ordered):
+            value, above = ordered[below], ordered[np.minimum(below + 1, last)]
+        else:
+            value = above = np.full(len(groups), np.nan)
+        interpolated = np.where(fraction == 0.0, value, value + (above - value) * fraction)
+        result[q] = np.where(counts > 0, interpolated, np.nan)
+    return groups, result
 
 
 def line_routes(products: pd.DataFrame, runs: pd.DataFrame, date_column: str) -> pd.DataFrame:

@@ -102,3 +102,54 @@ def test_trailing_correlation_is_pearsons_r_of_each_windows_known_pairs():
     # A window's value comes from its own rows alone: the last rows give the same bits without the earlier ones.
     tail = trailing_correlation(x[20:], y[20:], position[20:] - 8)
     assert np.array_equal(tail[CORRELATION_WINDOW - 1 :], got[20 + CORRELATION_WINDOW - 1 :], equal_nan=True)
+
+
+def _grouped_facts(rows: int, seed: int) -> pd.DataFrame:
+    """Runs over a few days and places, with ties, missing values, a place with no values and a missing key."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "day": rng.choice([date(2026, 1, d) for d in range(1, 5)], rows).astype(object),
+            "site_id": pd.Series(rng.choice(["S2", "S1", "S10"], rows), dtype="str"),
+            "line_id": pd.Series(rng.choice(["L1", "L2", "L3"], rows), dtype="str"),
+            "minutes": rng.choice([1.5, 2.25, 3.0, 7.125, np.nan], rows) + rng.integers(0, 3, rows),
+            "units": rng.integers(0, 50, rows),
+        }
+    )
+    frame.loc[frame["line_id"] == "L3", "minutes"] = np.nan  # a group whose values are all missing
+    frame.loc[rows // 2, "site_id"] = None  # a row without a place is in no group
+    return frame
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7, 400])
+def test_grouped_sums_are_pandas_groups_in_key_order(rows):
+    from transforms.kpi_tables import group_sums
+
+    frame = _grouped_facts(rows, seed=rows)
+    sums = group_sums(frame, ["day", "site_id", "line_id"], ["units", "minutes"])
+    expected = frame.groupby(["day", "site_id", "line_id"], sort=True)[["units", "minutes"]].sum().reset_index()
+    assert sums[["day", "site_id", "line_id"]].equals(expected[["day", "site_id", "line_id"]])
+    assert sums["units"].tolist() == expected["units"].tolist()
+    assert np.allclose(sums["minutes"], expected["minutes"])
+
+
+@pytest.mark.parametrize("rows", [2, 7, 400, 5_000])
+def test_small_grouped_quantiles_are_pandas_quantiles_to_the_bit(rows):
+    """Below ``_SMALL_GROUPING`` rows the quantiles are sorted by numpy, above it by pandas: the same bits either way,
+    missing values skipped, NaN for a group with none."""
+    from transforms.kpi_tables import _group_quantiles, _sorted_group_quantiles
+
+    frame = _grouped_facts(rows, seed=rows)
+    keys = ["day", "site_id", "line_id"]
+    groups, by_quantile = _sorted_group_quantiles(frame, keys, "minutes", [0.5, 0.9])
+    expected = frame.groupby(keys)["minutes"].quantile([0.5, 0.9])
+    for q in (0.5, 0.9):
+        of_q = expected.xs(q, level=-1)
+        assert groups.equals(of_q.index.to_frame(index=False))
+        assert np.array_equal(by_quantile[q], of_q.to_numpy(), equal_nan=True)  # exact, NaN where nothing to rank
+    assert np.isnan(by_quantile[0.5][groups["line_id"].eq("L3").to_numpy()]).all()
+    large = pd.concat([frame] * (50_000 // rows + 1), ignore_index=True)  # pandas' side of _SMALL_GROUPING
+    pandas_groups, pandas_quantiles = _group_quantiles(large, keys, "minutes", [0.5])
+    numpy_groups, numpy_quantiles = _sorted_group_quantiles(large, keys, "minutes", [0.5])
+    assert pandas_groups.equals(numpy_groups)
+    assert np.array_equal(pandas_quantiles[0.5], numpy_quantiles[0.5], equal_nan=True)
