@@ -86,7 +86,9 @@ def _group_ids(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Dat
     """Each row's group among the distinct ``keys``, numbered in key order as pandas' sorted groupby numbers them
     (-1 where a key is missing), and the groups' keys. From one sorted factorization per key: on a few days' facts
     pandas' groupby cost more in bookkeeping per call than the grouping itself."""
-    codes, uniques = zip(*(pd.factorize(frame[key], sort=True) for key in keys), strict=True)
+    codes, factorized = zip(*(pd.factorize(frame[key], sort=True) for key in keys), strict=True)
+    # Keys typed as pandas' groupby types them: strings held as Python objects come back as strings.
+    uniques = [pd.Index(u.to_numpy(dtype=object)) if u.dtype == object else u for u in factorized]
     if len(keys) == 1:  # every distinct value is a group, already numbered in order
         return np.asarray(codes[0], dtype="int64"), pd.DataFrame({keys[0]: uniques[0]})
     missing = np.any([c < 0 for c in codes], axis=0)
@@ -470,7 +472,9 @@ def _group_quantiles(
 ) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
     """The ``wanted`` quantiles of ``column`` per distinct ``keys`` (the groups of ``group_sums``, in key order),
     interpolated linearly between the two nearest of a group's non-missing values; NaN for a group without values."""
-    if len(frame) >= _SMALL_GROUPING:
+    values = frame[column].to_numpy(dtype="float64")
+    # -0.0 ties with 0.0, and which of the two a quantile yields follows the sort: pandas' own for those.
+    if len(frame) >= _SMALL_GROUPING or np.signbit(values[values == 0]).any():
         quantiles = frame.groupby(keys)[column].quantile(wanted)
         if len(quantiles):  # (no group at all: the sorted path's empty result)
             groups = quantiles.xs(wanted[0], level=-1).index.to_frame(index=False)

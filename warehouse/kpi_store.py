@@ -62,7 +62,7 @@ class Partitions:
 
 
 def _dates(values: Iterable[object]) -> set[date]:
-    listed = [v for v in values if v is not None]
+    listed = [v for v in values if v is not None and v is not pd.NaT]
     days = [v.date() if isinstance(v, datetime) else v for v in listed if isinstance(v, date)]
     if len(days) == len(listed):  # what the drivers return: no pandas for a handful of days
         return set(days)

@@ -153,3 +153,14 @@ def test_small_grouped_quantiles_are_pandas_quantiles_to_the_bit(rows):
     numpy_groups, numpy_quantiles = _sorted_group_quantiles(large, keys, "minutes", [0.5])
     assert pandas_groups.equals(numpy_groups)
     assert np.array_equal(pandas_quantiles[0.5], numpy_quantiles[0.5], equal_nan=True)
+
+
+def test_grouped_quantiles_of_signed_zeros_keep_pandas_sign():
+    """-0.0 and 0.0 tie: which one a quantile yields depends on the sort, so such groups take pandas' own."""
+    from transforms.kpi_tables import _group_quantiles
+
+    frame = pd.DataFrame({"day": [date(2026, 1, 1)] * 6, "minutes": [0.0, -0.0, 0.0, -0.0, -0.0, 0.0]})
+    groups, by_quantile = _group_quantiles(frame, ["day"], "minutes", [0.0, 0.5, 1.0])
+    expected = frame.groupby(["day"])["minutes"].quantile([0.0, 0.5, 1.0])
+    for q in (0.0, 0.5, 1.0):
+        assert np.signbit(by_quantile[q]).tolist() == np.signbit(expected.xs(q, level=-1).to_numpy()).tolist()
