@@ -57,15 +57,18 @@ def _grains(kpi: Kpi) -> dict[str, list[str]]:
     return {grain: GRAIN_DIMENSIONS[grain] for grain in kpi.grains}
 
 
-def group_sums(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+def group_sums(
+    frame: pd.DataFrame, keys: list[str], columns: list[str], key_codes: KeyCodes | None = None
+) -> pd.DataFrame:
     """The sums of ``columns`` per distinct ``keys``, in key order (a row with a missing key is left out, a missing
     value counts as 0).
 
     Each group sums its own rows, in their order, with numpy's pairwise sum: the result never depends on which other
     groups share the frame, so a day or a month rebuilt on its own sums to the same bits as in a full build.
     (pandas' grouped sum picks its algorithm by the frame's layout, and a lone month can round differently.)
+    ``key_codes``: the frame's keys already factorized, shared by the groupings of one frame at several grains.
     """
-    ids, out = _group_ids(frame, keys)
+    ids, out = _group_ids(frame, keys, key_codes)
     kept = ids >= 0
     ids = ids[kept]
     if not len(ids):
@@ -82,19 +85,49 @@ def group_sums(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.D
     return out
 
 
-def _group_ids(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+class KeyCodes:
+    """A frame's key columns, each factorized in sorted order once however many groupings of the frame use it (a
+    family's facts are grouped at four grains, each by the date and some of the same place columns)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
+
+    def of(self, key: str) -> tuple[np.ndarray, pd.Index]:
+        """Each row's code (-1 where missing) and the distinct values in order, typed as pandas' groupby types its
+        keys: strings held as Python objects come back as strings."""
+        if key not in self._codes:
+            codes, uniques = pd.factorize(self.frame[key], sort=True)
+            self._codes[key] = (codes, pd.Index(uniques.to_numpy(dtype=object)) if uniques.dtype == object else uniques)
+        return self._codes[key]
+
+
+# Up to this many possible key combinations per row (and at least this many), groups are numbered by marking which
+# combinations occur, in linear time; beyond it by sorting the combinations.
+_DENSE_KEYS = 4
+
+
+def _group_ids(
+    frame: pd.DataFrame, keys: list[str], key_codes: KeyCodes | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Each row's group among the distinct ``keys``, numbered in key order as pandas' sorted groupby numbers them
     (-1 where a key is missing), and the groups' keys. From one sorted factorization per key: on a few days' facts
     pandas' groupby cost more in bookkeeping per call than the grouping itself."""
-    codes, factorized = zip(*(pd.factorize(frame[key], sort=True) for key in keys), strict=True)
-    # Keys typed as pandas' groupby types them: strings held as Python objects come back as strings.
-    uniques = [pd.Index(u.to_numpy(dtype=object)) if u.dtype == object else u for u in factorized]
+    key_codes = key_codes if key_codes is not None and key_codes.frame is frame else KeyCodes(frame)
+    codes, uniques = zip(*(key_codes.of(key) for key in keys), strict=True)
     if len(keys) == 1:  # every distinct value is a group, already numbered in order
         return np.asarray(codes[0], dtype="int64"), pd.DataFrame({keys[0]: uniques[0]})
     missing = np.any([c < 0 for c in codes], axis=0)
     sizes = tuple(max(1, len(u)) for u in uniques)
-    combined = np.ravel_multi_index([np.where(missing, 0, c) for c in codes], sizes)
-    distinct, numbered = np.unique(combined[~missing], return_inverse=True)
+    combined = np.ravel_multi_index([np.where(missing, 0, c) for c in codes], sizes)[~missing]
+    possible = int(np.prod(sizes, dtype="float64"))
+    if possible <= _DENSE_KEYS * max(len(combined), 250_000):
+        occurs = np.zeros(possible, dtype=bool)
+        occurs[combined] = True
+        distinct = np.flatnonzero(occurs)
+        numbered = (np.cumsum(occurs) - 1)[combined]
+    else:
+        distinct, numbered = np.unique(combined, return_inverse=True)
     ids = np.full(len(frame), -1, dtype="int64")
     ids[~missing] = numbered
     places = np.unravel_index(distinct, sizes)
@@ -116,6 +149,23 @@ def _on_days(frame: pd.DataFrame, column: str, days: set[date], keep: bool) -> p
     on = pd.Series(pd.to_datetime(uniques)).dt.date.isin(days).to_numpy()
     hit = np.append(on, False)[codes]  # a missing date (code -1) is on no day
     return frame[hit if keep else ~hit]
+
+
+def _stamps(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values)``, each distinct value converted once (a column of Python dates converts row by row:
+    17,500 training assignments took 5 ms a column)."""
+    if values.dtype.kind == "M":
+        return values
+    codes, uniques = pd.factorize(values)
+    converted = pd.to_datetime(pd.Series(uniques, dtype=object))
+    return pd.Series(np.append(converted.to_numpy(), np.datetime64("NaT"))[codes], index=values.index)
+
+
+def _days_of(stamps: pd.Series) -> pd.Series:
+    """Each timestamp's calendar day as a Python date (``.dt.date``), made once per distinct day."""
+    codes, uniques = pd.factorize(stamps.dt.normalize())
+    days = np.array([*(u.date() for u in uniques), pd.NaT], dtype=object)
+    return pd.Series(days[codes], index=stamps.index, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -172,6 +222,7 @@ def kpi_rows(facts: FamilyFacts) -> Iterator[pd.DataFrame]:
             raise ValueError(f"KPI {kpi.code}: no prepared {facts.family} rows carry {', '.join(needed)}")
         summed_on.setdefault(index, []).append(kpi)
     step_fpy: list[pd.DataFrame] = []
+    key_codes = [KeyCodes(frame) for frame in facts.frames]
     for index, kpis_of_frame in summed_on.items():
         frame = facts.frames[index]
         for grain, dims in GRAIN_DIMENSIONS.items():
@@ -182,7 +233,10 @@ def kpi_rows(facts: FamilyFacts) -> Iterator[pd.DataFrame]:
                 dict.fromkeys(m.column for kpi in at_grain for m in (kpi.numerator, kpi.denominator) if m is not None)
             )
             sums = _with_all(
-                group_sums(frame, [date_column, *dims], columns).rename(columns={date_column: "kpi_date"}), grain
+                group_sums(frame, [date_column, *dims], columns, key_codes[index]).rename(
+                    columns={date_column: "kpi_date"}
+                ),
+                grain,
             )
             # As many KPIs per frame as keep it near _ROWS_PER_FRAME rows: all of them for a few days' sums, one
             # at a time for a year's (a full build's memory holds a frame and its encoded copy, not the grain's).
@@ -196,7 +250,7 @@ def kpi_rows(facts: FamilyFacts) -> Iterator[pd.DataFrame]:
                 yield rows
     quantiles = [kpi for kpi in family_kpis if kpi.additivity == "quantile"]
     if quantiles:
-        yield from _quantile_rows(facts.frames[0], quantiles, date_column)
+        yield from _quantile_rows(facts.frames[0], quantiles, date_column, key_codes[0])
     if any(kpi.additivity == "route_product" for kpi in family_kpis) and step_fpy:
         products = facts.products if facts.products is not None else pd.DataFrame()
         routes = line_routes(products, facts.frames[0], date_column).rename(columns={date_column: "kpi_date"})
@@ -275,25 +329,23 @@ def _bucket(days: pd.Series, kind: str) -> np.ndarray:
 def window_kpis(facts: FamilyFacts, days: set[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The daily rows of ``days`` and the weekly and monthly rows of the periods that contain them, from the facts
     of those periods (``period_window``), in one aggregation: each fact row takes part once dated by its week and
-    once by its month, a row of ``days`` once more by its day. What an incremental build rebuilds; the groups are
+    once by its month where that period contains one of ``days`` (the window's other weeks and months are not
+    rebuilt), a row of ``days`` once more by its day. What an incremental build rebuilds; the groups are
     the same as in separate daily and period aggregations, and each group's result depends only on its own rows,
     so the rows are those a full build makes. Returns (daily rows, period rows)."""
     frames = []
     needed = _aggregated_columns(facts)
+    wanted = {period: set(period_start(pd.Series(sorted(days)), period)) for period in ("week", "month")}
     for frame, of_days in zip(facts.frames, facts.on_days(days).frames, strict=True):
         # Only what the KPIs aggregate, before the rows are tripled (a run carries twice as many columns).
         frame, of_days = (f[[c for c in f.columns if c in needed]] for f in (frame, of_days))
-        dated = frame[facts.date_column]
-        frames.append(
-            pd.concat(
-                [
-                    of_days.assign(**{_BUCKET: _bucket(of_days[facts.date_column], "day")}),
-                    frame.assign(**{_BUCKET: _bucket(period_start(dated, "week"), "week")}),
-                    frame.assign(**{_BUCKET: _bucket(period_start(dated, "month"), "month")}),
-                ],
-                ignore_index=True,
-            )
-        )
+        bucketed = [of_days.assign(**{_BUCKET: _bucket(of_days[facts.date_column], "day")})]
+        for period in ("week", "month"):
+            # Only the periods that contain a rebuilt day: the window's other month (or week) is no rebuilt period.
+            starts = period_start(frame[facts.date_column], period)
+            rebuilt = starts.isin(wanted[period]).to_numpy()
+            bucketed.append(frame[rebuilt].assign(**{_BUCKET: _bucket(starts[rebuilt], period)}))
+        frames.append(pd.concat(bucketed, ignore_index=True))
     parts = list(kpi_rows(replace(facts, date_column=_BUCKET, frames=tuple(frames))))
     if not parts:
         return pd.DataFrame(columns=KPI_COLUMNS), pd.DataFrame(columns=PERIOD_COLUMNS)
@@ -428,7 +480,9 @@ def period_cycle_quantiles(runs: pd.DataFrame, period: str) -> pd.DataFrame:
     return rows.rename(columns={"kpi_date": "period_start"}).assign(period=period)[PERIOD_COLUMNS]
 
 
-def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: str) -> list[pd.DataFrame]:
+def _quantile_rows(
+    frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: str, key_codes: KeyCodes | None = None
+) -> list[pd.DataFrame]:
     """Each quantile KPI per date and grain, one frame per KPI. Not additive: the numerator is the quantile itself and
     the denominator 1. The KPIs that take quantiles of the same column at the same grain share one grouping (the
     quantiles of a group are computed independently of each other, so the values are those of one at a time)."""
@@ -440,23 +494,30 @@ def _quantile_rows(frame: pd.DataFrame, quantile_kpis: list[Kpi], date_column: s
                 continue
             sharing = [k for k in quantile_kpis if k.numerator.column == column and grain in k.grains]
             wanted = sorted({k.quantile for k in sharing if k.quantile is not None})
-            computed[(column, grain)] = _group_quantiles(frame, [date_column, *dims], column, wanted)
+            groups, by_quantile = _group_quantiles(frame, [date_column, *dims], column, wanted, key_codes)
+            placed = _with_all(groups.rename(columns={date_column: "kpi_date"}), grain)
+            computed[(column, grain)] = (placed, by_quantile)
+    places_of: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}  # shared by the KPIs of one column and grains
     results = []
     for kpi in quantile_kpis:
         if kpi.quantile is None:
             raise ValueError(f"KPI {kpi.code}: a quantile KPI without its quantile")
-        parts = []
-        for grain, dims in _grains(kpi).items():
-            groups, by_quantile = computed[(kpi.numerator.column, grain)]
-            out = groups.assign(numerator=by_quantile[kpi.quantile]).rename(columns={date_column: "kpi_date"})
-            for dim in ("site_id", "line_id", "step_id"):
-                if dim not in dims:
-                    out[dim] = ALL
-            out["grain"] = grain
-            parts.append(out)
-        result = pd.concat(parts, ignore_index=True)
+        column, grains = kpi.numerator.column, tuple(_grains(kpi))
+        if (column, grains) not in places_of:
+            places_of[(column, grains)] = pd.concat([computed[(column, g)][0] for g in grains], ignore_index=True)
+        places = places_of[(column, grains)]
+        numerator = np.concatenate([computed[(column, g)][1][kpi.quantile] for g in grains]).astype("float64")
         results.append(
-            result.assign(kpi=kpi.code, denominator=1.0, value=result["numerator"].astype("float64"))[KPI_COLUMNS]
+            pd.DataFrame(
+                {
+                    "kpi": kpi.code,
+                    **{c: places[c] for c in ("kpi_date", "grain", "site_id", "line_id", "step_id")},
+                    "numerator": numerator,
+                    "denominator": 1.0,
+                    "value": numerator,
+                },
+                columns=KPI_COLUMNS,
+            )
         )
     return results
 
@@ -468,7 +529,7 @@ _SMALL_GROUPING = 50_000
 
 
 def _group_quantiles(
-    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float]
+    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float], key_codes: KeyCodes | None = None
 ) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
     """The ``wanted`` quantiles of ``column`` per distinct ``keys`` (the groups of ``group_sums``, in key order),
     interpolated linearly between the two nearest of a group's non-missing values; NaN for a group without values."""
@@ -479,15 +540,15 @@ def _group_quantiles(
         if len(quantiles):  # (no group at all: the sorted path's empty result)
             groups = quantiles.xs(wanted[0], level=-1).index.to_frame(index=False)
             return groups, {q: quantiles.xs(q, level=-1).to_numpy(dtype="float64") for q in wanted}
-    return _sorted_group_quantiles(frame, keys, column, wanted)
+    return _sorted_group_quantiles(frame, keys, column, wanted, key_codes)
 
 
 def _sorted_group_quantiles(
-    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float]
+    frame: pd.DataFrame, keys: list[str], column: str, wanted: list[float], key_codes: KeyCodes | None = None
 ) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
     """``_group_quantiles`` by numpy: each group's values sorted, then pandas' grouped quantile's arithmetic (the
     position q x (n - 1), the value below it and the next one's difference times the fraction), so the same bits."""
-    ids, groups = _group_ids(frame, keys)
+    ids, groups = _group_ids(frame, keys, key_codes)
     values = frame[column].to_numpy(dtype="float64")
     counted = (ids >= 0) & ~np.isnan(values)
     group_of, values = ids[counted], values[counted]
@@ -587,7 +648,7 @@ def feedback_kpis(feedback: pd.DataFrame) -> pd.DataFrame:
 def feedback_facts(feedback: pd.DataFrame) -> FamilyFacts:
     """The responses with what NPS and CSAT count: net promoters, scored and satisfied responses."""
     frame = feedback.assign(
-        response_date=pd.to_datetime(feedback["responded_at"]).dt.date,
+        response_date=_days_of(_stamps(feedback["responded_at"])),
         net_promoters=(feedback["nps_score"] >= 9).astype(int) - (feedback["nps_score"] <= 6).astype(int),
         scored=feedback["nps_score"].notna().astype(int),
         satisfied=(feedback["csat_score"] >= 4).fillna(False).astype(int),
@@ -605,13 +666,13 @@ def training_kpis(assignments: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 def training_facts(assignments: pd.DataFrame, as_of: date) -> FamilyFacts:
     """The assignments due by ``as_of``, with whether each was completed on time and counts at all (not exempt)."""
-    due = assignments[pd.to_datetime(assignments["due_on"]).dt.date <= as_of].copy()
-    completed = pd.to_datetime(due["completed_on"])
-    due["on_time"] = (
-        completed.notna() & (completed <= pd.to_datetime(due["due_on"])) & due["status"].ne("exempt")
-    ).astype(int)
+    due_on = _stamps(assignments["due_on"])
+    counted = due_on.dt.normalize() <= pd.Timestamp(as_of)
+    due, due_on = assignments[counted].copy(), due_on[counted]
+    completed = _stamps(due["completed_on"])
+    due["on_time"] = (completed.notna() & (completed <= due_on) & due["status"].ne("exempt")).astype(int)
     due["eligible"] = due["status"].ne("exempt").astype(int)
-    due["due_date"] = pd.to_datetime(due["due_on"]).dt.date
+    due["due_date"] = _days_of(due_on)
     return FamilyFacts("training", "due_date", (due,))
 
 
@@ -624,10 +685,10 @@ def cost_kpis(ledger: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
 
 def cost_facts(ledger: pd.DataFrame, shipments: pd.DataFrame) -> FamilyFacts:
     """Ledger entries by PAF category beside the revenue of shipments, dated by their day."""
-    costs = ledger.assign(day=pd.to_datetime(ledger["booked_on"]).dt.date, revenue=0.0)
+    costs = ledger.assign(day=_days_of(_stamps(ledger["booked_on"])), revenue=0.0)
     for category in PAF:
         costs[category] = costs["amount"].where(costs["category"] == category, 0.0)
-    sales = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, amount=0.0)
+    sales = shipments.assign(day=_days_of(_stamps(shipments["shipped_on"])), amount=0.0)
     frame = pd.concat([costs, sales], ignore_index=True).fillna({c: 0.0 for c in (*PAF, "amount", "revenue")})
     frame["copq_amount"] = frame["internal_failure"] + frame["external_failure"]
     return FamilyFacts("cost", "day", (frame,))
@@ -643,12 +704,12 @@ def customer_kpis(complaints: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataF
 def customer_facts(complaints: pd.DataFrame, shipments: pd.DataFrame) -> FamilyFacts:
     """Complaints beside units shipped (for rates), and complaints by the line they name (for counts)."""
     received = complaints.assign(
-        day=pd.to_datetime(complaints["received_on"]).dt.date,
+        day=_days_of(_stamps(complaints["received_on"])),
         complaint=1,
         units=0,
         line_id=complaints["line_id"].fillna("UNASSIGNED"),
     )
-    shipped = shipments.assign(day=pd.to_datetime(shipments["shipped_on"]).dt.date, complaint=0)
+    shipped = shipments.assign(day=_days_of(_stamps(shipments["shipped_on"])), complaint=0)
     # Rates over complaints and shipments together; counts of complaints by the line they name, over complaints.
     both = pd.concat([received, shipped], ignore_index=True)
     by_line = received.rename(columns={"complaint": "complaints_received"}).drop(columns="units")
