@@ -79,6 +79,9 @@ class Dialect:
     session_locks: ClassVar[bool] = False
     # Whether login roles and grants exist (a read-only BI role); an SQLite file is guarded by file permissions.
     roles: ClassVar[bool] = False
+    # Whether a second connection reads in parallel with a writing one (a server process each); an SQLite file is
+    # read and written by the calling process itself.
+    concurrent_reads: ClassVar[bool] = False
 
     def create_engine(self, url: URL) -> Engine:
         raise NotImplementedError
@@ -179,6 +182,7 @@ class PostgreSQLDialect(Dialect):
     comments = True
     session_locks = True
     roles = True
+    concurrent_reads = True
 
     def create_engine(self, url: URL) -> Engine:
         if url.drivername in ("postgresql", "postgres"):
