@@ -25,7 +25,6 @@ A2 = {2: 1.880, 3: 1.023, 4: 0.729, 5: 0.577, 6: 0.483, 7: 0.419, 8: 0.373, 9: 0
 D3 = {2: 0.0, 3: 0.0, 4: 0.0, 5: 0.0, 6: 0.0, 7: 0.076, 8: 0.136, 9: 0.184, 10: 0.223}
 D4 = {2: 3.267, 3: 2.574, 4: 2.282, 5: 2.114, 6: 2.004, 7: 1.924, 8: 1.864, 9: 1.816, 10: 1.777}
 D2 = {2: 1.128, 3: 1.693, 4: 2.059, 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.970, 10: 3.078}
-IMR_LIMIT = 2.66  # 3 / d2(2): x-bar +/- 2.66 MR-bar
 
 Baseline: TypeAlias = int | Sequence[bool] | np.ndarray | pd.Series | None
 
@@ -152,9 +151,10 @@ def xbar_r_chart(subgroups: Any, baseline: Baseline = None) -> tuple[pd.DataFram
 
 
 def imr_chart(values: Any, baseline: Baseline = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The individuals chart (x-bar +/- 2.66 MR-bar; sigma MR-bar / 1.128) and the moving-range chart.
+    """The individuals chart (x-bar +/- 3 MR-bar / 1.128; sigma MR-bar / 1.128) and the moving-range chart.
 
-    A moving range is |x_i - x_(i-1)|; the first point has none (NaN, never out of control). MR-bar is the mean
+    3 / 1.128, not the rounded 2.66 (KPIS.md): the two differ in the fourth significant digit. A moving range is
+    |x_i - x_(i-1)|; the first point has none (NaN, never out of control). MR-bar is the mean
     of the moving ranges between consecutive baseline points. The MR chart's limits are 0 and D4(2) MR-bar.
     """
     x = np.asarray(values, dtype="float64")
@@ -165,7 +165,8 @@ def imr_chart(values: Any, baseline: Baseline = None) -> tuple[pd.DataFrame, pd.
         raise ValueError("an I-MR baseline needs two consecutive points")
     mr_bar, x_bar = moving[pairs].mean(), x[mask].mean()
     index = _index_of(values)
-    individuals = _chart(x, x_bar, mr_bar / D2[2], x_bar - IMR_LIMIT * mr_bar, x_bar + IMR_LIMIT * mr_bar, index)
+    sigma = mr_bar / D2[2]
+    individuals = _chart(x, x_bar, sigma, x_bar - 3 * sigma, x_bar + 3 * sigma, index)
     ranges = _chart(moving, mr_bar, mr_bar * (D4[2] - 1) / 3, 0.0, D4[2] * mr_bar, index)
     return individuals, ranges
 
@@ -183,7 +184,8 @@ def western_electric(values: Any, center: Any, sigma: Any, side: str = "both") -
 
     ``center`` and ``sigma`` are numbers or one value per point (a p-chart's sigma varies with n). A point is
     flagged when it completes the pattern; for the "k of m" rules (2 and 3) the flagged point must itself lie
-    beyond the zone, on the pattern's side; in a run (rule 4) every point from the eighth on is flagged. "Beyond"
+    beyond the zone, on the pattern's side, and the window must be full (no flag before the m-th point); in a run
+    (rule 4) every point from the eighth on is flagged. "Beyond"
     is strict, and a point on the centre line breaks a run. Missing values never count and break runs.
     ``side`` ("above" or "below") keeps the patterns on that side only: a regression in one direction.
     """
@@ -206,8 +208,9 @@ def western_electric(values: Any, center: Any, sigma: Any, side: str = "both") -
 
 
 def _k_of_m(beyond: np.ndarray, k: int, m: int) -> np.ndarray:
-    """Points beyond the zone that complete k of the last m points (this one included) beyond it."""
-    count = pd.Series(beyond.astype("int64")).rolling(m, min_periods=1).sum().to_numpy()
+    """Points beyond the zone that complete k of the last m points (this one included) beyond it. The window must
+    be full (KPIS.md): nothing is flagged before the m-th point of the series."""
+    count = pd.Series(beyond.astype("int64")).rolling(m, min_periods=m).sum().to_numpy()
     return beyond & (count >= k)
 
 

@@ -154,6 +154,17 @@ def test_imr_chart_reproduces_montgomery_example_6_5():
     assert not individuals["out_of_control"].any() and not moving["out_of_control"].any()
 
 
+def test_imr_limits_use_three_over_d2_not_the_rounded_2_66():
+    # KPIS.md: x-bar +/- 3 MR-bar / 1.128. With MR-bar 1 and x-bar 0 the limit is 2.65957..., not 2.66, so a point
+    # at 2.6598 is beyond it (the rounded constant would call it in control).
+    individuals, _ = imr_chart([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], baseline=10)
+    mr_bar, x_bar = 1.0, 0.5
+    assert individuals["ucl"].iloc[0] == pytest.approx(x_bar + 3 * mr_bar / 1.128, rel=1e-15)
+    assert individuals["ucl"].iloc[0] != pytest.approx(x_bar + 2.66 * mr_bar, rel=1e-6)
+    judged, _ = imr_chart([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, x_bar + 2.6598], baseline=10)
+    assert judged["out_of_control"].tolist() == [False] * 10 + [True]
+
+
 def test_imr_baseline_uses_only_ranges_between_baseline_points():
     individuals, moving = imr_chart([10, 12, 11, 50, 60], baseline=3)
     assert moving["cl"].iloc[0] == pytest.approx(1.5)  # |12-10| and |11-12|; not |50-11|
@@ -232,6 +243,16 @@ def test_rule_3_four_of_five_beyond_one_sigma():
     assert rules["rule_3"].tolist() == [False, False, False, False, True, False]
     assert not _rules([1.5, 1.2, 0.2, 1.1, 0.5, 1.8]).rule_3.any()  # the fourth comes too late
     assert not _rules([-1.5, -1.2, 0.2, -1.1, 1.8]).rule_3.any()  # the flagged point must be on the side
+
+
+def test_k_of_m_rules_need_a_full_window():
+    # KPIS.md: nothing is flagged before the m-th point of the series, however the first points lie.
+    assert _rules([2.5, 2.5, 0.0]).rule_2.tolist() == [False, False, False]
+    assert _rules([0.0, 2.5, 2.5]).rule_2.tolist() == [False, False, True]  # the third point completes a full window
+    assert _rules([1.5, 1.5, 1.5, 1.5, 0.0]).rule_3.tolist() == [False] * 5
+    assert _rules([0.0, 1.5, 1.5, 1.5, 1.5]).rule_3.tolist() == [False] * 4 + [True]
+    below = western_electric([-2.5, -2.5], center=0.0, sigma=1.0, side="below")
+    assert not below["rule_2"].any()
 
 
 def test_rule_4_eight_in_a_row_on_one_side_flags_from_the_eighth_on():
