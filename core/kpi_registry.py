@@ -220,6 +220,10 @@ _INSPECTED = _m("units inspected", _RUNS, "production_date", "units_inspected")
 _DEFECTS = _m("defects recorded on the runs", "defects", "recorded_at", "defect_count")
 _PLANNED = _m("planned production minutes", _RUNS, "production_date", "planned_minutes")
 _RUN_TIME = _m("run minutes (planned - down)", _RUNS, "production_date", "run_minutes")
+_IDEAL = _m("ideal minutes: ideal cycle time x units entered", _RUNS, "production_date", "ideal_minutes")
+_FULLY_PRODUCTIVE = _m(
+    "fully productive minutes: ideal cycle time x good units", _RUNS, "production_date", "good_ideal_minutes"
+)
 _LEDGER_TOTAL = _m("cost of quality booked (all four PAF categories)", "cost_ledger", "booked_on", "amount")
 _HEADCOUNT = _m("active employees on the day", "employees", "hired_on", "headcount")
 _SCORED = _m("completed assessments with a score", "training_assignments", "completed_on", "scored")
@@ -401,7 +405,7 @@ KPIS: tuple[Kpi, ...] = (
         "production",
         "fraction",
         True,
-        _m("fully productive minutes: ideal cycle time x good units", _RUNS, "production_date", "good_ideal_minutes"),
+        _FULLY_PRODUCTIVE,
         _PLANNED,
         "ratio",
         ALL_GRAINS,
@@ -430,7 +434,7 @@ KPIS: tuple[Kpi, ...] = (
         "production",
         "fraction",
         True,
-        _m("ideal minutes: ideal cycle time x units entered", _RUNS, "production_date", "ideal_minutes"),
+        _IDEAL,
         _RUN_TIME,
         "ratio",
         ALL_GRAINS,
@@ -443,12 +447,14 @@ KPIS: tuple[Kpi, ...] = (
         "production",
         "fraction",
         True,
-        _m("good units (first pass)", _RUNS, "production_date", "units_first_pass"),
-        _ENTERED,
+        # Weighted by ideal cycle time (KPIS.md), so availability x performance x quality = OEE on every row, also
+        # where runs of different ideal cycle times are pooled; for one run it is good / total.
+        _FULLY_PRODUCTIVE,
+        _IDEAL,
         "ratio",
         ALL_GRAINS,
         "imr",
-        "good count / total count",
+        "good count / total count; pooled: sum(ideal cycle time x good) / sum(ideal cycle time x total)",
         contributors="defect_codes",
     ),
     Kpi(

@@ -76,6 +76,9 @@ def test_kpis_match_a_direct_pandas_computation(both):
 
     oee = (runs["ideal_cycle_seconds"] * runs["units_first_pass"] / 60).groupby([runs.kpi_date, runs.line_id]).sum()
     _check(kpis, "oee", oee / by_line["planned_minutes"].sum(), "line")
+    # KPIS.md: pooled over runs of different ideal cycle times, quality is weighted by ideal cycle time.
+    ideal = (runs["ideal_cycle_seconds"] * runs["units_entered"] / 60).groupby([runs.kpi_date, runs.line_id]).sum()
+    _check(kpis, "oee_quality", oee / ideal, "line")
 
     defects = _facts(settings, "fact_defect").merge(runs[["run_id", "kpi_date"]], on="run_id")
     products = _facts(settings, "dim_product").set_index("product_id")["opportunities_per_unit"]
@@ -104,3 +107,15 @@ def test_kpis_match_a_direct_pandas_computation(both):
     failure = ledger[ledger.category.isin(["internal_failure", "external_failure"])].groupby("kpi_date")["amount"].sum()
     _check(kpis, "copq", failure, "company")
     _check(kpis, "coq_total", total, "company")
+
+
+def test_oee_is_availability_times_performance_times_quality_on_every_row(both):
+    """KPIS.md: at every grain (a step's runs, a line's, a site's, the company's) the three factors multiply to OEE,
+    although the demo's products have different ideal cycle times."""
+    kpis = _kpis(both["sqlite"])["value"].unstack("kpi")
+    factors = kpis[["oee", "oee_availability", "oee_performance", "oee_quality"]].dropna()
+    runs = _facts(both["sqlite"], "fact_production_run")
+    assert runs.groupby("line_id")["ideal_cycle_seconds"].nunique().max() > 1  # pooling that weights matter for
+    assert len(factors) > 1_000
+    product = factors["oee_availability"] * factors["oee_performance"] * factors["oee_quality"]
+    assert ((product - factors["oee"]).abs() < 1e-12).all()
