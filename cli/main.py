@@ -51,9 +51,10 @@ def _demo_sources(args: argparse.Namespace) -> None:
         customers=args.customers,
         employees_per_line=args.employees_per_line,
     )
-    counts = generate(
-        spec, DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
+    where = DemoLocations(
+        settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url, settings.improvements
     )
+    counts = generate(spec, where)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"start_date": spec.start_date.isoformat(), **_size(spec)}, default=str))
     print(f"demo sources for {spec.start_date}..{spec.end_date} (seed {spec.seed}): {counts}")
@@ -171,6 +172,78 @@ def _alerts(args: argparse.Namespace) -> None:
         with engine.connect() as connection:
             for a in connection.execute(query).mappings():
                 print(f"{a['alert_id'][:12]}  {a['status']:<12} [{a['severity']}] {a['subject']}")
+
+
+def _improvement(args: argparse.Namespace) -> None:
+    """Register an improvement, list the register with each one's verdicts, or judge them all now."""
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from core.engine import Warehouse
+    from core.improvements import DEFAULT_WINDOW_DAYS, Improvement
+    from pipeline.improvements import evaluate_improvements
+    from warehouse import improvements as store
+    from warehouse import ledger
+    from warehouse.schema import improvement_effect
+
+    settings = get_settings()
+    if args.action == "add":
+        missing = [
+            flag for flag, value in (("--name", args.name), ("--date", args.date), ("--kpi", args.kpi)) if not value
+        ]
+        if missing:
+            raise SystemExit(f"qp improvement add needs {', '.join(missing)} (see qp improvement -h)")
+        try:
+            change = Improvement(
+                name=args.name,
+                change_date=args.date,
+                scope=args.scope,
+                kpis=tuple(args.kpi),
+                window_days=args.window_days or DEFAULT_WINDOW_DAYS,
+                description=args.description,
+            )
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise SystemExit(f"qp improvement add: {problems}") from None
+        with Warehouse(settings.warehouse_url) as warehouse, warehouse.engine.begin() as connection:
+            try:
+                store.add(connection, change, "cli", ledger.utcnow())
+            except store.ImprovementExists as error:
+                raise SystemExit(f"qp improvement add: {error}") from None
+        print(f"improvement {change.improvement_id} registered: {change.name}, {change.change_date}, {change.scope}")
+        print(f"{evaluate_improvements(settings)} KPI comparison(s) judged")
+        return
+    if args.action == "evaluate":
+        print(f"{evaluate_improvements(settings)} KPI comparison(s) judged")
+    with Warehouse(settings.warehouse_url) as warehouse, warehouse.engine.connect() as connection:
+        listed = store.registered(connection)
+        effects = connection.execute(select(improvement_effect)).mappings().all()
+    if not listed:
+        print("no improvements registered: `qp improvement add` or the improvements file " + str(settings.improvements))
+        return
+    for change, origin in listed:
+        print(f"{change.improvement_id}  {change.change_date}  {change.scope}  ({origin}): {change.name}")
+        for effect in (e for e in effects if e["improvement_id"] == change.improvement_id):
+            print(f"    {_effect_line(effect)}")
+
+
+def _effect_line(effect: object) -> str:
+    """One KPI's before and after, as a quality manager reads it."""
+    from core.kpi_format import format_value
+
+    e = dict(effect)  # type: ignore[call-overload]
+    if e["before_value"] is None or e["after_value"] is None:
+        return f"{e['kpi']}: {e['verdict']} ({e['before_days']} day(s) before, {e['after_days']} after)"
+    line = (
+        f"{e['kpi']}: {format_value(e['kpi'], e['before_value'])} -> {format_value(e['kpi'], e['after_value'])}, "
+        f"{e['verdict']}"
+    )
+    if e["p_value"] is not None:
+        line += f" ({e['test']}, p = {e['p_value']:.3g}; {e['after_beyond_favourable']} day(s) beyond the before"
+        line += f" limits on the better side, {e['after_beyond_adverse']} on the worse)"
+    if e["data_flags"]:
+        line += f"; check the data: {e['data_flags']}"
+    return line
 
 
 def _demo_api(args: argparse.Namespace) -> None:
@@ -305,7 +378,18 @@ def _summary(_: argparse.Namespace) -> None:
 
 
 # Commands that read or write the warehouse: they check its schema first and say `qp migrate` if it is behind.
-NEEDS_CURRENT_WAREHOUSE = {"run-dags", "ingest", "load", "kpis", "check", "summary", "backfill", "quarantine", "replay"}
+NEEDS_CURRENT_WAREHOUSE = {
+    "run-dags",
+    "ingest",
+    "load",
+    "kpis",
+    "check",
+    "summary",
+    "backfill",
+    "quarantine",
+    "replay",
+    "improvement",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,6 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     alerts.add_argument("--by", help="ack: who takes it")
     alerts.add_argument("--all", action="store_true", help="list: resolved alerts too")
     alerts.set_defaults(func=_alerts)
+    improvement = commands.add_parser(
+        "improvement", help="register an improvement, list them with their before/after verdicts, or judge them now"
+    )
+    improvement.add_argument("action", choices=["add", "list", "evaluate"])
+    improvement.add_argument("--name", help="add: what changed, in words (its id is made from it)")
+    improvement.add_argument("--date", type=date.fromisoformat, help="add: the first day after the change (YYYY-MM-DD)")
+    improvement.add_argument(
+        "--scope", default="ALL", help="add: SITE, SITE/LINE or SITE/LINE/STEP (default ALL: the company)"
+    )
+    improvement.add_argument("--kpi", action="append", help="add: a KPI code it should move (repeatable)")
+    improvement.add_argument("--window-days", type=int, help="add: days per stage before and after (default 28)")
+    improvement.add_argument("--description", help="add: what was done, and why")
+    improvement.set_defaults(func=_improvement)
     commands.add_parser("summary", help="print the run summary").set_defaults(func=_summary)
     backfill = commands.add_parser("backfill", help="re-extract a date range and reload it (idempotent)")
     backfill.add_argument("first_day", type=date.fromisoformat)

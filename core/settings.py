@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     alert_rules: Path = _UNSET
     # Where notifications link to: the report's URL (each alert has an anchor); empty: the report file.
     report_url: str = ""
+    # Improvements to judge, kept as YAML beside `qp improvement add` (core/improvements.py); empty:
+    # <data>/improvements.yaml, which is optional.
+    improvements: Path = _UNSET
 
     @model_validator(mode="after")
     def _derive_locations(self) -> Settings:
@@ -103,6 +106,8 @@ class Settings(BaseSettings):
             self.report_url = (data / "report" / "index.html").resolve().as_uri()
         if self.data_docs_dir == _UNSET:
             self.data_docs_dir = data / "data_docs"
+        if self.improvements == _UNSET:
+            self.improvements = data / "improvements.yaml"
         return self
 
     @model_validator(mode="after")

@@ -5,7 +5,8 @@ Runs when the warehouse facts change: rebuilds the daily KPI tables (every row w
 denominator), then judges the KPI history by the rules of ``alerts/rules.yaml`` (control charts with Western
 Electric rules, targets, drops against a trailing in-control baseline), opens, updates and resolves one alert
 per regression, each naming the KPI, the place, the day it began, the value, the bound, the rule and what drives
-it; builds the HTML report (``<data>/report/index.html``) and sends the notifications the alerts owe (email, Slack,
+it; judges each registered improvement by its KPIs before and after the change; builds the HTML report
+(``<data>/report/index.html``) and sends the notifications the alerts owe (email, Slack,
 webhooks), data-quality alerts included, each linking to its alert in the report.
 """
 
@@ -44,6 +45,13 @@ def qp_kpis() -> None:
 
         return len(check_regressions(get_current_context()["run_id"], get_settings(), configured_channels))
 
+    @task(pool=WAREHOUSE_POOL)
+    def judge_improvements() -> int:
+        from core.settings import get_settings
+        from pipeline.improvements import evaluate_improvements
+
+        return evaluate_improvements(get_settings())
+
     @task
     def build_report() -> str:
         from core.settings import get_settings
@@ -63,7 +71,10 @@ def qp_kpis() -> None:
         delivery = send_notifications(get_settings(), configured_channels)
         return {"sent": delivery.sent, "pending": delivery.pending}
 
-    build_kpis() >> check_regressions() >> build_report() >> send_notifications()
+    report = build_report()
+    kpis = build_kpis()
+    kpis >> [check_regressions(), judge_improvements()] >> report
+    report >> send_notifications()
 
 
 qp_kpis()

@@ -116,6 +116,24 @@ class DemoLocations:
     survey_drop_dir: Path
     lms_store_dir: Path
     finance_url: str = ""  # empty: beside the QMS database
+    improvements_file: Path | None = None  # where the demo's improvements go (YAML); None: not written
+
+
+def demo_improvements(spec: DemoSpec) -> list[dict[str, object]]:
+    """The changes the demo's story holds (``demo/improvements.yaml``), dated for ``spec``."""
+    import yaml
+
+    moments = {
+        "training_lapse_start": TRAINING_LAPSE_START,
+        "regression_start": REGRESSION_START,
+        "nps_dip_start": NPS_DIP_START,
+    }
+    listed = yaml.safe_load((Path(__file__).parent / "improvements.yaml").read_text())["improvements"]
+    dated = []
+    for entry in listed:
+        moment, days_after = entry.pop("moment"), entry.pop("days_after", 0)
+        dated.append({**entry, "change_date": spec.day(moments[moment] + days_after)})
+    return dated
 
 
 def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
@@ -138,6 +156,11 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     assignments = _training_assignments(spec, rng)
     hr = _hr_exports(spec, rng)
     _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
+    if where.improvements_file is not None:
+        import yaml
+
+        where.improvements_file.parent.mkdir(parents=True, exist_ok=True)
+        where.improvements_file.write_text(yaml.safe_dump({"improvements": demo_improvements(spec)}, sort_keys=False))
     counts = {
         **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),

@@ -131,7 +131,13 @@ def write_demo_sources(settings, end_date: date = DEMO_END) -> dict[str, int]:  
 
     return generate(
         DemoSpec(end_date=end_date),
-        DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url),
+        DemoLocations(
+            settings.qms_url,
+            settings.survey_drop_dir,
+            settings.lms_store_dir,
+            settings.finance_url,
+            settings.improvements,
+        ),
     )
 
 

@@ -636,6 +636,122 @@ final as (
 select * from final
 """,
     ),
+    View(
+        name="improvement_effects",
+        grain="one row per improvement and KPI",
+        description=(
+            "Did the improvement pay off? Each registered change's KPIs before and after it, each stage with its own "
+            "control limits, the difference with its test, and the money of its site in the same windows."
+        ),
+        columns={
+            "improvement_id": "the improvement (qp improvement list), its name as an id",
+            "improvement_name": "what changed, in words",
+            "change_date": "the first day of the after stage",
+            "kpi_name": "the KPI judged",
+            "grain": "company, site, line or step: the improvement's scope",
+            "site": "site id, or ALL",
+            "line": "line id, or ALL",
+            "process_step": "process step id, or ALL",
+            "before_start": "first day of the before stage",
+            "before_end": "last day of the before stage (the day before the change)",
+            "after_start": "first day of the after stage (the change)",
+            "after_end": "last day of the after stage: its window, or the latest KPI day",
+            "before_days": "days with a value before",
+            "after_days": "days with a value after",
+            "before_value": "the KPI before: pooled (sum of numerators / sum of denominators) for p- and u-chart KPIs, "
+            "the mean of the days for the others",
+            "after_value": "the KPI after, likewise",
+            "difference": "after minus before, in the KPI's units",
+            "test": "two-proportion z-test, two-rate z-test (pooled counts) or Welch t-test (daily values)",
+            "statistic": "the test's z or t",
+            "p_value": "two-sided p-value of the difference",
+            "ci_low": "lower end of the difference's 95% interval",
+            "ci_high": "upper end of the difference's 95% interval",
+            "before_centre_line": "the before stage's centre line, from its own days",
+            "before_lower_limit": "its lower control limit (p- and u-charts: at its mean daily sample size)",
+            "before_upper_limit": "its upper control limit",
+            "after_centre_line": "the after stage's centre line, from its own days",
+            "after_lower_limit": "its lower control limit",
+            "after_upper_limit": "its upper control limit",
+            "after_days_beyond_before_limits_better": "after days beyond the before stage's limits on the better side",
+            "after_days_beyond_before_limits_worse": "after days beyond them on the worse side",
+            "verdict": "improved or worsened (p < 0.05, in the KPI's direction), no clear change, or too early (under "
+            "5 days in a stage)",
+            "copq_per_day_before": "cost of poor quality (internal + external failure) of the site per day, before",
+            "copq_per_day_after": "the same, after",
+            "external_failure_per_day_before": "external failure cost of the site per day, before",
+            "external_failure_per_day_after": "the same, after",
+            "prevention_per_day_before": "prevention spend of the site per day, before (training included)",
+            "prevention_per_day_after": "the same, after",
+            "training_per_day_before": "training spend of the site per day, before",
+            "training_per_day_after": "the same, after",
+            "net_saving_per_day": "fall in poor-quality cost per day minus the rise in prevention spend per day",
+            "data_flags": "days in the windows whose data may make the result an artefact (held by a blocked "
+            "batch, or largely quarantined); empty when clean",
+            "computed_at": "when it was judged (UTC)",
+        },
+        sql="""
+with effects as (
+    select * from improvement_effect
+),
+
+improvements as (
+    select * from improvement
+),
+
+final as (
+    select
+        effects.improvement_id,
+        improvements.name as improvement_name,
+        improvements.change_date,
+        effects.kpi as kpi_name,
+        effects.grain,
+        effects.site_id as site,
+        effects.line_id as line,
+        effects.step_id as process_step,
+        effects.before_start,
+        effects.before_end,
+        effects.after_start,
+        effects.after_end,
+        effects.before_days,
+        effects.after_days,
+        effects.before_value,
+        effects.after_value,
+        effects.difference,
+        effects.test,
+        effects.statistic,
+        effects.p_value,
+        effects.ci_low,
+        effects.ci_high,
+        effects.before_cl as before_centre_line,
+        effects.before_lcl as before_lower_limit,
+        effects.before_ucl as before_upper_limit,
+        effects.after_cl as after_centre_line,
+        effects.after_lcl as after_lower_limit,
+        effects.after_ucl as after_upper_limit,
+        effects.after_beyond_favourable as after_days_beyond_before_limits_better,
+        effects.after_beyond_adverse as after_days_beyond_before_limits_worse,
+        effects.verdict,
+        effects.copq_per_day_before,
+        effects.copq_per_day_after,
+        effects.external_failure_per_day_before,
+        effects.external_failure_per_day_after,
+        effects.prevention_per_day_before,
+        effects.prevention_per_day_after,
+        effects.training_per_day_before,
+        effects.training_per_day_after,
+        (effects.copq_per_day_before - effects.copq_per_day_after)
+            - (effects.prevention_per_day_after - effects.prevention_per_day_before) as net_saving_per_day,
+        effects.data_flags,
+        effects.computed_at
+    from effects
+    inner join improvements
+        on improvements.improvement_id = effects.improvement_id
+)
+
+select * from final
+""",
+    ),
 )
 
 
@@ -658,8 +774,9 @@ def create_or_replace(connection: Connection) -> None:
 
 
 def _literal(text: str) -> str:
-    """A SQL string literal (COMMENT takes no bind parameters)."""
-    return "'" + text.replace("'", "''") + "'"
+    """A SQL string literal (COMMENT takes no bind parameters), its ``%`` doubled: the driver reads a statement for
+    ``%s`` placeholders even when it is sent without parameters."""
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
 # Every role `qp bi-role` makes is a member of this NOLOGIN role. It holds no privilege: membership marks a BI

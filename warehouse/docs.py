@@ -86,6 +86,14 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per dataset",
         "Each dataset's newest delivery against its freshness deadline, as the latest ingest run judged it.",
     ),
+    "improvement": (
+        "one row per registered change",
+        "Improvements whose effect is judged: a name, the day of the change, its scope and KPIs.",
+    ),
+    "improvement_effect": (
+        "one row per improvement and KPI",
+        "Each improvement's KPIs before and after the change: staged limits, the difference with its test, the money.",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

@@ -414,6 +414,72 @@ source_freshness = Table(
 )
 
 
+# Named changes whose effect is judged (KPIS.md: before/after of an improvement), from ``qp improvement add``
+# (origin cli) or the improvements file (origin file). The scope reads ALL above the level it names.
+improvement = Table(
+    "improvement",
+    metadata,
+    Column("improvement_id", String(80), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("change_date", Date, nullable=False),  # the first day of the after stage
+    Column("site_id", String(40), nullable=False),
+    Column("line_id", String(40), nullable=False),
+    Column("step_id", String(40), nullable=False),
+    Column("kpis", Text, nullable=False),  # JSON list of the KPI codes judged
+    Column("window_days", Integer, nullable=False),  # days per stage
+    Column("description", Text),
+    Column("origin", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    CheckConstraint("origin in ('cli', 'file')", name="origin"),
+)
+
+# Each improvement and KPI before and after the change, rebuilt by every evaluation (pipeline/improvements.py).
+improvement_effect = Table(
+    "improvement_effect",
+    metadata,
+    Column("improvement_id", String(80), primary_key=True),
+    Column("kpi", String(40), primary_key=True),
+    Column("grain", String(20), nullable=False),
+    Column("site_id", String(40), nullable=False),
+    Column("line_id", String(40), nullable=False),
+    Column("step_id", String(40), nullable=False),
+    Column("before_start", Date, nullable=False),
+    Column("before_end", Date, nullable=False),
+    Column("after_start", Date, nullable=False),
+    Column("after_end", Date, nullable=False),
+    Column("before_days", Integer, nullable=False),
+    Column("after_days", Integer, nullable=False),
+    Column("before_value", Float),
+    Column("after_value", Float),
+    Column("difference", Float),  # after minus before, in the KPI's units
+    Column("test", String(40), nullable=False),
+    Column("statistic", Float),
+    Column("p_value", Float),
+    Column("ci_low", Float),  # 95% interval of the difference
+    Column("ci_high", Float),
+    Column("before_cl", Float),
+    Column("before_lcl", Float),
+    Column("before_ucl", Float),
+    Column("after_cl", Float),
+    Column("after_lcl", Float),
+    Column("after_ucl", Float),
+    Column("after_beyond_favourable", Integer, nullable=False),
+    Column("after_beyond_adverse", Integer, nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("copq_per_day_before", Float),
+    Column("copq_per_day_after", Float),
+    Column("external_failure_per_day_before", Float),
+    Column("external_failure_per_day_after", Float),
+    Column("prevention_per_day_before", Float),
+    Column("prevention_per_day_after", Float),
+    Column("training_per_day_before", Float),
+    Column("training_per_day_after", Float),
+    Column("data_flags", Text, nullable=False),  # why the comparison may be a data artefact; "" when clean
+    Column("computed_at", DateTime, nullable=False),
+    CheckConstraint("verdict in ('improved', 'worsened', 'no clear change', 'too early')", name="verdict"),
+)
+
+
 def _bytewise_strings_on_postgresql() -> None:
     """Every string column compares bytewise, on PostgreSQL too (``core.dialect.bytewise`` says why)."""
     for table in metadata.tables.values():

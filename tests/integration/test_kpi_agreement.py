@@ -119,3 +119,21 @@ def test_oee_is_availability_times_performance_times_quality_on_every_row(both):
     assert len(factors) > 1_000
     product = factors["oee_availability"] * factors["oee_performance"] * factors["oee_quality"]
     assert ((product - factors["oee"]).abs() < 1e-12).all()
+
+
+def test_sqlite_and_postgresql_judge_the_improvements_alike(both):
+    """The demo's improvements, judged on each warehouse from the same sources: the same rows and verdicts."""
+    frames = []
+    for kind in ("sqlite", "postgresql"):
+        frame = read_table(both[kind], "improvement_effect").drop(columns="computed_at")
+        frames.append(frame.sort_values(["improvement_id", "kpi"]).reset_index(drop=True))
+    sqlite, postgres = frames
+    assert len(sqlite) == 5 and list(sqlite.columns) == list(postgres.columns)
+    numbers = sqlite.select_dtypes("number").columns
+    for column in sqlite.columns:
+        if column in numbers:
+            assert sqlite[column].to_numpy() == pytest.approx(postgres[column].to_numpy(), rel=1e-9, nan_ok=True), (
+                column
+            )
+        else:
+            assert sqlite[column].astype(str).tolist() == postgres[column].astype(str).tolist(), column
