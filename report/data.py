@@ -67,6 +67,7 @@ def report_data(connection: Connection, first_day: date, last_day: date, config:
         "coq_labels": {code: REGISTRY[code].narrow_label for code in _coq_categories()},
         "training": _training(connection, params),
         "alerts": _alerts(connection),
+        "improvements": _improvements(connection),
         "quality": _quality(connection, params),
     }
 
@@ -198,6 +199,38 @@ def _alerts(connection: Connection) -> list[dict[str, Any]]:
         contributors = json.loads(row["contributors"] or "[]")
         drivers = contributors_text(contributors, str(row["kpi_name"])) if contributors else ""
         out.append({**{k: _clean(v) for k, v in row.items()}, "drivers": drivers})
+    return out
+
+
+def _improvements(connection: Connection) -> list[dict[str, Any]]:
+    """Each improvement and KPI before and after its change (whatever the report's range: a change is judged on its
+    own windows), with the KPI's days at its scope for the staged chart."""
+    effects = _view(connection, "improvement_effects", "order by change_date, improvement_id, kpi_name")
+    out = []
+    for row in effects.to_dict("records"):
+        days = _view(
+            connection,
+            "kpi_daily",
+            "where kpi_name = :kpi and site = :site and line = :line and process_step = :step "
+            "and kpi_day between :first and :last order by kpi_day",
+            kpi=row["kpi_name"],
+            site=row["site"],
+            line=row["line"],
+            step=row["process_step"],
+            first=row["before_start"],
+            last=row["after_end"],
+        )
+        days["kpi_day"] = _day(days["kpi_day"])
+        kpi = REGISTRY[str(row["kpi_name"])]
+        out.append(
+            {
+                **{k: _clean(v) for k, v in row.items()},
+                "label": display_name(kpi.code),
+                "percent": is_percent(kpi.code),
+                "signed": kpi.unit == "score",
+                "points": _records(days, ["kpi_day", "kpi_value"]),
+            }
+        )
     return out
 
 

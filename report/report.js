@@ -192,6 +192,60 @@ function renderAlerts() {
   box.replaceChildren(table);
 }
 
+function money(value) {
+  return value === null || value === undefined ? "n/a" : Math.round(value).toLocaleString("en-US");
+}
+
+function renderImprovements() {
+  const box = document.getElementById("improvements");
+  const charts = document.getElementById("improvement-charts");
+  const effects = REPORT.improvements.filter((e) => inScope(e.site, e.line));
+  if (!effects.length) {
+    box.replaceChildren(el("p", { class: "empty" }, "No improvement registered for this selection: qp improvement add, or the improvements file."));
+    charts.replaceChildren();
+    return;
+  }
+  const heads = ["improvement", "changed", "scope", "KPI", "before", "after", "difference (95% interval)", "verdict", "test",
+    "after days beyond the before limits (better / worse)", "poor-quality cost per day (before / after)", "prevention per day (before / after)", "net saving per day", "data"];
+  const table = el("table", { class: "improvements" }, el("tr", {}, ...heads.map((h) => el("th", {}, h))));
+  const show = (e, v) => fmt(v, e.percent, e.signed);
+  for (const e of effects) {
+    const interval = e.ci_low === null ? "" : ` (${show(e, e.ci_low)} to ${show(e, e.ci_high)})`;
+    const scope = [e.site, e.line, e.process_step].filter((p) => p !== "ALL").join(" / ") || "company";
+    const test = e.p_value === null ? e.test : `${e.test}, p = ${e.p_value.toPrecision(2)}`;
+    table.append(el("tr", { "data-improvement": e.improvement_id, "data-kpi": e.kpi_name, "data-verdict": e.verdict },
+      el("td", {}, e.improvement_name), el("td", {}, e.change_date), el("td", {}, scope), el("td", {}, e.label),
+      el("td", { class: "num" }, show(e, e.before_value)), el("td", { class: "num" }, show(e, e.after_value)),
+      el("td", { class: "num" }, e.difference === null ? "n/a" : show(e, e.difference) + interval),
+      el("td", { class: "verdict verdict-" + e.verdict.replaceAll(" ", "-") }, e.verdict), el("td", {}, test),
+      el("td", { class: "num" }, `${e.after_days_beyond_before_limits_better} / ${e.after_days_beyond_before_limits_worse}`),
+      el("td", { class: "num" }, `${money(e.copq_per_day_before)} / ${money(e.copq_per_day_after)}`),
+      el("td", { class: "num" }, `${money(e.prevention_per_day_before)} / ${money(e.prevention_per_day_after)}`),
+      el("td", { class: "num" }, money(e.net_saving_per_day)),
+      el("td", {}, e.data_flags || "clean")));
+  }
+  box.replaceChildren(table);
+  charts.replaceChildren();
+  for (const e of effects) {
+    if (!e.points.length || e.before_centre_line === null) continue;
+    const div = el("div", { class: "chart", "data-improvement": e.improvement_id, "data-kpi": e.kpi_name });
+    charts.append(div);
+    const stage = (name, start, end, cl, lcl, ucl, dash) => [cl, lcl, ucl].map((y, i) => ({
+      name: `${name} ${["centre", "lower limit", "upper limit"][i]}`, mode: "lines", x: [start, end], y: [y, y], hoverinfo: "name+y",
+      line: { color: i ? COLORS.limit : COLORS.centre, dash, width: 1.5 }, showlegend: false,
+    }));
+    Plotly.react(div, [
+      { name: e.label, mode: "lines+markers", x: e.points.map((p) => p[0]), y: e.points.map((p) => p[1]), line: { color: COLORS.value } },
+      ...stage("before", e.before_start, e.after_end, e.before_centre_line, e.before_lower_limit, e.before_upper_limit, "dot"),
+      ...stage("after", e.after_start, e.after_end, e.after_centre_line, e.after_lower_limit, e.after_upper_limit, "solid"),
+    ], {
+      title: { text: `${e.improvement_name}: ${e.label} (${e.verdict})`, font: { size: 13 } }, height: 300, showlegend: false,
+      margin: { l: 60, r: 10, t: 36, b: 40 }, yaxis: { tickformat: e.percent ? ".1%" : undefined },
+      shapes: [{ type: "line", x0: e.change_date, x1: e.change_date, yref: "paper", y0: 0, y1: 1, line: { color: "#555", dash: "dash" } }],
+    }, PLOT_CONFIG);
+  }
+}
+
 function renderDataQuality() {
   const datasets = [...new Set(REPORT.quality.daily.map((r) => r[0]))].sort();
   // Whole days, padded by one on each side: with a single day of validations Plotly would zoom to milliseconds.
@@ -244,6 +298,7 @@ function renderAll() {
   renderControlCharts();
   renderPareto();
   renderCoq();
+  renderImprovements();
   renderTraining();
 }
 

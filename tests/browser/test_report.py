@@ -170,3 +170,39 @@ def test_served_on_a_local_server_it_asks_that_server_for_nothing_but_the_page(r
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def test_the_improvements_panel_shows_each_change_before_and_after(report, browser):
+    """The demo's cheaper solder paste: worsened on each KPI, with the warehouse's before and after values and a
+    staged chart whose two stages carry the limits the warehouse holds."""
+    settings, path = report
+    visit = Visit(browser, path.as_uri())
+    effects = read_table(settings, "improvement_effect").set_index(["improvement_id", "kpi"])
+    rows = visit.page.eval_on_selector_all(
+        "#improvements tr[data-improvement]",
+        "els => els.map(e => ({...e.dataset, cells: [...e.children].map(c => c.textContent)}))",
+    )
+    assert {(r["improvement"], r["kpi"]) for r in rows} == set(effects.index)
+    paste = {r["kpi"]: r for r in rows if r["improvement"] == "cheaper-solder-paste-on-s1-l2"}
+    assert {kpi: r["verdict"] for kpi, r in paste.items()} == {
+        "fpy": "worsened",
+        "dpmo": "worsened",
+        "rework_rate": "worsened",
+    }
+    fpy = effects.loc[("cheaper-solder-paste-on-s1-l2", "fpy")]
+    before, after = paste["fpy"]["cells"][4:6]
+    assert (before, after) == (f"{100 * fpy.before_value:.2f}%", f"{100 * fpy.after_value:.2f}%")
+    chart = visit.page.eval_on_selector(
+        "#improvement-charts [data-improvement='cheaper-solder-paste-on-s1-l2'][data-kpi='fpy']",
+        "el => el.data.map(t => ({name: t.name, y: t.y}))",
+    )
+    limits = {t["name"]: t["y"][0] for t in chart if t["name"].startswith(("before", "after"))}
+    assert limits["before lower limit"] == pytest.approx(fpy.before_lcl) and limits["after centre"] == pytest.approx(
+        fpy.after_cl
+    )
+    drawn = [y for y in chart[0]["y"] if y is not None]
+    assert len(drawn) == fpy.before_days + fpy.after_days  # every day of both stages is drawn
+    visit.page.select_option("#line-filter", "S1-L1")  # another line: nothing registered there
+    assert visit.page.text_content("#improvements").startswith("No improvement registered")
+    assert visit.errors == []
+    visit.page.close()
