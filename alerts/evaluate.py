@@ -56,12 +56,13 @@ class Episode:
         return hashlib.sha256(f"{self.fingerprint}|{self.since_date}".encode()).hexdigest()[:32]
 
 
-def judge_series(series: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+def judge_series(series: pd.DataFrame, rule: Rule, excluded_days: frozenset[date] = frozenset()) -> pd.DataFrame:
     """Judge one place's daily series (``kpi_date``, ``numerator``, ``denominator``, ``value``) by ``rule``.
 
     Returns one row per judged day: the value, the centre and limits it was judged against, ``fired`` (the rule
     that fired in the adverse direction, else ""), ``adverse``, and ``beyond`` (outside a 3-sigma limit on either
     side, which keeps the day out of later baselines). Days without enough baseline are not judged.
+    ``excluded_days`` (taken out by hand, ``qp alerts exclude``) are judged but never enter a later baseline.
     """
     days = series.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
     if rule.window_days > 1:
@@ -70,6 +71,8 @@ def judge_series(series: pd.DataFrame, rule: Rule) -> pd.DataFrame:
         days = days[days["denominator"] > 0].reset_index(drop=True)
     dates = pd.to_datetime(days["kpi_date"]).to_numpy()
     excluded = np.zeros(len(days), dtype=bool)
+    if excluded_days:
+        excluded = np.array(pd.to_datetime(days["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)  # writable
     judged = []
     for i in range(len(days)):
         if rule.method == "target":
@@ -79,7 +82,7 @@ def judge_series(series: pd.DataFrame, rule: Rule) -> pd.DataFrame:
         if baseline is None:
             continue
         row = (_judge_chart if rule.method in CHARTS else _judge_drop)(days, baseline, i, rule)
-        excluded[i] = row["beyond"] or row["adverse"]
+        excluded[i] = excluded[i] or row["beyond"] or row["adverse"]
         judged.append(row)
     return pd.DataFrame(judged, columns=JUDGED_COLUMNS)
 
@@ -223,13 +226,16 @@ def _as_date(value: object) -> date:
     return pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
-def find_episodes(kpi_daily: pd.DataFrame, rule: Rule) -> tuple[list[Episode], pd.DataFrame]:
+def find_episodes(
+    kpi_daily: pd.DataFrame, rule: Rule, exclusions: dict[tuple[str, str, str, str], set[date]] | None = None
+) -> tuple[list[Episode], pd.DataFrame]:
     """Every episode of ``rule`` in the KPI history (``kpi_daily`` rows of any KPIs and grains), and every judged
-    day with its place: the rule's control chart."""
+    day with its place: the rule's control chart. ``exclusions``: days out of the baselines, per (rule, place)."""
     rows = kpi_daily[(kpi_daily["kpi"] == rule.kpi) & (kpi_daily["grain"] == rule.scope)]
     episodes, points = [], []
     for place, series in rows.groupby(list(PLACE_COLUMNS), sort=True):
-        judged = judge_series(series, rule)
+        excluded = frozenset((exclusions or {}).get((rule.name, *(str(p) for p in place)), set()))  # type: ignore[arg-type]
+        judged = judge_series(series, rule, excluded)
         episodes += episodes_of(judged, rule, tuple(str(p) for p in place))  # type: ignore[arg-type]
         points.append(judged.assign(**dict(zip(PLACE_COLUMNS, place, strict=True))))
     chart = pd.concat(points, ignore_index=True) if points else pd.DataFrame(columns=[*JUDGED_COLUMNS, *PLACE_COLUMNS])

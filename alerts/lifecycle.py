@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, update
 
 from alerts.evaluate import Episode
 from core.kpi_format import contributors_text, display_name, format_value
-from warehouse.schema import alert, spc_point
+from warehouse.schema import alert, alert_note, baseline_exclusion, spc_point
 
 
 def place_of(site_id: str, line_id: str, step_id: str) -> str:
@@ -154,3 +154,101 @@ def replace_spc_points(connection: Connection, points: pd.DataFrame, now: dateti
     )
     columns = [c.name for c in spc_point.columns]
     connection.execute(insert(spc_point), rows[columns].to_dict("records"))
+
+
+# --- triage: who works on an alert, its cause and corrective action, notes, and days out of the baselines -------
+
+MIN_ID_PREFIX = 6  # an id prefix shorter than this picks an alert by accident too easily
+
+
+class AlertNotFound(LookupError):
+    """No alert, or several, match the id prefix given; the message says which."""
+
+
+def find_alert(connection: Connection, prefix: str) -> dict[str, object]:
+    """The one alert whose id starts with ``prefix`` (at least ``MIN_ID_PREFIX`` characters)."""
+    if len(prefix) < MIN_ID_PREFIX:
+        raise AlertNotFound(f"give at least {MIN_ID_PREFIX} characters of the alert id, not {prefix!r}")
+    matches = connection.execute(select(alert).where(alert.c.alert_id.startswith(prefix))).mappings().all()
+    if not matches:
+        raise AlertNotFound(f"no alert with an id starting {prefix!r} (qp alerts list --all)")
+    if len(matches) > 1:
+        raise AlertNotFound(f"{len(matches)} alerts have ids starting {prefix!r}: give more characters")
+    return dict(matches[0])
+
+
+def assign(connection: Connection, prefix: str, assignee: str, now: datetime) -> dict[str, object]:
+    """Give the alert to ``assignee``; returns the alert."""
+    found = find_alert(connection, prefix)
+    connection.execute(
+        update(alert).where(alert.c.alert_id == found["alert_id"]).values(assignee=assignee, triaged_at=now)
+    )
+    return found
+
+
+def set_cause(
+    connection: Connection,
+    prefix: str,
+    cause: str | None,
+    action: str | None,
+    allowed: tuple[list[str], list[str]],
+    now: datetime,
+) -> dict[str, object]:
+    """Record the assignable cause and the corrective action, codes from the rules file's ``triage`` lists."""
+    causes, actions = allowed
+    for code, known, what in ((cause, causes, "cause"), (action, actions, "action")):
+        if code is not None and code not in known:
+            raise ValueError(f"unknown {what} code {code!r}; the rules file's triage list has: {', '.join(known)}")
+    if cause is None and action is None:
+        raise ValueError("give a cause code, an action code, or both")
+    found = find_alert(connection, prefix)
+    values: dict[str, object] = {"triaged_at": now}
+    if cause is not None:
+        values["cause_code"] = cause
+    if action is not None:
+        values["action_code"] = action
+    connection.execute(update(alert).where(alert.c.alert_id == found["alert_id"]).values(**values))
+    return found
+
+
+def add_note(connection: Connection, prefix: str, note: str, author: str, now: datetime) -> dict[str, object]:
+    if not note.strip():
+        raise ValueError("a note needs some text")
+    found = find_alert(connection, prefix)
+    connection.execute(insert(alert_note).values(alert_id=found["alert_id"], noted_at=now, author=author, note=note))
+    return found
+
+
+def exclude_day(
+    connection: Connection, prefix: str, day: date, reason: str, by: str, now: datetime
+) -> dict[str, object]:
+    """Take ``day`` out of the baselines of the alert's rule at its place, from the next check on: a day with a
+    known assignable cause that would otherwise widen the limits of the days after it (days a rule flags in the
+    adverse direction or beyond 3 sigma are left out already). It must be a day the rule judged there, up to the
+    alert's latest adverse day."""
+    found = find_alert(connection, prefix)
+    key = {k: found[k] for k in ("rule_name", "site_id", "line_id", "step_id")}
+    last = pd.Timestamp(found["last_date"]).date()  # type: ignore[arg-type]
+    judged = connection.scalar(
+        select(spc_point.c.kpi_date).where(*(spc_point.c[k] == v for k, v in key.items()), spc_point.c.kpi_date == day)
+    )
+    if day > last or judged is None:
+        raise ValueError(f"{day} is not a day {found['rule_name']} judged at this place up to {last}")
+    place = [baseline_exclusion.c[k] == v for k, v in key.items()]
+    connection.execute(delete(baseline_exclusion).where(*place, baseline_exclusion.c.kpi_date == day))
+    connection.execute(
+        insert(baseline_exclusion).values(
+            **key, kpi_date=day, alert_id=found["alert_id"], reason=reason, excluded_by=by, excluded_at=now
+        )
+    )
+    return found
+
+
+def exclusions(connection: Connection) -> dict[tuple[str, str, str, str], set[date]]:
+    """Days excluded by hand, per (rule, site, line, step)."""
+    out: dict[tuple[str, str, str, str], set[date]] = {}
+    for row in connection.execute(select(baseline_exclusion)):
+        out.setdefault((row.rule_name, row.site_id, row.line_id, row.step_id), set()).add(
+            pd.Timestamp(row.kpi_date).date()
+        )
+    return out

@@ -20,10 +20,14 @@ from warehouse.schema import FACT_TABLES
 
 
 def find_regressions(
-    connection: Connection, kpi_daily: pd.DataFrame, config: AlertConfig
+    connection: Connection,
+    kpi_daily: pd.DataFrame,
+    config: AlertConfig,
+    exclusions: dict[tuple[str, str, str, str], set[date]] | None = None,
 ) -> tuple[list[Episode], pd.DataFrame]:
-    """Every episode of every rule in the KPI history, each with its contributors; and every judged day."""
-    judged = [find_episodes(kpi_daily, rule) for rule in config.rules]
+    """Every episode of every rule in the KPI history, each with its contributors; and every judged day.
+    ``exclusions``: days people took out of a rule's baselines at a place."""
+    judged = [find_episodes(kpi_daily, rule, exclusions) for rule in config.rules]
     episodes = [e for found, _ in judged for e in found]
     points = pd.concat([chart for _, chart in judged], ignore_index=True)
     if not episodes:

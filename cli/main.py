@@ -148,7 +148,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _alerts(args: argparse.Namespace) -> None:
-    """List the alerts (open and acknowledged; --all for resolved too), or acknowledge one."""
+    """List the alerts (open and acknowledged; --all for resolved too), acknowledge one, or triage it."""
     from sqlalchemy import select
 
     from alerts.lifecycle import acknowledge
@@ -156,6 +156,9 @@ def _alerts(args: argparse.Namespace) -> None:
     from warehouse import ledger
     from warehouse.schema import alert
 
+    if args.action in ("assign", "cause", "note", "exclude"):
+        _triage(args)
+        return
     with Warehouse(get_settings().warehouse_url) as warehouse:
         engine = warehouse.engine
         if args.action == "ack":
@@ -244,6 +247,51 @@ def _effect_line(effect: object) -> str:
     if e["data_flags"]:
         line += f"; check the data: {e['data_flags']}"
     return line
+
+
+def _triage(args: argparse.Namespace) -> None:
+    """qp alerts assign|cause|note|exclude: who works on an alert, why it happened, what was done and found, and
+    days taken out of its rule's baselines."""
+    from alerts import lifecycle
+    from core.alert_rules import load_rules
+    from core.engine import Warehouse
+    from warehouse import ledger
+
+    settings = get_settings()
+    needs = {
+        "assign": [("--to", args.to)],
+        "cause": [],
+        "note": [("--text", args.text), ("--by", args.by)],
+        "exclude": [("--day", args.day), ("--reason", args.reason), ("--by", args.by)],
+    }[args.action]
+    missing = [flag for flag, value in [("ALERT_ID", args.alert_id), *needs] if not value]
+    if missing:
+        raise SystemExit(f"qp alerts {args.action} needs {', '.join(missing)} (see qp alerts -h)")
+    now = ledger.utcnow()
+    with Warehouse(settings.warehouse_url) as warehouse, warehouse.engine.begin() as connection:
+        try:
+            if args.action == "assign":
+                found = lifecycle.assign(connection, args.alert_id, args.to, now)
+                done = f"assigned to {args.to}"
+            elif args.action == "cause":
+                triage = load_rules(settings.alert_rules).triage
+                found = lifecycle.set_cause(
+                    connection, args.alert_id, args.cause, args.corrective, (triage.causes, triage.actions), now
+                )
+                done = ", ".join(
+                    f"{what} {code}"
+                    for what, code in (("cause", args.cause), ("corrective action", args.corrective))
+                    if code
+                )
+            elif args.action == "note":
+                found = lifecycle.add_note(connection, args.alert_id, args.text, args.by, now)
+                done = f"note added by {args.by}"
+            else:
+                found = lifecycle.exclude_day(connection, args.alert_id, args.day, args.reason, args.by, now)
+                done = f"{args.day} out of {found['rule_name']}'s baselines at this place from the next check on"
+        except (lifecycle.AlertNotFound, ValueError) as error:
+            raise SystemExit(f"qp alerts {args.action}: {error.args[0]}") from None
+    print(f"alert {str(found['alert_id'])[:12]} ({found['subject']}): {done}")
 
 
 def _demo_api(args: argparse.Namespace) -> None:
@@ -389,6 +437,7 @@ NEEDS_CURRENT_WAREHOUSE = {
     "quarantine",
     "replay",
     "improvement",
+    "alerts",
 }
 
 
@@ -438,11 +487,23 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", type=Path, help="default: <data>/report/index.html")
     report.add_argument("--serve", type=int, nargs="?", const=8050, metavar="PORT", help="serve it on 127.0.0.1")
     report.set_defaults(func=_report)
-    alerts = commands.add_parser("alerts", help="list the regression alerts, or acknowledge one")
-    alerts.add_argument("action", choices=["list", "ack"])
-    alerts.add_argument("alert_id", nargs="?", help="ack: the alert's id (a unique prefix is enough)")
-    alerts.add_argument("--by", help="ack: who takes it")
+    alerts = commands.add_parser(
+        "alerts", help="list the regression alerts, acknowledge one, or triage it (assign, cause, note, exclude)"
+    )
+    alerts.add_argument("action", choices=["list", "ack", "assign", "cause", "note", "exclude"])
+    alerts.add_argument(
+        "alert_id", nargs="?", help="the alert's id (a unique prefix is enough; at least 6 characters to triage)"
+    )
+    alerts.add_argument("--by", help="ack, note, exclude: who")
     alerts.add_argument("--all", action="store_true", help="list: resolved alerts too")
+    alerts.add_argument("--to", help="assign: who works on it")
+    alerts.add_argument("--cause", help="cause: the assignable cause, a code of the rules file's triage list")
+    alerts.add_argument(
+        "--action", dest="corrective", help="cause: the corrective action, a code of the rules file's triage list"
+    )
+    alerts.add_argument("--text", help="note: what was found or done")
+    alerts.add_argument("--day", type=date.fromisoformat, help="exclude: the flagged day to take out (YYYY-MM-DD)")
+    alerts.add_argument("--reason", help="exclude: why the day must not count in later baselines")
     alerts.set_defaults(func=_alerts)
     improvement = commands.add_parser(
         "improvement", help="register an improvement, list them with their before/after verdicts, or judge them now"

@@ -28,6 +28,29 @@ class Defaults(BaseModel):
     notify_owner: bool = True
 
 
+# The assignable-cause categories of an Ishikawa diagram (the 6 Ms), plus the data itself; and the usual kinds of
+# corrective action. A plant replaces them with its own lists under `triage` in the rules file.
+DEFAULT_CAUSES = ("material", "machine", "method", "people", "measurement", "environment", "data_error", "unknown")
+DEFAULT_ACTIONS = (
+    "containment",
+    "rework_or_scrap",
+    "process_change",
+    "supplier_action",
+    "maintenance",
+    "training",
+    "none_needed",
+)
+
+
+class Triage(BaseModel):
+    """The codes an alert's triage may use (``qp alerts cause``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    causes: list[str] = Field(default_factory=lambda: list(DEFAULT_CAUSES), min_length=1)
+    actions: list[str] = Field(default_factory=lambda: list(DEFAULT_ACTIONS), min_length=1)
+
+
 class Rule(BaseModel):
     """One regression rule: a KPI at a scope, judged by a chart, a target or a drop against its baseline."""
 
@@ -69,6 +92,7 @@ class AlertConfig(BaseModel):
     defaults: Defaults = Field(default_factory=lambda: Defaults())
     routes: dict[Severity, list[str]]
     rules: list[Rule]
+    triage: Triage = Field(default_factory=lambda: Triage())
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertConfig:

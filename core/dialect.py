@@ -131,7 +131,8 @@ class Dialect:
         raise NotImplementedError
 
     def day_of(self, sql: str) -> str:
-        """View SQL with ``day_of(timestamp)`` spelled as this database's calendar day of a timestamp."""
+        """View SQL with ``day_of(timestamp)`` spelled as this database's calendar day of a timestamp, and
+        ``hours_between(start, end)`` as the hours from one timestamp to another (NULL if either is)."""
         raise NotImplementedError
 
 
@@ -173,6 +174,7 @@ class SQLiteDialect(Dialect):
         return f"{BI_SCHEMA}_{name}"  # no schemas in SQLite: a prefix
 
     def day_of(self, sql: str) -> str:
+        sql = re.sub(r"hours_between\(([^(),]*),([^(),]*)\)", r"((julianday(\2) - julianday(\1)) * 24)", sql)
         return re.sub(r"day_of\(([^()]*)\)", r"date(\1)", sql)  # SQLite has no cast to date
 
 
@@ -306,6 +308,7 @@ class PostgreSQLDialect(Dialect):
         return f"{BI_SCHEMA}.{name}"
 
     def day_of(self, sql: str) -> str:
+        sql = re.sub(r"hours_between\(([^(),]*),([^(),]*)\)", r"(extract(epoch from (\2 - \1)) / 3600)", sql)
         return re.sub(r"day_of\(([^()]*)\)", r"cast(\1 as date)", sql)
 
 

@@ -29,7 +29,7 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
     ``channels`` finds the alert channels that are defined (only those get notifications queued). Returns the open
     episodes. Idempotent: a rerun on the same KPI tables changes nothing.
     """
-    from alerts.lifecycle import reconcile, replace_spc_points
+    from alerts.lifecycle import exclusions, reconcile, replace_spc_points
     from alerts.outbox import enqueue
     from alerts.regressions import find_regressions
     from core.alert_rules import load_rules
@@ -40,7 +40,7 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
             kpi_daily_rows = pd.read_sql(select(kpi_daily), connection)
             kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
             config = load_rules(settings.alert_rules)
-            episodes, points = find_regressions(connection, kpi_daily_rows, config)
+            episodes, points = find_regressions(connection, kpi_daily_rows, config, exclusions(connection))
         configured = set(channels(config.channel_ids()))
         with engine.begin() as connection:
             now = ledger.utcnow()

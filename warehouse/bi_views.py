@@ -74,6 +74,46 @@ select * from final
 """
 
 
+# Each alert with its place's owner, its notes and its response times: what both alert-response views read.
+_ALERT_RESPONSES = """
+with alerts as (
+    select * from alert
+),
+
+owners as (
+    select line_id, max(owner_email) as owner_email from dim_line group by line_id
+),
+
+notes as (
+    select alert_id, count(*) as notes from alert_note group by alert_id
+),
+
+responses as (
+    select
+        alerts.alert_id,
+        alerts.kpi as kpi_name,
+        alerts.severity,
+        alerts.site_id as site,
+        alerts.line_id as line,
+        coalesce(owners.owner_email, alerts.assignee, 'unassigned') as owner,
+        alerts.assignee,
+        alerts.cause_code,
+        alerts.action_code,
+        coalesce(notes.notes, 0) as notes,
+        alerts.status as alert_status,
+        alerts.raised_at,
+        alerts.acknowledged_at,
+        alerts.resolved_at,
+        hours_between(alerts.raised_at, alerts.acknowledged_at) as hours_to_acknowledge,
+        hours_between(alerts.raised_at, alerts.resolved_at) as hours_to_resolve
+    from alerts
+    left join owners
+        on owners.line_id = alerts.line_id
+    left join notes
+        on notes.alert_id = alerts.alert_id
+),"""
+
+
 VIEWS: tuple[View, ...] = (
     View(
         name="kpi_daily",
@@ -272,6 +312,9 @@ select * from final
             "resolved_on": "the day it counted as back in control",
             "acknowledged_by": "who acknowledged it",
             "raised_at": "when the pipeline raised it (UTC)",
+            "assignee": "who works on it (qp alerts assign)",
+            "cause_code": "the assignable cause found (qp alerts cause; the rules file's triage list)",
+            "action_code": "the corrective action taken (qp alerts cause --action)",
         },
         sql="""
 with source as (
@@ -301,7 +344,10 @@ final as (
         status as alert_status,
         resolved_date as resolved_on,
         acknowledged_by,
-        raised_at
+        raised_at,
+        assignee,
+        cause_code,
+        action_code
     from source
 )
 
@@ -631,6 +677,74 @@ final as (
         watched_since,
         evaluated_at
     from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="alert_response",
+        grain="one row per alert",
+        description=(
+            "How fast alerts are answered: hours from raising to acknowledgement and to resolution, with who owns "
+            "the place, who works on it, the cause found and the action taken."
+        ),
+        columns={
+            "alert_id": "the alert (qp alerts list)",
+            "kpi_name": "the KPI that regressed",
+            "severity": "critical, warning or info",
+            "site": "site id, or ALL",
+            "line": "line id, or ALL",
+            "owner": "who answers for the place: the line's owner (dim_line.owner_email), else the assignee, "
+            "else unassigned",
+            "assignee": "who works on it (qp alerts assign)",
+            "cause_code": "the assignable cause found",
+            "action_code": "the corrective action taken",
+            "notes": "notes on it (qp alerts note)",
+            "alert_status": "open, acknowledged or resolved",
+            "raised_at": "when the pipeline raised it (UTC)",
+            "acknowledged_at": "when someone acknowledged it (UTC)",
+            "resolved_at": "when it resolved (UTC)",
+            "hours_to_acknowledge": "hours from raising to acknowledgement; NULL while unacknowledged",
+            "hours_to_resolve": "hours from raising to resolution; NULL while it lasts",
+        },
+        sql=f"""
+{_ALERT_RESPONSES}
+
+final as (
+    select * from responses
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="alert_response_by_owner",
+        grain="one row per owner",
+        description="Alert response per owner: how many alerts, how many still open, and the mean hours to answer.",
+        columns={
+            "owner": "who answers for the places (as in alert_response)",
+            "alerts": "alerts raised at their places",
+            "open_alerts": "of those, open or acknowledged",
+            "acknowledged_alerts": "of those, acknowledged at some point",
+            "mean_hours_to_acknowledge": "mean hours to acknowledgement, over the acknowledged ones",
+            "mean_hours_to_resolve": "mean hours to resolution, over the resolved ones",
+            "with_cause": "alerts whose assignable cause was recorded",
+        },
+        sql=f"""
+{_ALERT_RESPONSES}
+
+final as (
+    select
+        owner,
+        count(*) as alerts,
+        sum(case when alert_status <> 'resolved' then 1 else 0 end) as open_alerts,
+        sum(case when acknowledged_at is not null then 1 else 0 end) as acknowledged_alerts,
+        avg(hours_to_acknowledge) as mean_hours_to_acknowledge,
+        avg(hours_to_resolve) as mean_hours_to_resolve,
+        sum(case when cause_code is not null then 1 else 0 end) as with_cause
+    from responses
+    group by owner
 )
 
 select * from final

@@ -94,6 +94,11 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per improvement and KPI",
         "Each improvement's KPIs before and after the change: staged limits, the difference with its test, the money.",
     ),
+    "alert_note": ("one row per note on an alert", "What was found and done about an alert (qp alerts note)."),
+    "baseline_exclusion": (
+        "one row per rule, place and excluded day",
+        "Days a person took out of a rule's baselines (qp alerts exclude), with who and why.",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

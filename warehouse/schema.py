@@ -307,8 +307,40 @@ alert = Table(
     Column("raised_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("resolved_at", DateTime),
+    # Triage (qp alerts assign / cause): who works on it, the assignable cause and the corrective action (codes from
+    # the rules file's `triage` lists), and when it was last triaged.
+    Column("assignee", String(120)),
+    Column("cause_code", String(60)),
+    Column("action_code", String(60)),
+    Column("triaged_at", DateTime),
     UniqueConstraint("fingerprint", "since_date"),
     CheckConstraint("status in ('open', 'acknowledged', 'resolved')", name="status"),
+)
+
+# Notes on an alert (qp alerts note), oldest first: what was found, what was done.
+alert_note = Table(
+    "alert_note",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("noted_at", DateTime, primary_key=True),
+    Column("author", String(120), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+# Days a person took out of a rule's baselines at a place (qp alerts exclude): a flagged point with a known,
+# removed cause that the automatic exclusion (flagged days stay out) did not cover, or one it should not trust.
+baseline_exclusion = Table(
+    "baseline_exclusion",
+    metadata,
+    Column("rule_name", String(80), primary_key=True),
+    Column("site_id", String(40), primary_key=True),
+    Column("line_id", String(40), primary_key=True),
+    Column("step_id", String(40), primary_key=True),
+    Column("kpi_date", Date, primary_key=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("excluded_by", String(120), nullable=False),
+    Column("excluded_at", DateTime, nullable=False),
 )
 
 # Every day each rule judged, with the centre line and limits it was judged against: the control charts, as the

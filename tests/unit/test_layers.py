@@ -74,3 +74,8 @@ def test_view_names_and_day_arithmetic_differ_only_in_the_dialect():
         "select date(loaded_at) as day",
         "select cast(loaded_at as date) as day",
     )
+    hours = "select hours_between(raised_at, resolved_at) as hours"
+    assert (sqlite.day_of(hours), postgresql.day_of(hours)) == (
+        "select ((julianday( resolved_at) - julianday(raised_at)) * 24) as hours",
+        "select (extract(epoch from ( resolved_at - raised_at)) / 3600) as hours",
+    )
