@@ -52,7 +52,12 @@ def _demo_sources(args: argparse.Namespace) -> None:
         employees_per_line=args.employees_per_line,
     )
     where = DemoLocations(
-        settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url, settings.improvements
+        settings.qms_url,
+        settings.survey_drop_dir,
+        settings.lms_store_dir,
+        settings.finance_url,
+        settings.improvements,
+        settings.capability_specs,
     )
     counts = generate(spec, where)
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Improvements to judge, kept as YAML beside `qp improvement add` (core/improvements.py); empty:
     # <data>/improvements.yaml, which is optional.
     improvements: Path = _UNSET
+    # Specification limits for process capability (core/capability.py); empty: <data>/capability.yaml, optional.
+    capability_specs: Path = _UNSET
 
     @model_validator(mode="after")
     def _derive_locations(self) -> Settings:
@@ -108,6 +110,8 @@ class Settings(BaseSettings):
             self.data_docs_dir = data / "data_docs"
         if self.improvements == _UNSET:
             self.improvements = data / "improvements.yaml"
+        if self.capability_specs == _UNSET:
+            self.capability_specs = data / "capability.yaml"
         return self
 
     @model_validator(mode="after")

@@ -5,7 +5,8 @@ Runs when the warehouse facts change: rebuilds the daily KPI tables (every row w
 denominator), then judges the KPI history by the rules of ``alerts/rules.yaml`` (control charts with Western
 Electric rules, targets, drops against a trailing in-control baseline), opens, updates and resolves one alert
 per regression, each naming the KPI, the place, the day it began, the value, the bound, the rule and what drives
-it; judges each registered improvement by its KPIs before and after the change; builds the HTML report
+it; judges each registered improvement by its KPIs before and after the change, and each process step's capability
+against its specification limits; builds the HTML report
 (``<data>/report/index.html``) and sends the notifications the alerts owe (email, Slack,
 webhooks), data-quality alerts included, each linking to its alert in the report.
 """
@@ -52,6 +53,13 @@ def qp_kpis() -> None:
 
         return evaluate_improvements(get_settings())
 
+    @task(pool=WAREHOUSE_POOL)
+    def judge_capability() -> int:
+        from core.settings import get_settings
+        from pipeline.capability import build_capability
+
+        return build_capability(get_settings())
+
     @task
     def build_report() -> str:
         from core.settings import get_settings
@@ -73,7 +81,7 @@ def qp_kpis() -> None:
 
     report = build_report()
     kpis = build_kpis()
-    kpis >> [check_regressions(), judge_improvements()] >> report
+    kpis >> [check_regressions(), judge_improvements(), judge_capability()] >> report
     report >> send_notifications()
 
 

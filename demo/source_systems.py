@@ -117,6 +117,7 @@ class DemoLocations:
     lms_store_dir: Path
     finance_url: str = ""  # empty: beside the QMS database
     improvements_file: Path | None = None  # where the demo's improvements go (YAML); None: not written
+    capability_file: Path | None = None  # where the demo's specification limits go (YAML); None: not written
 
 
 def demo_improvements(spec: DemoSpec) -> list[dict[str, object]]:
@@ -161,6 +162,9 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
 
         where.improvements_file.parent.mkdir(parents=True, exist_ok=True)
         where.improvements_file.write_text(yaml.safe_dump({"improvements": demo_improvements(spec)}, sort_keys=False))
+    if where.capability_file is not None:
+        where.capability_file.parent.mkdir(parents=True, exist_ok=True)
+        where.capability_file.write_text((Path(__file__).parent / "capability.yaml").read_text())
     counts = {
         **{name: len(frame) for name, frame in master.items()},
         "production_runs": len(runs),

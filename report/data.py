@@ -68,6 +68,7 @@ def report_data(connection: Connection, first_day: date, last_day: date, config:
         "training": _training(connection, params),
         "alerts": _alerts(connection),
         "improvements": _improvements(connection),
+        "capability": _capability(connection, last_day),
         "quality": _quality(connection, params),
     }
 
@@ -229,6 +230,36 @@ def _improvements(connection: Connection) -> list[dict[str, Any]]:
                 "percent": is_percent(kpi.code),
                 "signed": kpi.unit == "score",
                 "points": _records(days, ["kpi_day", "kpi_value"]),
+            }
+        )
+    return out
+
+
+def _capability(connection: Connection, last_day: date) -> list[dict[str, Any]]:
+    """Each product and step's capability in the latest month up to ``last_day``, with that month's cycle times for
+    the histogram against the specification limits."""
+    months = _view(connection, "process_capability", "where month_start <= :last order by month_start", last=last_day)
+    if months.empty:
+        return []
+    months["month_start"] = _day(months["month_start"])
+    latest = months[months.month_start == months.month_start.max()]
+    month = latest.month_start.iloc[0]
+    runs = _view(
+        connection,
+        "cycle_times",
+        "where production_day between :first and :last",
+        first=month,
+        last=min(last_day, (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()),
+    )
+    out = []
+    for row in latest.sort_values(["process_step", "product_id"]).to_dict("records"):
+        times = runs[(runs.product_id == row["product_id"]) & (runs.process_step == row["process_step"])]
+        trend = months[(months.product_id == row["product_id"]) & (months.process_step == row["process_step"])]
+        out.append(
+            {
+                **{k: _clean(v) for k, v in row.items()},
+                "minutes": [round(float(m), 2) for m in times.cycle_time_minutes.dropna()],
+                "cpk_trend": _records(trend, ["month_start", "cpk"]),
             }
         )
     return out

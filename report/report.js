@@ -246,6 +246,52 @@ function renderImprovements() {
   }
 }
 
+function capable(index) {
+  if (index === null || index === undefined) return "";
+  return index >= 1.33 ? "capable" : index >= 1 ? "marginal" : "incapable";
+}
+
+function renderCapability() {
+  const box = document.getElementById("capability");
+  const charts = document.getElementById("capability-charts");
+  const rows = REPORT.capability;
+  if (!rows.length) {
+    box.replaceChildren(el("p", { class: "empty" }, "No specification limits configured: QP_CAPABILITY_SPECS."));
+    charts.replaceChildren();
+    return;
+  }
+  const num = (v) => (v === null || v === undefined ? "n/a" : v.toFixed(2));
+  const heads = ["step", "product", "month", "runs", "LSL", "USL", "mean", "Cp", "Cpk", "Pp", "Ppk", "Cpm"];
+  const table = el("table", { class: "capability" }, el("tr", {}, ...heads.map((h) => el("th", {}, h))));
+  for (const c of rows) {
+    table.append(el("tr", { "data-step": c.process_step, "data-product": c.product_id, "data-cpk": c.cpk ?? "" },
+      el("td", {}, c.process_step), el("td", {}, c.product_id), el("td", {}, c.month_start), el("td", { class: "num" }, c.runs),
+      el("td", { class: "num" }, num(c.lower_spec_limit)), el("td", { class: "num" }, num(c.upper_spec_limit)),
+      el("td", { class: "num" }, num(c.mean)), el("td", { class: "num" }, num(c.cp)),
+      el("td", { class: "num cap-" + capable(c.cpk) }, num(c.cpk)), el("td", { class: "num" }, num(c.pp)),
+      el("td", { class: "num cap-" + capable(c.ppk) }, num(c.ppk)), el("td", { class: "num" }, num(c.cpm))));
+  }
+  box.replaceChildren(table);
+  charts.replaceChildren();
+  for (const c of rows) {
+    const div = el("div", { class: "chart", "data-step": c.process_step, "data-product": c.product_id });
+    charts.append(div);
+    const spec = (x, name) => ({ type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.limit, width: 2 }, name });
+    const shapes = [];
+    const notes = [];
+    for (const [x, name] of [[c.lower_spec_limit, "LSL"], [c.upper_spec_limit, "USL"]]) {
+      if (x === null || x === undefined) continue;
+      shapes.push(spec(x, name));
+      notes.push({ x, yref: "paper", y: 1.02, text: `${name} ${x}`, showarrow: false, font: { color: COLORS.limit, size: 11 } });
+    }
+    Plotly.react(div, [{ type: "histogram", name: "runs", x: c.minutes, marker: { color: COLORS.value } }], {
+      title: { text: `${c.process_step}, ${c.product_id}: Cpk ${num(c.cpk)}, Ppk ${num(c.ppk)} (${c.month_start.slice(0, 7)})`, font: { size: 13 } },
+      height: 300, margin: { l: 50, r: 10, t: 48, b: 40 }, shapes, annotations: notes, showlegend: false,
+      xaxis: { title: { text: "cycle time, minutes" } }, yaxis: { title: { text: "runs" } },
+    }, PLOT_CONFIG);
+  }
+}
+
 function renderDataQuality() {
   const datasets = [...new Set(REPORT.quality.daily.map((r) => r[0]))].sort();
   // Whole days, padded by one on each side: with a single day of validations Plotly would zoom to milliseconds.
@@ -320,6 +366,7 @@ function fillFilters() {
 fillFilters();
 renderAll();
 renderDataQuality();
+renderCapability();
 renderLineage();
 document.getElementById("footer").textContent =
   `Built from the warehouse's BI views (${REPORT.warehouse}). Charts: Plotly, inlined; this page makes no network request.`;

@@ -137,6 +137,7 @@ def write_demo_sources(settings, end_date: date = DEMO_END) -> dict[str, int]:  
             settings.lms_store_dir,
             settings.finance_url,
             settings.improvements,
+            settings.capability_specs,
         ),
     )
 

@@ -12,6 +12,7 @@ from core.engine import engine_for
 from core.settings import Settings
 from orchestration.connections import configured_channels
 from pipeline.alerting import check_regressions
+from pipeline.capability import build_capability
 from pipeline.improvements import evaluate_improvements
 from pipeline.ingest import IngestResult, ingest_dataset, ingest_source
 from pipeline.kpis import build_kpis
@@ -43,6 +44,7 @@ def run_chain(settings: Settings, run_id: str = "test-run", interval_end: dateti
     build_kpis(run_id, settings)
     check_regressions(run_id, settings, configured_channels)
     evaluate_improvements(settings)
+    build_capability(settings)
     return reports
 
 

@@ -751,6 +751,97 @@ select * from final
 """,
     ),
     View(
+        name="process_capability",
+        grain="one row per product, process step, characteristic and calendar month",
+        description=(
+            "Can the process meet its specification? Cp and Cpk (short-term: sigma within, from consecutive runs), "
+            "Pp and Ppk (long-term: the month's whole spread) and Cpm, against the limits of QP_CAPABILITY_SPECS."
+        ),
+        columns={
+            "product_id": "the product",
+            "process_step": "the process step",
+            "characteristic": "what is bounded: cycle_time_minutes, a run's finished_at - started_at",
+            "month_start": "the calendar month's first day",
+            "lower_spec_limit": "LSL (NULL for an upper limit alone)",
+            "upper_spec_limit": "USL (NULL for a lower limit alone)",
+            "spec_target": "the target, when the spec names one (Cpm uses the midpoint otherwise)",
+            "runs": "runs in the month",
+            "mean": "the month's mean",
+            "sigma_within": "MR-bar / 1.128 of consecutive runs (short-term)",
+            "sigma_overall": "sample standard deviation of the month's runs (long-term)",
+            "cp": "(USL - LSL) / 6 sigma_within",
+            "cpk": "the nearer limit's distance from the mean / 3 sigma_within; 1.33 is the usual minimum",
+            "cpm": "(USL - LSL) / 6 sqrt(sigma_within^2 + (mean - target)^2)",
+            "pp": "(USL - LSL) / 6 sigma_overall",
+            "ppk": "as Cpk, with sigma_overall",
+            "computed_at": "when it was computed (UTC)",
+        },
+        sql="""
+with source as (
+    select * from process_capability
+),
+
+final as (
+    select
+        product_id,
+        step_id as process_step,
+        characteristic,
+        month_start,
+        lsl as lower_spec_limit,
+        usl as upper_spec_limit,
+        target as spec_target,
+        runs,
+        mean,
+        sigma_within,
+        sigma_overall,
+        cp,
+        cpk,
+        cpm,
+        pp,
+        ppk,
+        computed_at
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="cycle_times",
+        grain="one row per production run",
+        description="Each run's process cycle time (finished_at - started_at, KPIS.md), for capability histograms.",
+        columns={
+            "run_id": "the run",
+            "product_id": "the product",
+            "site": "site id",
+            "line": "line id",
+            "process_step": "process step id",
+            "production_day": "the run's production day",
+            "started_at": "when it started",
+            "cycle_time_minutes": "finished_at - started_at, in minutes",
+        },
+        sql="""
+with source as (
+    select * from fact_production_run
+),
+
+final as (
+    select
+        run_id,
+        product_id,
+        site_id as site,
+        line_id as line,
+        step_id as process_step,
+        production_date as production_day,
+        started_at,
+        hours_between(started_at, finished_at) * 60 as cycle_time_minutes
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
         name="improvement_effects",
         grain="one row per improvement and KPI",
         description=(

@@ -99,6 +99,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per rule, place and excluded day",
         "Days a person took out of a rule's baselines (qp alerts exclude), with who and why.",
     ),
+    "process_capability": (
+        "one row per product, process step, characteristic and month",
+        "Process capability (Cp, Cpk, Cpm, Pp, Ppk) against the specification limits of QP_CAPABILITY_SPECS.",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

@@ -512,6 +512,40 @@ improvement_effect = Table(
 )
 
 
+# Process capability per product, process step and month against the specs of QP_CAPABILITY_SPECS (Cp, Cpk, Cpm with
+# sigma within: MR-bar / 1.128 of consecutive runs; Pp, Ppk with the sample SD), rebuilt by every KPI run.
+process_capability = Table(
+    "process_capability",
+    metadata,
+    Column("product_id", String(40), primary_key=True),
+    Column("step_id", String(40), primary_key=True),
+    Column("characteristic", String(40), primary_key=True),
+    Column("month_start", Date, primary_key=True),
+    Column("lsl", Float),
+    Column("usl", Float),
+    Column("target", Float),
+    Column("runs", Integer, nullable=False),
+    *[
+        Column(name, Float)
+        for name in (
+            "mean",
+            "sigma_within",
+            "sigma_overall",
+            "cp",
+            "cpl",
+            "cpu",
+            "cpk",
+            "cpm",
+            "pp",
+            "ppl",
+            "ppu",
+            "ppk",
+        )
+    ],  # fmt: skip
+    Column("computed_at", DateTime, nullable=False),
+)
+
+
 def _bytewise_strings_on_postgresql() -> None:
     """Every string column compares bytewise, on PostgreSQL too (``core.dialect.bytewise`` says why)."""
     for table in metadata.tables.values():

@@ -206,3 +206,22 @@ def test_the_improvements_panel_shows_each_change_before_and_after(report, brows
     assert visit.page.text_content("#improvements").startswith("No improvement registered")
     assert visit.errors == []
     visit.page.close()
+
+
+def test_the_capability_panel_draws_each_step_against_its_spec_lines(report, browser):
+    settings, path = report
+    visit = Visit(browser, path.as_uri())
+    table = read_table(settings, "process_capability")
+    latest = table[pd.to_datetime(table.month_start) == pd.to_datetime(table.month_start).max()]
+    rows = visit.page.eval_on_selector_all("#capability tr[data-step]", "els => els.map(e => ({...e.dataset}))")
+    assert {(r["step"], r["product"]) for r in rows} == set(zip(latest.step_id, latest.product_id, strict=True))
+    solder = latest[(latest.step_id == "SOLDER") & (latest.product_id == "P100")].iloc[0]
+    shown = next(r for r in rows if r["step"] == "SOLDER" and r["product"] == "P100")
+    assert float(shown["cpk"]) == pytest.approx(solder.cpk)
+    shapes = visit.page.eval_on_selector(
+        "#capability-charts [data-step='SOLDER'][data-product='P100']",
+        "el => ({lines: el.layout.shapes.map(s => s.x0), runs: el.data[0].x.length})",
+    )
+    assert sorted(shapes["lines"]) == [70, 150] and shapes["runs"] == solder.runs
+    assert visit.errors == []
+    visit.page.close()

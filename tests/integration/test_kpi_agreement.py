@@ -137,3 +137,23 @@ def test_sqlite_and_postgresql_judge_the_improvements_alike(both):
             )
         else:
             assert sqlite[column].astype(str).tolist() == postgres[column].astype(str).tolist(), column
+
+
+def test_sqlite_and_postgresql_hold_the_same_capability(both):
+    frames = [
+        read_table(both[kind], "process_capability")
+        .drop(columns="computed_at")
+        .sort_values(["product_id", "step_id", "month_start"])
+        for kind in ("sqlite", "postgresql")
+    ]
+    sqlite, postgres = (f.reset_index(drop=True) for f in frames)
+    assert len(sqlite) > 20 and len(sqlite) == len(postgres)
+    for column in sqlite.columns:
+        if sqlite[column].dtype.kind == "f":
+            assert sqlite[column].to_numpy() == pytest.approx(postgres[column].to_numpy(), rel=1e-9, nan_ok=True), (
+                column
+            )
+        else:
+            assert sqlite[column].astype(str).str[:10].tolist() == postgres[column].astype(str).str[:10].tolist(), (
+                column
+            )

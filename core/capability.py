@@ -1,0 +1,67 @@
+"""Specification limits for process capability (``QP_CAPABILITY_SPECS``, YAML; optional): per product and process
+step, the limits of a characteristic a run measures. Validated on load: a mistake names the file, the entry and the
+field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ALL = "ALL"
+# What a run measures that a spec can bound: its process cycle time (KPIS.md: finished_at - started_at), in minutes.
+CHARACTERISTICS = ("cycle_time_minutes",)
+
+
+class Spec(BaseModel):
+    """The specification of one characteristic for a product (ALL: every product) at a process step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product: str = ALL
+    step: str
+    characteristic: Literal["cycle_time_minutes"] = "cycle_time_minutes"
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> Spec:
+        if self.lsl is None and self.usl is None:
+            raise ValueError("a spec needs lsl, usl or both")
+        if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
+            raise ValueError(f"lsl must be below usl, not {self.lsl} and {self.usl}")
+        return self
+
+
+class SpecsFileError(ValueError):
+    """The specs file is not YAML or breaks the schema; the message names the place."""
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    specs: list[Spec] = Field(default_factory=list)
+
+
+def load_specs(path: Path) -> list[Spec]:
+    """The specs a file lists (none when it does not exist). A product's own spec for a step wins over ALL's."""
+    if not path.exists():
+        return []
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SpecsFileError(f"{path}: not valid YAML: {error}") from None
+    try:
+        specs = _File.model_validate(raw).specs
+    except ValidationError as error:
+        problems = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        raise SpecsFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+    keys = [(s.product, s.step, s.characteristic) for s in specs]
+    twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SpecsFileError(f"{path}: one spec per product, step and characteristic: {', '.join(twice)}")
+    return specs
