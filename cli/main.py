@@ -188,13 +188,21 @@ def _improvement(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
     from core.engine import Warehouse
-    from core.improvements import DEFAULT_WINDOW_DAYS, Improvement
-    from pipeline.improvements import evaluate_improvements
+    from core.improvements import DEFAULT_WINDOW_DAYS, Improvement, ImprovementsFileError
+    from pipeline.improvements import evaluate_improvements as evaluate_all
     from warehouse import improvements as store
     from warehouse import ledger
     from warehouse.schema import improvement_effect
 
     settings = get_settings()
+
+    def judged() -> int:
+        """Judge every improvement now; a bad improvements file or a name clash is a one-line error."""
+        try:
+            return evaluate_all(settings)
+        except (ImprovementsFileError, store.ImprovementExists) as error:
+            raise SystemExit(f"qp improvement {args.action}: {error}") from None
+
     if args.action == "add":
         missing = [
             flag for flag, value in (("--name", args.name), ("--date", args.date), ("--kpi", args.kpi)) if not value
@@ -219,10 +227,10 @@ def _improvement(args: argparse.Namespace) -> None:
             except store.ImprovementExists as error:
                 raise SystemExit(f"qp improvement add: {error}") from None
         print(f"improvement {change.improvement_id} registered: {change.name}, {change.change_date}, {change.scope}")
-        print(f"{evaluate_improvements(settings)} KPI comparison(s) judged")
+        print(f"{judged()} KPI comparison(s) judged")
         return
     if args.action == "evaluate":
-        print(f"{evaluate_improvements(settings)} KPI comparison(s) judged")
+        print(f"{judged()} KPI comparison(s) judged")
     with Warehouse(settings.warehouse_url) as warehouse, warehouse.engine.connect() as connection:
         listed = store.registered(connection)
         effects = connection.execute(select(improvement_effect)).mappings().all()

@@ -83,5 +83,5 @@ def test_the_cli_registers_lists_and_refuses_mistakes(settings, monkeypatch, cap
     settings.improvements.write_text(
         "improvements:\n  - {name: Poka-yoke on packing, change_date: 2026-11-02, kpis: [fpy]}\n"
     )
-    with pytest.raises(ValueError, match="registered by `qp improvement add` and listed in the file"):
+    with pytest.raises(SystemExit, match="registered by `qp improvement add` and listed in the file"):
         main(["improvement", "evaluate"])
