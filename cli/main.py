@@ -51,15 +51,7 @@ def _demo_sources(args: argparse.Namespace) -> None:
         customers=args.customers,
         employees_per_line=args.employees_per_line,
     )
-    where = DemoLocations(
-        settings.qms_url,
-        settings.survey_drop_dir,
-        settings.lms_store_dir,
-        settings.finance_url,
-        settings.improvements,
-        settings.capability_specs,
-    )
-    counts = generate(spec, where)
+    counts = generate(spec, DemoLocations.of(settings))
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"start_date": spec.start_date.isoformat(), **_size(spec)}, default=str))
     print(f"demo sources for {spec.start_date}..{spec.end_date} (seed {spec.seed}): {counts}")
@@ -78,7 +70,7 @@ def _simulate(args: argparse.Namespace) -> None:
     start, end = date.fromisoformat(known.pop("start_date")), date.fromisoformat(known.pop("end_date"))
     known.pop("days", None)
     spec = DemoSpec(end_date=end, days=(end - start).days + 1, **known)
-    where = DemoLocations(settings.qms_url, settings.survey_drop_dir, settings.lms_store_dir, settings.finance_url)
+    where = DemoLocations.of(settings)
     for _ in range(args.days):
         spec, counts = simulate_day(spec, where)
         marker.write_text(json.dumps({"start_date": start.isoformat(), **_size(spec)}, default=str))

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.config_files import load_validated
 
 # The bundled rules live with the alerting they configure.
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "alerts" / "rules.yaml"
@@ -125,33 +126,11 @@ def load_rules(path: Path | None = None, known_kpis: set[str] | None = None) -> 
     """Read and validate the rules file; ``known_kpis`` (if given) are the KPI codes a rule may name."""
     path = path or DEFAULT_RULES_FILE
     try:
-        raw = yaml.safe_load(path.read_text())
+        config = load_validated(path, AlertConfig, RulesFileError, ("rules", "rule"))
     except FileNotFoundError:
         raise RulesFileError(f"{path}: no such rules file (QP_ALERT_RULES)") from None
-    except yaml.YAMLError as error:
-        raise RulesFileError(f"{path}: not valid YAML: {error}") from None
-    try:
-        config = AlertConfig.model_validate(raw)
-    except ValidationError as error:
-        problems = []
-        for problem in error.errors():
-            where = _place(raw, problem["loc"])
-            problems.append(f"  {where}: {problem['msg']}")
-        raise RulesFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
     if known_kpis is not None:
         unknown = [f"  rule {r.name}: unknown KPI {r.kpi!r}" for r in config.rules if r.kpi not in known_kpis]
         if unknown:
             raise RulesFileError(f"{path}: {len(unknown)} problem(s)\n" + "\n".join(unknown))
     return config
-
-
-def _place(raw: object, location: tuple[int | str, ...]) -> str:
-    """``rules[3].target`` as ``rule site_nps, field target`` when the rule has a name."""
-    if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int) and isinstance(raw, dict):
-        rules = raw.get("rules") or []
-        index = location[1]
-        name = rules[index].get("name") if index < len(rules) and isinstance(rules[index], dict) else None
-        rule = f"rule {name}" if name else f"rule #{index + 1}"
-        rest = ".".join(str(p) for p in location[2:] if not str(p).startswith("function-after"))
-        return f"{rule}, field {rest}" if rest else rule
-    return ".".join(str(p) for p in location) or "the file"

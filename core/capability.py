@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.config_files import load_validated
 
 ALL = "ALL"
 # What a run measures that a spec can bound: its process cycle time (KPIS.md: finished_at - started_at), in minutes.
@@ -51,15 +52,7 @@ def load_specs(path: Path) -> list[Spec]:
     """The specs a file lists (none when it does not exist). A product's own spec for a step wins over ALL's."""
     if not path.exists():
         return []
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SpecsFileError(f"{path}: not valid YAML: {error}") from None
-    try:
-        specs = _File.model_validate(raw).specs
-    except ValidationError as error:
-        problems = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
-        raise SpecsFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+    specs = load_validated(path, _File, SpecsFileError, ("specs", "spec")).specs
     keys = [(s.product, s.step, s.characteristic) for s in specs]
     twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
     if twice:

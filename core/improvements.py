@@ -9,9 +9,9 @@ import re
 from datetime import date
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.config_files import load_validated
 from core.kpi_registry import REGISTRY, Kpi
 
 ALL = "ALL"
@@ -80,29 +80,9 @@ def load_improvements(path: Path) -> list[Improvement]:
     """The improvements a file lists (none when it does not exist: the file is optional)."""
     if not path.exists():
         return []
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ImprovementsFileError(f"{path}: not valid YAML: {error}") from None
-    try:
-        listed = _File.model_validate(raw).improvements
-    except ValidationError as error:
-        problems = [f"  {_place(raw, p['loc'])}: {p['msg']}" for p in error.errors()]
-        raise ImprovementsFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+    listed = load_validated(path, _File, ImprovementsFileError, ("improvements", "improvement")).improvements
     ids = [i.improvement_id for i in listed]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise ImprovementsFileError(f"{path}: improvement names must differ: {', '.join(twice)}")
     return listed
-
-
-def _place(raw: object, location: tuple[int | str, ...]) -> str:
-    """``improvements[1].scope`` as ``improvement 'New paste', field scope``."""
-    if len(location) >= 2 and location[0] == "improvements" and isinstance(location[1], int) and isinstance(raw, dict):
-        listed = raw.get("improvements") or []
-        index = location[1]
-        name = listed[index].get("name") if index < len(listed) and isinstance(listed[index], dict) else None
-        which = f"improvement {name!r}" if name else f"improvement #{index + 1}"
-        rest = ".".join(str(p) for p in location[2:])
-        return f"{which}, field {rest}" if rest else which
-    return ".".join(str(p) for p in location) or "the file"

@@ -24,6 +24,7 @@ from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String,
 
 from core.catalog import PRODUCTION_RUNS
 from core.engine import engine_for
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,18 @@ class DemoLocations:
     finance_url: str = ""  # empty: beside the QMS database
     improvements_file: Path | None = None  # where the demo's improvements go (YAML); None: not written
     capability_file: Path | None = None  # where the demo's specification limits go (YAML); None: not written
+
+    @classmethod
+    def of(cls, settings: Settings) -> DemoLocations:
+        """Where the demo writes for ``settings``: the source systems, and the improvements and specs files."""
+        return cls(
+            settings.qms_url,
+            settings.survey_drop_dir,
+            settings.lms_store_dir,
+            settings.finance_url,
+            settings.improvements,
+            settings.capability_specs,
+        )
 
 
 def demo_improvements(spec: DemoSpec) -> list[dict[str, object]]:

@@ -129,17 +129,7 @@ def write_demo_sources(settings, end_date: date = DEMO_END) -> dict[str, int]:  
     """The demo source systems, their last day ``end_date``: fixed by default, so results are reproducible."""
     from demo.source_systems import DemoLocations, DemoSpec, generate
 
-    return generate(
-        DemoSpec(end_date=end_date),
-        DemoLocations(
-            settings.qms_url,
-            settings.survey_drop_dir,
-            settings.lms_store_dir,
-            settings.finance_url,
-            settings.improvements,
-            settings.capability_specs,
-        ),
-    )
+    return generate(DemoSpec(end_date=end_date), DemoLocations.of(settings))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -327,8 +327,8 @@ alert_note = Table(
     Column("note", Text, nullable=False),
 )
 
-# Days a person took out of a rule's baselines at a place (qp alerts exclude): a flagged point with a known,
-# removed cause that the automatic exclusion (flagged days stay out) did not cover, or one it should not trust.
+# Days a person took out of a rule's baselines at a place (qp alerts exclude): a judged day with a known cause that
+# would otherwise widen the limits of the days after it (the days a rule flags stay out on their own).
 baseline_exclusion = Table(
     "baseline_exclusion",
     metadata,

@@ -115,7 +115,7 @@ def test_the_improvements_file_is_validated_with_the_place_of_each_mistake(tmp_p
         "  - {name: Paste, change_date: 2026-03-01, scope: S1/S1-L2, kpis: [fpy]}\n"
         "  - {name: Refresher, change_date: 2026-03-x, kpis: [training_completion]}\n"
     )
-    with pytest.raises(ImprovementsFileError, match=r"improvement 'Refresher', field change_date"):
+    with pytest.raises(ImprovementsFileError, match=r"improvement Refresher, field change_date"):
         load_improvements(path)
     path.write_text("improvements:\n  - {name: Paste, change_date: 2026-03-01, kpis: [fpy], window_days: 28}\n")
     (listed,) = load_improvements(path)
