@@ -16,9 +16,17 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from core.alert_rules import CHARTS, Rule
+from core.alert_rules import CHARTS, COUNT_CHARTS, Rule
 from core.kpi_format import format_amount, format_value
-from transforms.spc import WESTERN_ELECTRIC_RULES, imr_chart, p_chart, u_chart, western_electric
+from transforms.spc import (
+    WESTERN_ELECTRIC_RULES,
+    imr_chart,
+    laney_p_chart,
+    laney_u_chart,
+    p_chart,
+    u_chart,
+    western_electric,
+)
 
 PLACE_COLUMNS = ("site_id", "line_id", "step_id")
 RUN_LENGTH = 8  # the longest Western Electric pattern (rule 4)
@@ -67,7 +75,7 @@ def judge_series(series: pd.DataFrame, rule: Rule, excluded_days: frozenset[date
     days = series.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
     if rule.window_days > 1:
         days = _pooled_over(days, rule.window_days)
-    if rule.method in ("p_chart", "u_chart"):
+    if rule.method in COUNT_CHARTS:
         days = days[days["denominator"] > 0].reset_index(drop=True)
     dates = pd.to_datetime(days["kpi_date"]).to_numpy()
     excluded = np.zeros(len(days), dtype=bool)
@@ -117,10 +125,17 @@ def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
     window = np.arange(max(0, i - RUN_LENGTH + 1), i + 1)
     points = days.iloc[np.concatenate([baseline, window])]
     mask = np.arange(len(points)) < len(baseline)
-    if rule.method == "p_chart":
-        chart = p_chart(points["numerator"], points["denominator"], baseline=mask)
+    counts, sizes = points["numerator"], points["denominator"]
+    if rule.method in ("laney_p", "laney_u"):
+        try:  # Laney's p' (u'): the limits widened by the baseline's own between-day variation (sigma_z)
+            laney = laney_p_chart if rule.method == "laney_p" else laney_u_chart
+            chart = laney(counts, sizes, baseline=mask)
+        except ValueError:  # a baseline without a single defect has no z-scores: the plain chart judges
+            chart = (p_chart if rule.method == "laney_p" else u_chart)(counts, sizes, baseline=mask)
+    elif rule.method == "p_chart":
+        chart = p_chart(counts, sizes, baseline=mask)
     elif rule.method == "u_chart":
-        chart = u_chart(points["numerator"], points["denominator"], baseline=mask)
+        chart = u_chart(counts, sizes, baseline=mask)
     else:
         chart, _ = imr_chart(points["value"], baseline=mask)
     recent = chart.iloc[len(baseline) :]

@@ -37,6 +37,8 @@ def describe(episode: Episode) -> tuple[str, str]:
     bound = {
         "p_chart": "the p-chart's upper control limit" if rule.adverse == "up" else "the p-chart's lower limit",
         "u_chart": "the u-chart's upper control limit" if rule.adverse == "up" else "the u-chart's lower limit",
+        "laney_p": "the Laney p' chart's upper control limit" if rule.adverse == "up" else "the p' chart's lower limit",
+        "laney_u": "the Laney u' chart's upper control limit" if rule.adverse == "up" else "the u' chart's lower limit",
         "imr": "the individuals chart's limit",
         "target": "the target",
         "drop": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",

@@ -17,7 +17,8 @@ DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "alerts" / "rules.yam
 
 Severity = Literal["critical", "warning", "info"]
 WesternElectricRule = Literal["rule_1", "rule_2", "rule_3", "rule_4"]
-CHARTS = ("p_chart", "u_chart", "imr")
+CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u", "imr")
+COUNT_CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u")  # judged from numerators over denominators
 
 
 class Defaults(BaseModel):
@@ -60,7 +61,7 @@ class Rule(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kpi: str
     scope: Literal["company", "site", "line", "step"]
-    method: Literal["p_chart", "u_chart", "imr", "target", "drop"]
+    method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "target", "drop"]
     adverse: Literal["up", "down"]
     severity: Severity
     rules: list[WesternElectricRule] = Field(default_factory=list)

@@ -130,7 +130,8 @@ def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, A
     points = _view(
         connection,
         "control_charts",
-        "where kpi_day between :first and :last and method in ('p_chart', 'u_chart', 'imr') and process_step = 'ALL'",
+        "where kpi_day between :first and :last and method in ('p_chart', 'u_chart', 'laney_p', 'laney_u', 'imr') "
+        "and process_step = 'ALL'",
         **params,
     )
     charts = []

@@ -100,3 +100,22 @@ def test_top_defect_codes_are_the_pareto_head_of_that_place_and_day():
         {"defect_code": "A", "count": 6, "share": 0.6},
         {"defect_code": "B", "count": 4, "share": 0.4},
     ]
+
+
+LANEY_P = P_CHART.model_copy(update={"name": "line_fd_laney", "method": "laney_p"})
+
+
+def test_a_laney_rule_widens_the_limits_by_the_days_own_variation_and_still_catches_a_jump():
+    import numpy as np
+
+    # Overdispersed counts: each day's true rate wanders around 2% (beta-distributed), far more than binomial.
+    rng = np.random.default_rng(11)
+    rates = rng.beta(40, 1960, 120)
+    healthy = [int(d) for d in rng.binomial(5000, rates)]
+    binomial = judge_series(_series(healthy, 5000), P_CHART)
+    laney = judge_series(_series(healthy, 5000), LANEY_P)
+    assert binomial["adverse"].sum() >= 5  # the p-chart's limits are too narrow for these days
+    assert laney["adverse"].sum() <= 1 and (laney["upper"] > binomial["upper"]).all()
+    jumped = judge_series(_series(healthy[:60] + [5 * d for d in healthy[60:70]], 5000), LANEY_P)
+    first = jumped[jumped["kpi_date"] == date(2026, 1, 1) + timedelta(days=60)].iloc[0]
+    assert first["adverse"] and first["fired"].startswith("rule_1")  # a real shift, caught on its first day
