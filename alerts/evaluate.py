@@ -19,10 +19,12 @@ import pandas as pd
 from core.alert_rules import CHARTS, COUNT_CHARTS, Rule
 from core.kpi_format import format_amount, format_value
 from transforms.spc import (
+    NELSON_RULES,
     WESTERN_ELECTRIC_RULES,
     imr_chart,
     laney_p_chart,
     laney_u_chart,
+    nelson,
     p_chart,
     u_chart,
     western_electric,
@@ -30,6 +32,8 @@ from transforms.spc import (
 
 PLACE_COLUMNS = ("site_id", "line_id", "step_id")
 RUN_LENGTH = 8  # the longest Western Electric pattern (rule 4)
+NELSON_RUN_LENGTH = 15  # the longest Nelson pattern (rule 7: fifteen in a row within 1 sigma)
+RULE_WORDS = {**WESTERN_ELECTRIC_RULES, **NELSON_RULES}
 JUDGED_COLUMNS = ["kpi_date", "value", "centre", "lower", "upper", "sample_size", "fired", "adverse", "beyond"]
 
 
@@ -122,7 +126,8 @@ def _baseline(dates: np.ndarray, excluded: np.ndarray, i: int, rule: Rule) -> np
 def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
     # The chart over the baseline days followed by the last points up to day i: the baseline sets the limits,
     # and the trailing points are what the run rules look at.
-    window = np.arange(max(0, i - RUN_LENGTH + 1), i + 1)
+    longest = NELSON_RUN_LENGTH if any(r.startswith("nelson_") for r in rule.rules) else RUN_LENGTH
+    window = np.arange(max(0, i - longest + 1), i + 1)
     points = days.iloc[np.concatenate([baseline, window])]
     mask = np.arange(len(points)) < len(baseline)
     counts, sizes = points["numerator"], points["denominator"]
@@ -140,7 +145,9 @@ def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
         chart, _ = imr_chart(points["value"], baseline=mask)
     recent = chart.iloc[len(baseline) :]
     side = "above" if rule.adverse == "up" else "below"
-    flags = western_electric(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1]
+    flags = western_electric(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1].to_dict()
+    if any(r.startswith("nelson_") for r in rule.rules):
+        flags |= nelson(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1].to_dict()
     fired = next((r for r in rule.rules if bool(flags[r])), "")
     today = recent.iloc[-1]
     return {
@@ -150,7 +157,7 @@ def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
         "lower": float(today["lcl"]),
         "upper": float(today["ucl"]),
         "sample_size": float(days.iloc[i]["denominator"]),
-        "fired": f"{fired}: {WESTERN_ELECTRIC_RULES[fired]}" if fired else "",
+        "fired": f"{fired}: {RULE_WORDS[fired]}" if fired else "",
         "adverse": bool(fired),
         "beyond": bool(today["out_of_control"]),
     }

@@ -16,7 +16,11 @@ from core.config_files import load_validated
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "alerts" / "rules.yaml"
 
 Severity = Literal["critical", "warning", "info"]
-WesternElectricRule = Literal["rule_1", "rule_2", "rule_3", "rule_4"]
+# A chart's run rules: Western Electric 1-4 (``rule_1`` ..) or Nelson 1-8 (``nelson_1`` ..), chosen per rule.
+ChartRule = Literal[
+    "rule_1", "rule_2", "rule_3", "rule_4",
+    "nelson_1", "nelson_2", "nelson_3", "nelson_4", "nelson_5", "nelson_6", "nelson_7", "nelson_8",
+]  # fmt: skip
 CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u", "imr")
 COUNT_CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u")  # judged from numerators over denominators
 
@@ -64,7 +68,7 @@ class Rule(BaseModel):
     method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "target", "drop"]
     adverse: Literal["up", "down"]
     severity: Severity
-    rules: list[WesternElectricRule] = Field(default_factory=list)
+    rules: list[ChartRule] = Field(default_factory=list)
     target: float | None = None
     points: float | None = Field(None, gt=0)
     # Judge the pooled value of the trailing N calendar days instead of each day alone: for KPIs with few
@@ -78,7 +82,10 @@ class Rule(BaseModel):
     @model_validator(mode="after")
     def _method_needs(self) -> Rule:
         if self.method in CHARTS and not self.rules:
-            raise ValueError(f"method {self.method} needs `rules`: the Western Electric rules that raise an alert")
+            raise ValueError(
+                f"method {self.method} needs `rules`: the Western Electric (rule_1 ..) or Nelson (nelson_1 ..) rules "
+                "that raise an alert"
+            )
         if self.method not in CHARTS and self.rules:
             raise ValueError(f"`rules` apply to charts only, not to method {self.method}")
         if self.method == "target" and self.target is None:

@@ -119,3 +119,19 @@ def test_a_laney_rule_widens_the_limits_by_the_days_own_variation_and_still_catc
     jumped = judge_series(_series(healthy[:60] + [5 * d for d in healthy[60:70]], 5000), LANEY_P)
     first = jumped[jumped["kpi_date"] == date(2026, 1, 1) + timedelta(days=60)].iloc[0]
     assert first["adverse"] and first["fired"].startswith("rule_1")  # a real shift, caught on its first day
+
+
+def test_nelson_rules_are_chosen_per_rule_and_named_in_the_alert():
+    # A steady climb inside the limits: six rising days complete Nelson's trend rule (3), which no Western Electric
+    # rule looks for; a rule that names it fires on the sixth, one that names rule_1 alone stays quiet.
+    history = [20, 18, 22, 21, 19] * 6
+    climb = [21, 22, 23, 24, 25, 26]
+    trend = P_CHART.model_copy(update={"name": "line_fd_trend", "rules": ["rule_1", "nelson_3"]})
+    judged = judge_series(_series(history + climb), trend)
+    fired = judged[judged["adverse"]]
+    # The last history day (19) starts the climb: 19, 21, 22, 23, 24, 25 is six rising points on the fifth climb day.
+    assert fired["kpi_date"].min() == date(2026, 1, 1) + timedelta(days=34)
+    assert fired["fired"].iloc[0] == "nelson_3: six points in a row steadily increasing or steadily decreasing"
+    assert not judge_series(_series(history + climb), P_CHART)["adverse"].any()
+    with pytest.raises(ValueError, match="nelson_9"):
+        P_CHART.model_validate({**P_CHART.model_dump(), "rules": ["nelson_9"]})
