@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from core.engine import Warehouse, write_transaction
 from core.improvements import Improvement, load_improvements
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from transforms.improvements import Windows
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ def evaluate_improvements(settings: Settings) -> int:
     return len(rows)
 
 
-def _effects(connection: Any, change: Improvement, windows: Any) -> list[dict[str, Any]]:
+def _effects(connection: Connection, change: Improvement, windows: Windows) -> list[dict[str, Any]]:
     from transforms.improvements import compare_stages
     from warehouse import improvements as store
 
@@ -80,9 +85,11 @@ def _effects(connection: Any, change: Improvement, windows: Any) -> list[dict[st
 
 def _flags(doubtful: dict[str, set[date]]) -> str:
     """Why a comparison may be a data artefact, in words; "" when its windows are clean."""
+    from warehouse.improvements import QUARANTINE_FLAG_SHARE
+
     words = {
         "held": "held by a blocked batch (no KPI row)",
-        "quarantined": "with over 5% of a batch's rows quarantined",
+        "quarantined": f"with over {QUARANTINE_FLAG_SHARE:.0%} of a batch's rows quarantined",
     }
     return "; ".join(
         f"{len(days)} day(s) {words[kind]}: {', '.join(d.isoformat() for d in sorted(days)[:5])}"

@@ -190,10 +190,13 @@ def _limits(rows: pd.DataFrame, stage: np.ndarray, chart: str, scale: float) -> 
     if chart == "imr":
         summary = judged.iloc[0]
         cl, lcl, ucl = summary["cl"], summary["lcl"], summary["ucl"]
+    elif chart == "p_chart":
+        counted = rows[stage]
+        cl, lcl, ucl = spc.p_chart_limits(
+            counted["numerator"].sum(), counted["denominator"].sum(), counted["denominator"].mean()
+        )
     else:
-        mean_n = float(rows["denominator"][stage].mean())
         cl = float(judged["cl"].iloc[0])
-        sigma = np.sqrt(cl * (1 - cl) / mean_n) if chart == "p_chart" else np.sqrt(cl / mean_n)
-        upper = 1.0 if chart == "p_chart" else np.inf
-        lcl, ucl = float(np.clip(cl - 3 * sigma, 0, upper)), float(np.clip(cl + 3 * sigma, 0, upper))
+        sigma = np.sqrt(cl / float(rows["denominator"][stage].mean()))
+        lcl, ucl = max(cl - 3 * sigma, 0.0), cl + 3 * sigma
     return {"cl": float(cl) * scale, "lcl": float(lcl) * scale, "ucl": float(ucl) * scale, "chart": judged}

@@ -27,6 +27,7 @@ from warehouse.schema import (
     dim_date,
     kpi_daily,
     kpi_period,
+    process_capability,
     training_outcomes,
 )
 
@@ -573,3 +574,17 @@ def replace_customer_snapshots(connection: Connection, days: set[date] | None, n
     condition = true() if days is None else customer_snapshot.c.snapshot_date.in_(chosen)
     connection.execute(delete(customer_snapshot).where(condition))
     insert_frame(connection, customer_snapshot, rows.assign(computed_at=now))
+
+
+def read_run_times(connection: Connection) -> pd.DataFrame:
+    """Every run's product, step, start and finish, in the table's own order: what capability judges (a whole fact
+    table, read as Arrow where the database streams it)."""
+    query = select(RUNS.c.product_id, RUNS.c.step_id, RUNS.c.started_at, RUNS.c.finished_at)
+    return _frame(connection, query, whole=True)
+
+
+def replace_capability(connection: Connection, rows: pd.DataFrame, now: object) -> None:
+    """Swap in the capability rows (every product, step and month: they are rebuilt whole)."""
+    connection.execute(delete(process_capability))
+    if not rows.empty:
+        insert_frame(connection, process_capability, rows.assign(computed_at=now))
