@@ -16,16 +16,21 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from core.alert_rules import CHARTS, COUNT_CHARTS, Rule
+from core.alert_rules import CHARTS, COUNT_CHARTS, DRIFT_CHARTS, Rule
 from core.kpi_format import format_amount, format_value
 from transforms.spc import (
     NELSON_RULES,
     WESTERN_ELECTRIC_RULES,
+    cusum_chart,
+    ewma_chart,
     imr_chart,
     laney_p_chart,
     laney_u_chart,
     nelson,
+    overdispersion,
     p_chart,
+    probability_p_chart,
+    probability_u_chart,
     u_chart,
     western_electric,
 )
@@ -33,6 +38,10 @@ from transforms.spc import (
 PLACE_COLUMNS = ("site_id", "line_id", "step_id")
 RUN_LENGTH = 8  # the longest Western Electric pattern (rule 4)
 NELSON_RUN_LENGTH = 15  # the longest Nelson pattern (rule 7: fifteen in a row within 1 sigma)
+# The days a drift chart accumulates over, after its baseline: long enough for a slow drift to sum up, short enough
+# to leave a baseline in a quarter's history.
+DRIFT_WINDOW_DAYS = 28
+DISPERSION_HISTORY_DAYS = 91  # a quarter: how far back a Laney rule tests the place's counts for overdispersion
 RULE_WORDS = {**WESTERN_ELECTRIC_RULES, **NELSON_RULES}
 JUDGED_COLUMNS = ["kpi_date", "value", "centre", "lower", "upper", "sample_size", "fired", "adverse", "beyond"]
 
@@ -90,10 +99,15 @@ def judge_series(series: pd.DataFrame, rule: Rule, excluded_days: frozenset[date
         if rule.method == "target":
             judged.append(_judge_target(days.iloc[i], rule))
             continue
-        baseline = _baseline(dates, excluded, i, rule)
+        # A drift chart sums the last DRIFT_WINDOW_DAYS against the baseline before them: a trailing baseline that
+        # took in the drifting days would drift with them.
+        baseline = _baseline(dates, excluded, i, rule, DRIFT_WINDOW_DAYS if rule.method in DRIFT_CHARTS else 0)
         if baseline is None:
             continue
-        row = (_judge_chart if rule.method in CHARTS else _judge_drop)(days, baseline, i, rule)
+        if rule.method in CHARTS:
+            row = _judge_chart(days, baseline, i, rule, _history(dates, excluded, i))
+        else:
+            row = (_judge_drift if rule.method in DRIFT_CHARTS else _judge_drop)(days, baseline, i, rule)
         excluded[i] = excluded[i] or row["beyond"] or row["adverse"]
         judged.append(row)
     return pd.DataFrame(judged, columns=JUDGED_COLUMNS)
@@ -112,10 +126,13 @@ def _pooled_over(days: pd.DataFrame, window_days: int) -> pd.DataFrame:
     )
 
 
-def _baseline(dates: np.ndarray, excluded: np.ndarray, i: int, rule: Rule) -> np.ndarray | None:
-    """Indices of the in-control days in the trailing window before day ``i`` (at least ``min_baseline_days``)."""
+def _baseline(dates: np.ndarray, excluded: np.ndarray, i: int, rule: Rule, gap_days: int = 0) -> np.ndarray | None:
+    """Indices of the in-control days in the trailing window before day ``i`` (at least ``min_baseline_days``),
+    ending ``gap_days`` before it."""
+    end = dates[i] - np.timedelta64(gap_days, "D")
     earlier = np.flatnonzero(~excluded[:i])
-    window_start = dates[i] - np.timedelta64(rule.baseline_days, "D")
+    earlier = earlier[dates[earlier] <= end] if gap_days else earlier
+    window_start = end - np.timedelta64(rule.baseline_days, "D")
     in_window = earlier[dates[earlier] >= window_start]
     minimum = rule.min_baseline_days or 0
     if len(in_window) < minimum:
@@ -123,7 +140,16 @@ def _baseline(dates: np.ndarray, excluded: np.ndarray, i: int, rule: Rule) -> np
     return in_window if len(in_window) >= minimum and len(in_window) > 1 else None
 
 
-def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+def _history(dates: np.ndarray, excluded: np.ndarray, i: int) -> np.ndarray:
+    """The in-control days of the ``DISPERSION_HISTORY_DAYS`` before day ``i``: where a Laney rule learns how much
+    the place's counts vary beyond the binomial (Poisson) model."""
+    earlier = np.flatnonzero(~excluded[:i])
+    return earlier[dates[earlier] >= dates[i] - np.timedelta64(DISPERSION_HISTORY_DAYS, "D")]
+
+
+def _judge_chart(
+    days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule, history: np.ndarray
+) -> dict[str, object]:
     # The chart over the baseline days followed by the last points up to day i: the baseline sets the limits,
     # and the trailing points are what the run rules look at.
     longest = NELSON_RUN_LENGTH if any(r.startswith("nelson_") for r in rule.rules) else RUN_LENGTH
@@ -132,11 +158,9 @@ def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
     mask = np.arange(len(points)) < len(baseline)
     counts, sizes = points["numerator"], points["denominator"]
     if rule.method in ("laney_p", "laney_u"):
-        try:  # Laney's p' (u'): the limits widened by the baseline's own between-day variation (sigma_z)
-            laney = laney_p_chart if rule.method == "laney_p" else laney_u_chart
-            chart = laney(counts, sizes, baseline=mask)
-        except ValueError:  # a baseline without a single defect has no z-scores: the plain chart judges
-            chart = (p_chart if rule.method == "laney_p" else u_chart)(counts, sizes, baseline=mask)
+        kind = "p" if rule.method == "laney_p" else "u"
+        past = days.iloc[history]
+        chart = _laney_where_needed(counts, sizes, mask, kind, past["numerator"], past["denominator"])
     elif rule.method == "p_chart":
         chart = p_chart(counts, sizes, baseline=mask)
     elif rule.method == "u_chart":
@@ -145,21 +169,119 @@ def _judge_chart(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
         chart, _ = imr_chart(points["value"], baseline=mask)
     recent = chart.iloc[len(baseline) :]
     side = "above" if rule.adverse == "up" else "below"
-    flags = western_electric(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1].to_dict()
+    # A chart with probability limits is read on its points' normal scores (centre 0, sigma 1).
+    scored = "normal_score" in recent
+    values, centre, sigma = (
+        (recent["normal_score"], 0.0, 1.0) if scored else (recent["value"], recent["cl"], recent["sigma"])
+    )
+    flags = western_electric(values, centre, sigma, side=side).iloc[-1].to_dict()
     if any(r.startswith("nelson_") for r in rule.rules):
-        flags |= nelson(recent["value"], recent["cl"], recent["sigma"], side=side).iloc[-1].to_dict()
+        flags |= nelson(values, centre, sigma, side=side).iloc[-1].to_dict()
     fired = next((r for r in rule.rules if bool(flags[r])), "")
     today = recent.iloc[-1]
+    value, centre, lower, upper = float(days.iloc[i]["value"]), *(float(today[c]) for c in ("cl", "lcl", "ucl"))
+    words = f"{fired}: {RULE_WORDS[fired]}" if fired else ""
+    return _row(days, i, value, centre, lower, upper, words, bool(fired), bool(today["out_of_control"]))
+
+
+def _laney_where_needed(
+    counts: pd.Series, sizes: pd.Series, mask: np.ndarray, kind: str, past_counts: pd.Series, past_sizes: pd.Series
+) -> pd.DataFrame:
+    """Laney's p' (u') chart where the place's recent history is over- or underdispersed, else the p- (u-) chart with
+    probability limits.
+
+    The dispersion test (``transforms.spc.overdispersion``) runs on the in-control days of the last
+    ``DISPERSION_HISTORY_DAYS``, not only the baseline: on 28 days it misses a variance half again the model's about
+    half the time. sigma_z comes from the same history, the centre line from the baseline. Where the model fits, the
+    binomial (Poisson) tails judge: a step's few defectives a day are too skewed for 3-sigma limits.
+    """
+    try:
+        dispersion = overdispersion(past_counts, past_sizes, kind)
+        if dispersion.needs_laney:
+            laney = laney_p_chart if kind == "p" else laney_u_chart
+            return laney(counts, sizes, baseline=mask, sigma_z=dispersion.sigma_z)
+    except ValueError:  # too short a history, or no defect in it: no z-scores to test
+        pass
+    return (probability_p_chart if kind == "p" else probability_u_chart)(counts, sizes, baseline=mask)
+
+
+def _judge_drift(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+    """An EWMA or CUSUM of the daily values over the baseline and the ``DRIFT_WINDOW_DAYS`` after it up to day ``i``,
+    in time order; target and sigma from the baseline (its mean and MR-bar / 1.128).
+
+    The judged value is in the KPI's own unit, so an alert reads like any other: for the EWMA the smoothed value
+    against its limit; for the CUSUM the estimated mean of the current run (Montgomery: target + K + C+ / N+, N+ the
+    days since C+ left 0) against the mean that would signal over a run that long (target + K + H / N+), which it
+    exceeds exactly when C+ exceeds H.
+    """
+    recent = np.flatnonzero(
+        pd.to_datetime(days["kpi_date"]).to_numpy()[: i + 1]
+        > pd.Timestamp(days.iloc[i]["kpi_date"]).to_datetime64() - np.timedelta64(DRIFT_WINDOW_DAYS, "D")
+    )
+    order = np.union1d(baseline, recent)
+    values = days["value"].to_numpy(dtype="float64")[order]
+    mask = np.isin(order, baseline)
+    up = rule.adverse == "up"
+    try:
+        if rule.method == "ewma":
+            chart = ewma_chart(values, lam=rule.ewma_lambda or 0.2, L=rule.ewma_width or 3.0, baseline=mask)
+        else:
+            chart = cusum_chart(values, k=rule.cusum_k or 0.5, h=rule.cusum_h or 5.0, baseline=mask)
+    except ValueError:  # a baseline without variation has no sigma: nothing to judge a drift against
+        return _row(days, i, float(days.iloc[i]["value"]), float("nan"), float("nan"), float("nan"), "", False)
+    today = chart.iloc[-1]
+    if rule.method == "ewma":
+        value, centre, lower, upper = (float(today[c]) for c in ("ewma", "cl", "lcl", "ucl"))
+        adverse = value > upper if up else value < lower
+        fired = f"the EWMA (lambda {rule.ewma_lambda:g}) beyond its {rule.ewma_width:g}-sigma limit: a sustained shift"
+        beyond = bool(today["out_of_control"])
+        return _row(days, i, value, centre, lower, upper, fired if adverse else "", adverse, beyond)
+    sums = chart["c_plus" if up else "c_minus"].to_numpy()
+    run = _run_length(sums)
+    sigma, target = float(today["sigma"]), float(np.nanmean(values[mask]))
+    allowance, interval = (rule.cusum_k or 0.5) * sigma, (rule.cusum_h or 5.0) * sigma
+    sign = 1.0 if up else -1.0
+    if run:
+        value = target + sign * (allowance + float(sums[-1]) / run)
+        bound = target + sign * (allowance + interval / run)
+    else:
+        value, bound = float(values[-1]), target + sign * (allowance + interval)
+    adverse = bool(today["signal_upper"] if up else today["signal_lower"])
+    fired = (
+        f"the CUSUM of {'upward' if up else 'downward'} shifts beyond h = {rule.cusum_h:g} sigma: the mean of the last "
+        f"{run} day{'s' if run != 1 else ''} has moved by more than k = {rule.cusum_k:g} sigma"
+    )
+    lower, upper = (target, bound) if up else (bound, target)
+    return _row(days, i, value, target, lower, upper, fired if adverse else "", adverse, bool(today["out_of_control"]))
+
+
+def _run_length(sums: np.ndarray) -> int:
+    """How many of the last points the CUSUM has stayed above 0 (N+ or N-)."""
+    zero = np.flatnonzero(~(sums > 0))
+    return len(sums) - 1 - int(zero[-1]) if len(zero) else len(sums)
+
+
+def _row(
+    days: pd.DataFrame,
+    i: int,
+    value: float,
+    centre: float,
+    lower: float,
+    upper: float,
+    fired: str,
+    adverse: bool,
+    beyond: bool | None = None,
+) -> dict[str, object]:
     return {
         "kpi_date": days.iloc[i]["kpi_date"],
-        "value": float(days.iloc[i]["value"]),
-        "centre": float(today["cl"]),
-        "lower": float(today["lcl"]),
-        "upper": float(today["ucl"]),
+        "value": value,
+        "centre": centre,
+        "lower": lower,
+        "upper": upper,
         "sample_size": float(days.iloc[i]["denominator"]),
-        "fired": f"{fired}: {RULE_WORDS[fired]}" if fired else "",
-        "adverse": bool(fired),
-        "beyond": bool(today["out_of_control"]),
+        "fired": fired,
+        "adverse": adverse,
+        "beyond": adverse if beyond is None else beyond,
     }
 
 
@@ -170,19 +292,8 @@ def _judge_drop(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) ->
     value = float(days.iloc[i]["value"])
     allowed = float(rule.points or 0)
     adverse = value < mean - allowed if rule.adverse == "down" else value > mean + allowed
-    return {
-        "kpi_date": days.iloc[i]["kpi_date"],
-        "value": value,
-        "centre": mean,
-        "lower": mean - allowed,
-        "upper": mean + allowed,
-        "sample_size": float(days.iloc[i]["denominator"]),
-        "fired": f"a drop of more than {format_amount(rule.kpi, allowed)} against the trailing baseline"
-        if adverse
-        else "",
-        "adverse": adverse,
-        "beyond": adverse,
-    }
+    fired = f"a drop of more than {format_amount(rule.kpi, allowed)} against the trailing baseline"
+    return _row(days, i, value, mean, mean - allowed, mean + allowed, fired if adverse else "", adverse)
 
 
 def _judge_target(day: pd.Series, rule: Rule) -> dict[str, object]:

@@ -40,14 +40,18 @@ def describe(episode: Episode) -> tuple[str, str]:
         "laney_p": "the Laney p' chart's upper control limit" if rule.adverse == "up" else "the p' chart's lower limit",
         "laney_u": "the Laney u' chart's upper control limit" if rule.adverse == "up" else "the u' chart's lower limit",
         "imr": "the individuals chart's limit",
+        "ewma": f"the EWMA chart's {'upper' if rule.adverse == 'up' else 'lower'} limit",
+        "cusum": "the CUSUM's bound for a run that long",
         "target": "the target",
         "drop": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
     }[rule.method]
     value, limit = format_value(kpi, episode.value), format_value(kpi, episode.limit)
     subject = f"{name} on {where}: {value}, {direction} {limit} since {episode.since_date}"
     days = f"{episode.days_adverse} adverse day{'s' if episode.days_adverse != 1 else ''}"
+    # A drift chart judges a statistic of the recent days, in the KPI's unit: say which.
+    was = {"ewma": "smoothed by the EWMA, was", "cusum": "averaged, over its current run,"}.get(rule.method, "was")
     text = (
-        f"{name} on {where} was {value} on {episode.last_date}, {direction} {bound} ({limit}; "
+        f"{name} on {where} {was} {value} on {episode.last_date}, {direction} {bound} ({limit}; "
         f"centre {format_value(kpi, episode.centre)}, n={episode.sample_size:,.0f}). Rule: {episode.fired}. "
         f"Began {episode.since_date}; {days}."
     )

@@ -21,8 +21,9 @@ ChartRule = Literal[
     "rule_1", "rule_2", "rule_3", "rule_4",
     "nelson_1", "nelson_2", "nelson_3", "nelson_4", "nelson_5", "nelson_6", "nelson_7", "nelson_8",
 ]  # fmt: skip
-CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u", "imr")
+CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u", "imr")  # Shewhart charts, judged by run rules
 COUNT_CHARTS = ("p_chart", "u_chart", "laney_p", "laney_u")  # judged from numerators over denominators
+DRIFT_CHARTS = ("ewma", "cusum")  # time-weighted charts of the daily values, for slow drifts
 
 
 class Defaults(BaseModel):
@@ -65,7 +66,7 @@ class Rule(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kpi: str
     scope: Literal["company", "site", "line", "step"]
-    method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "target", "drop"]
+    method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "ewma", "cusum", "target", "drop"]
     adverse: Literal["up", "down"]
     severity: Severity
     rules: list[ChartRule] = Field(default_factory=list)
@@ -74,6 +75,11 @@ class Rule(BaseModel):
     # Judge the pooled value of the trailing N calendar days instead of each day alone: for KPIs with few
     # observations a day (a site's daily NPS rests on a dozen responses).
     window_days: int = Field(1, ge=1)
+    # The drift charts' parameters (transforms.spc.ewma_chart and cusum_chart), in sigma units of the daily values.
+    ewma_lambda: float | None = Field(None, gt=0, le=1)  # default 0.2: the weight of the newest day
+    ewma_width: float | None = Field(None, gt=0)  # default 3.0: L, the limits' width
+    cusum_k: float | None = Field(None, ge=0)  # default 0.5: the allowance, half the shift to detect
+    cusum_h: float | None = Field(None, gt=0)  # default 5.0: the decision interval
     baseline_days: int | None = Field(None, ge=2)
     min_baseline_days: int | None = Field(None, ge=2)
     resolve_after_days: int | None = Field(None, ge=1)
@@ -87,7 +93,22 @@ class Rule(BaseModel):
                 "that raise an alert"
             )
         if self.method not in CHARTS and self.rules:
-            raise ValueError(f"`rules` apply to charts only, not to method {self.method}")
+            raise ValueError(
+                f"`rules` (run rules) apply to the Shewhart charts {', '.join(CHARTS)}, not to {self.method}"
+            )
+        drift_settings = [
+            f for f in ("ewma_lambda", "ewma_width", "cusum_k", "cusum_h") if getattr(self, f) is not None
+        ]
+        misplaced = [f for f in drift_settings if not f.startswith(f"{self.method}_")]
+        if misplaced:
+            owner = misplaced[0].split("_")[0]
+            raise ValueError(f"{', '.join(misplaced)}: for method {owner} only, not {self.method}")
+        if self.method == "ewma":
+            self.ewma_lambda = 0.2 if self.ewma_lambda is None else self.ewma_lambda
+            self.ewma_width = 3.0 if self.ewma_width is None else self.ewma_width
+        if self.method == "cusum":
+            self.cusum_k = 0.5 if self.cusum_k is None else self.cusum_k
+            self.cusum_h = 5.0 if self.cusum_h is None else self.cusum_h
         if self.method == "target" and self.target is None:
             raise ValueError("method target needs `target`: the bound in the KPI's unit")
         if self.method == "drop" and self.points is None:

@@ -2,7 +2,9 @@
 
 The data tells one story a quality manager would recognise. On line ``S1-L2`` training lapses from
 ``TRAINING_LAPSE_START`` (on-time completion collapses), yield regresses from ``REGRESSION_START`` (solder
-defects triple on the SOLDER and TEST steps) and site S1's NPS dips from ``NPS_DIP_START``. Each source also
+defects triple on the SOLDER and TEST steps) and site S1's NPS dips from ``NPS_DIP_START``. Meanwhile on ``S2-L1``
+an assembly fixture wears from ``DRIFT_START``: its ASSY step's defect rate creeps up by ``DRIFT_PER_DAY`` a day,
+a slow drift the EWMA rule catches days before a Shewhart chart would. Each source also
 carries the bad records real sources produce: nulls, double-posted rows, out-of-range scores, a defective
 count above the inspected count, an unparseable file and a file that lacks a column.
 """
@@ -56,6 +58,9 @@ REGRESSION_SITE = "S1"
 TRAINING_LAPSE_START = 55
 REGRESSION_START = 78
 NPS_DIP_START = 80
+DRIFT_LINE, DRIFT_STEP = "S2-L1", "ASSY"
+DRIFT_START = 30
+DRIFT_PER_DAY = 0.04  # of the step's own rate: +40% after ten days, +200% after fifty
 UNPARSEABLE_FILE_DAY = 20
 MISSING_COLUMN_FILE_DAY = 45
 
@@ -256,6 +261,8 @@ def _fraction_defective(line_id: str, step_id: str, offset: int) -> float:
     base *= 1.0 + 0.15 * (int(line_id[-1]) % 3)  # lines differ a little, deterministically
     if line_id == REGRESSION_LINE and offset >= REGRESSION_START and step_id in ("SOLDER", "TEST"):
         base *= 3.0
+    if line_id == DRIFT_LINE and step_id == DRIFT_STEP and offset > DRIFT_START:
+        base *= 1.0 + DRIFT_PER_DAY * (offset - DRIFT_START)
     return base
 
 

@@ -255,44 +255,116 @@ def _counts_and_sizes(counts: Any, sizes: Any, what: str) -> tuple[np.ndarray, n
     return c, n
 
 
-def _laney(
-    ratio: np.ndarray, centre: float, sigma_i: np.ndarray, mask: np.ndarray, index: Any, cap: float | None
-) -> pd.DataFrame:
-    z = (ratio - centre) / sigma_i
-    sigma_z = _moving_range_sigma(z, mask, "a Laney chart")
-    sigma = sigma_i * sigma_z
+@dataclass(frozen=True)
+class _Standardized:
+    """Counts over sizes standardized by the binomial (``kind`` "p") or Poisson ("u") sigma at the baseline's
+    pooled centre: z_i = (ratio_i - centre) / sigma_i. What Laney's charts and the dispersion test share."""
+
+    ratio: np.ndarray
+    centre: float
+    sigma_i: np.ndarray
+    z: np.ndarray
+    mask: np.ndarray
+
+
+def _standardized(counts: Any, sizes: Any, baseline: Baseline, kind: str) -> _Standardized:
+    what = "p' chart" if kind == "p" else "u' chart"
+    c, n = _counts_and_sizes(counts, sizes, what)
+    mask = baseline_mask(baseline, len(c))
+    centre = float(c[mask].sum() / n[mask].sum())
+    if kind == "p":
+        if not 0 < centre < 1:
+            raise ValueError(f"a p' chart needs a baseline p-bar strictly between 0 and 1, not {centre}")
+        sigma_i = np.sqrt(centre * (1 - centre) / n)
+    else:
+        if not centre > 0:
+            raise ValueError("a u' chart needs a baseline with at least one defect")
+        sigma_i = np.sqrt(centre / n)
+    ratio = c / n
+    return _Standardized(ratio, centre, sigma_i, (ratio - centre) / sigma_i, mask)
+
+
+def _laney(counts: Any, sizes: Any, baseline: Baseline, kind: str, sigma_z: float | None) -> pd.DataFrame:
+    std = _standardized(counts, sizes, baseline, kind)
+    if sigma_z is None:
+        sigma_z = _moving_range_sigma(std.z, std.mask, "a Laney chart")
+    elif not sigma_z > 0:
+        raise ValueError(f"sigma_z must be positive, not {sigma_z}")
+    sigma = std.sigma_i * sigma_z
+    cap = 1.0 if kind == "p" else None
     frame = _chart(
-        ratio, centre, sigma, np.clip(centre - 3 * sigma, 0, None), np.clip(centre + 3 * sigma, None, cap), index
+        std.ratio,
+        std.centre,
+        sigma,
+        np.clip(std.centre - 3 * sigma, 0, None),
+        np.clip(std.centre + 3 * sigma, None, cap),
+        _index_of(counts),
     )
-    frame["z"] = z
+    frame["z"] = std.z
     frame["sigma_z"] = sigma_z
     return frame
 
 
-def laney_p_chart(defective: Any, inspected: Any, baseline: Baseline = None) -> pd.DataFrame:
+def laney_p_chart(
+    defective: Any, inspected: Any, baseline: Baseline = None, sigma_z: float | None = None
+) -> pd.DataFrame:
     """Laney's p' chart (Quality Engineering 14(4), 2002) for fractions defective that vary more than binomially.
 
     p-bar is pooled over the baseline; sigma_p_i = sqrt(p-bar (1 - p-bar) / n_i); z_i = (p_i - p-bar) / sigma_p_i;
     sigma_z = MR-bar / 1.128 of the z's of consecutive baseline points. Limits p-bar +/- 3 sigma_p_i sigma_z, the LCL
     clipped at 0 and the UCL at 1; ``sigma`` is sigma_p_i sigma_z; extra columns ``z`` and ``sigma_z``. With
-    sigma_z = 1 it is the p-chart.
+    sigma_z = 1 it is the p-chart. A given ``sigma_z`` (estimated over a longer history, say) is used as it is.
     """
-    d, n = _counts_and_sizes(defective, inspected, "p' chart")
-    mask = baseline_mask(baseline, len(d))
-    p_bar = d[mask].sum() / n[mask].sum()
-    if not 0 < p_bar < 1:
-        raise ValueError(f"a p' chart needs a baseline p-bar strictly between 0 and 1, not {p_bar}")
-    return _laney(d / n, p_bar, np.sqrt(p_bar * (1 - p_bar) / n), mask, _index_of(defective), 1.0)
+    return _laney(defective, inspected, baseline, "p", sigma_z)
 
 
-def laney_u_chart(defects: Any, units: Any, baseline: Baseline = None) -> pd.DataFrame:
+def laney_u_chart(defects: Any, units: Any, baseline: Baseline = None, sigma_z: float | None = None) -> pd.DataFrame:
     """Laney's u' chart: the p' construction with sigma_u_i = sqrt(u-bar / n_i), u-bar pooled; LCL clipped at 0."""
-    c, n = _counts_and_sizes(defects, units, "u' chart")
+    return _laney(defects, units, baseline, "u", sigma_z)
+
+
+# The normal tail beyond 3 sigma, one side: what a 3-sigma limit promises.
+THREE_SIGMA_TAIL = float(stats.norm.sf(3.0))
+
+
+def _probability_chart(counts: np.ndarray, sizes: np.ndarray, model: Any, centre: float, index: Any) -> pd.DataFrame:
+    ratio = counts / sizes
+    x = np.rint(counts)
+    # Each point's tail probability under the model, as a normal score: above the centre the chance of a count at
+    # least this high, below it of one at most this low. The run rules read it on a chart with centre 0 and sigma 1.
+    upper = stats.norm.isf(np.clip(model.sf(x - 1), 1e-300, 1.0))
+    lower = stats.norm.ppf(np.clip(model.cdf(x), 1e-300, 1.0))
+    score = np.where(upper > 0, upper, np.where(lower < 0, lower, 0.0))
+    ucl, lcl = model.isf(THREE_SIGMA_TAIL) / sizes, model.ppf(THREE_SIGMA_TAIL) / sizes
+    frame = _chart(ratio, centre, np.sqrt(model.var()) / sizes, lcl, ucl, index)
+    # Strictly beyond a limit is the same as a tail probability under 3 sigma's: the limits are attainable counts.
+    frame["out_of_control"] = (ratio > ucl) | (ratio < lcl)
+    frame["normal_score"] = score
+    return frame
+
+
+def probability_p_chart(defective: Any, inspected: Any, baseline: Baseline = None) -> pd.DataFrame:
+    """The p-chart with probability limits (Montgomery, Introduction to SQC, 7.2.2): the binomial distribution's own
+    0.135% tails at p-bar and n_i instead of p-bar +/- 3 sigma.
+
+    At the few defectives a day a step sees (n p-bar under about 20) the binomial is skewed, and the 3-sigma UCL
+    is crossed two to four times as often as it promises. ``ucl`` is the largest attainable fraction inside the upper
+    tail, ``lcl`` likewise; ``normal_score`` is each point's tail probability as a normal quantile (Quesenberry's Q
+    statistic), for the run rules at centre 0 and sigma 1. ``sigma`` is the binomial sigma, for reference.
+    """
+    d, n = _counts_and_sizes(defective, inspected, "p-chart")
+    mask = baseline_mask(baseline, len(d))
+    p_bar = float(d[mask].sum() / n[mask].sum())
+    model = stats.binom(np.rint(n).astype("int64"), p_bar)
+    return _probability_chart(d, n, model, p_bar, _index_of(defective))
+
+
+def probability_u_chart(defects: Any, units: Any, baseline: Baseline = None) -> pd.DataFrame:
+    """The u-chart with probability limits: Poisson tails at u-bar n_i (as ``probability_p_chart``)."""
+    c, n = _counts_and_sizes(defects, units, "u-chart")
     mask = baseline_mask(baseline, len(c))
-    u_bar = c[mask].sum() / n[mask].sum()
-    if not u_bar > 0:
-        raise ValueError("a u' chart needs a baseline with at least one defect")
-    return _laney(c / n, u_bar, np.sqrt(u_bar / n), mask, _index_of(defects), None)
+    u_bar = float(c[mask].sum() / n[mask].sum())
+    return _probability_chart(c, n, stats.poisson(u_bar * n), u_bar, _index_of(defects))
 
 
 @dataclass(frozen=True)
@@ -325,14 +397,13 @@ def overdispersion(defective_or_defects: Any, sizes: Any, kind: str = "p", basel
     # special cause for the p-chart to show, not common-cause variation for p' to absorb.
     if kind not in ("p", "u"):
         raise ValueError(f"kind must be p or u, not {kind!r}")
-    chart = (laney_p_chart if kind == "p" else laney_u_chart)(defective_or_defects, sizes, baseline)
-    mask = baseline_mask(baseline, len(chart))
-    z = chart["z"].to_numpy()[mask]
+    std = _standardized(defective_or_defects, sizes, baseline, kind)
+    sigma_z = _moving_range_sigma(std.z, std.mask, "a Laney chart")
+    z = std.z[std.mask]
     z = z[np.isfinite(z)]
     df = len(z) - 1
     if df < 1:
         raise ValueError("the dispersion test needs at least two baseline points")
-    sigma_z = float(chart["sigma_z"].iloc[0])
     chi_square = float((z**2).sum())
     p_value = float(min(1.0, 2 * min(stats.chi2.sf(chi_square, df), stats.chi2.cdf(chi_square, df))))
     model, laney, plain = ("binomial", "p' chart", "p-chart") if kind == "p" else ("Poisson", "u' chart", "u-chart")

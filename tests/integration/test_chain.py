@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from demo.source_systems import REGRESSION_LINE, REGRESSION_START, DemoSpec
+from demo.source_systems import DRIFT_LINE, DRIFT_START, REGRESSION_LINE, REGRESSION_START, DemoSpec
 from tests.conftest import DEMO_END
 from tests.helpers import changed_tables, read_table, run_chain, snapshot
 
@@ -94,7 +94,7 @@ def test_the_injected_regression_raises_one_open_alert_on_its_line_within_two_da
     assert set(top_codes[:2]) <= {"SOLDER_BRIDGE", "COLD_JOINT"}
     assert REGRESSION_LINE in injected.message and "SOLDER_BRIDGE" in injected.message
     # Nothing is open on the healthy lines; over the 90 days they raised at most a chance point or two.
-    healthy = line_alerts[line_alerts.line_id != REGRESSION_LINE]
+    healthy = line_alerts[~line_alerts.line_id.isin([REGRESSION_LINE, DRIFT_LINE])]
     assert (healthy.status == "resolved").all() and len(healthy) <= 3
     assert (healthy.days_adverse == 1).all()
     assert (pd.to_datetime(healthy.since_date).dt.date < regression_day).all()  # none while the regression runs
@@ -110,6 +110,19 @@ def test_the_injected_regression_raises_one_open_alert_on_its_line_within_two_da
         & (training.kpi_date.astype(str) < regression_day.isoformat())
     ]
     assert lapse.numerator.sum() / lapse.denominator.sum() < before.numerator.sum() / before.denominator.sum() - 0.2
+
+
+def test_the_slow_drift_is_caught_by_the_ewma_rule_days_before_the_shewhart_rules(demo_warehouse):
+    settings, _ = demo_warehouse
+    drift_day = DemoSpec(end_date=DEMO_END).day(DRIFT_START)
+    alerts = read_table(settings, "alert").query("line_id == @DRIFT_LINE")
+    alerts = alerts.assign(since=pd.to_datetime(alerts.since_date).dt.date)
+    [drift] = alerts[alerts.rule_name == "line_fraction_defective_drift"].itertuples()
+    assert drift.status == "open" and drift.since >= drift_day + timedelta(days=7)  # not before the drift had grown
+    assert drift.value > drift.limit_value and "EWMA" in drift.message
+    # The line's p-chart (rules 1 and 2) on the same series: later, or not at all, since the drift began.
+    shewhart = alerts[(alerts.rule_name == "line_fraction_defective") & (alerts.since >= drift_day)]
+    assert shewhart.empty or shewhart.since.min() >= drift.since + timedelta(days=5)
 
 
 def test_running_the_same_day_twice_leaves_the_warehouse_unchanged(settings, demo_sources):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -89,3 +90,20 @@ def test_unknown_fields_values_kpis_and_unrouted_severities_are_refused(tmp_path
         load_rules(_write(tmp_path, "rules: [unclosed"))
     with pytest.raises(RulesFileError, match="no such rules file"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def test_drift_rules_take_their_own_settings_with_defaults_and_refuse_the_others(tmp_path):
+    rule = "{name: drift, kpi: fraction_defective, scope: line, method: %s, adverse: up, severity: critical%s}"
+    second = (rule % ("cusum", ", cusum_h: 4")).replace("drift", "drift_sums")
+    ok = _write(tmp_path, ROUTES + "rules:\n  - " + rule % ("ewma", "") + "\n  - " + second)
+    ewma, cusum = load_rules(ok).rules
+    assert (ewma.ewma_lambda, ewma.ewma_width, ewma.cusum_k) == (0.2, 3.0, None)
+    assert (cusum.cusum_k, cusum.cusum_h) == (0.5, 4.0)
+    for method, extra, complaint in (
+        ("ewma", ", cusum_k: 1", "cusum_k: for method cusum only, not ewma"),
+        ("p_chart", ", rules: [rule_1], ewma_lambda: 0.1", "ewma_lambda: for method ewma only, not p_chart"),
+        ("cusum", ", rules: [rule_1]", "`rules` (run rules) apply to the Shewhart charts"),
+        ("ewma", ", ewma_lambda: 1.5", "rule drift, field ewma_lambda"),
+    ):
+        with pytest.raises(RulesFileError, match=re.escape(complaint)):
+            load_rules(_write(tmp_path, ROUTES + "rules:\n  - " + rule % (method, extra)))

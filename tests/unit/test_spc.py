@@ -135,3 +135,72 @@ def test_nelson_rules_are_chosen_per_rule_and_named_in_the_alert():
     assert not judge_series(_series(history + climb), P_CHART)["adverse"].any()
     with pytest.raises(ValueError, match="nelson_9"):
         P_CHART.model_validate({**P_CHART.model_dump(), "rules": ["nelson_9"]})
+
+
+def test_a_laney_rule_on_binomial_counts_judges_by_probability_limits_not_the_skewed_3_sigma_ones():
+    import numpy as np
+
+    from transforms.spc import overdispersion
+
+    # A step that sees about 3.5 defectives a day (n = 1000, p = 0.35%): binomial, but skewed. Its 3-sigma UCL is
+    # 9.1 defectives, so a day with 10 crosses it although the binomial puts 10 or more at 0.25%, twice what 3 sigma
+    # promises; the binomial's own 0.135% tail starts at 11.
+    rng = np.random.default_rng(5)
+    healthy = [int(d) for d in rng.binomial(1000, 0.0035, 40)]
+    assert not overdispersion(healthy, [1000] * 40).needs_laney  # the binomial model fits
+    day = date(2026, 1, 1) + timedelta(days=40)
+    ten, eleven = (judge_series(_series([*healthy, d]), LANEY_P) for d in (10, 11))
+    assert judge_series(_series([*healthy, 10]), P_CHART).iloc[-1]["adverse"]  # KPIS.md's p-chart fires
+    assert ten.iloc[-1]["kpi_date"] == day and not ten.iloc[-1]["adverse"] and not ten.iloc[-1]["beyond"]
+    assert eleven.iloc[-1]["adverse"] and eleven.iloc[-1]["fired"].startswith("rule_1")
+    assert eleven.iloc[-1]["upper"] == pytest.approx(0.010)  # the largest count inside the tail, as a fraction
+
+
+EWMA = P_CHART.model_copy(update={"name": "line_fd_drift", "method": "ewma", "rules": [], "ewma_lambda": 0.2,
+                                  "ewma_width": 3.0})  # fmt: skip
+CUSUM = EWMA.model_copy(update={"method": "cusum", "ewma_lambda": None, "ewma_width": None, "cusum_k": 0.5,
+                                "cusum_h": 5.0})  # fmt: skip
+
+
+def _drifting_line(seed: int, per_day: float) -> pd.DataFrame:
+    """A line's daily fraction defective, 2,900 units a day around 1.5%, drifting up by ``per_day`` of its rate a
+    day from day 50 of 90 (a wearing fixture)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rates = [0.015 * (1 + per_day * max(0, day - 50)) for day in range(90)]
+    return _series([int(d) for d in rng.binomial(2900, rates)], 2900)
+
+
+def _first_adverse(judged: pd.DataFrame) -> int | None:
+    days = [(d - date(2026, 1, 1)).days for d in judged.loc[judged["adverse"], "kpi_date"]]
+    return days[0] if days else None
+
+
+def test_a_drift_rule_catches_a_slow_drift_days_before_the_shewhart_rules():
+    p_chart = P_CHART.model_copy(update={"rules": ["rule_1", "rule_2"]})
+    earlier = []
+    for seed in range(6):
+        series = _drifting_line(seed, 0.015)  # +1.5% of the rate a day: +30% after 20 days
+        ewma, cusum, shewhart = (_first_adverse(judge_series(series, rule)) for rule in (EWMA, CUSUM, p_chart))
+        assert ewma is not None and cusum is not None and ewma > 50 and cusum > 50  # nothing before the drift
+        earlier.append((shewhart or 90) - min(ewma, cusum))
+    assert sorted(earlier)[len(earlier) // 2] >= 5  # the median lead over rules 1 and 2: five days or more
+    for seed in range(6):  # and no drift: nothing to catch
+        assert _first_adverse(judge_series(_drifting_line(seed, 0.0), EWMA)) is None
+
+
+def test_a_drift_alert_reads_in_the_kpis_unit_and_says_what_the_chart_summed():
+    from alerts.lifecycle import describe
+
+    series = _drifting_line(1, 0.03)
+    for rule, was, words in (
+        (EWMA, "smoothed by the EWMA, was", "the EWMA (lambda 0.2) beyond its 3-sigma limit"),
+        (CUSUM, "averaged, over its current run,", "the CUSUM of upward shifts beyond h = 5 sigma"),
+    ):
+        judged = judge_series(series, rule)
+        [episode] = episodes_of(judged, rule, ("S1", "L1", "ALL"))
+        assert episode.value > episode.limit > episode.centre > 0.012  # the statistic beyond its bound, in fractions
+        assert episode.fired.startswith(words)
+        subject, text = describe(episode)
+        assert f"Fraction defective on line L1 (site S1) {was} " in text and "%" in subject

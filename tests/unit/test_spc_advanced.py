@@ -663,3 +663,38 @@ def test_nelson_quiet_series_flags_nothing() -> None:
 def test_nelson_rejects_an_unknown_side() -> None:
     with pytest.raises(ValueError, match="side must be"):
         nelson([0.0], 0.0, 1.0, side="up")
+
+
+def test_probability_limits_use_the_poisson_tail_where_3_sigma_would_flag_a_common_count():
+    from transforms.spc import probability_u_chart, u_chart
+
+    # Hand-worked: u-bar = 2 defects per unit, one unit a day. 3 sigma puts the UCL at 2 + 3 sqrt(2) = 6.24, so 7
+    # defects are "out of control"; but P(X >= 7) = 1 - e^-2 (1 + 2 + 2 + 4/3 + 2/3 + 4/15 + 4/45) = 0.00453, over
+    # three times the 0.135% a 3-sigma limit promises. P(X >= 8) = 0.00110 is inside it: the limit is 7.
+    baseline = [2, 1, 3, 2, 2, 1, 3, 2, 2, 2]
+    counts = [*baseline, 7, 8]
+    normal = u_chart(counts, 1, baseline=10)
+    exact = probability_u_chart(counts, 1, baseline=10)
+    assert normal["out_of_control"].tolist()[-2:] == [True, True]
+    assert exact["out_of_control"].tolist()[-2:] == [False, True]
+    assert exact["ucl"].iloc[-1] == 7 and exact["lcl"].iloc[-1] == 0
+    assert exact["normal_score"].iloc[-2] == pytest.approx(2.61, abs=0.005)  # beyond 2 sigma, inside 3
+    assert exact["normal_score"].iloc[-1] > 3
+
+
+def test_probability_limits_match_3_sigma_where_the_binomial_is_near_normal():
+    from transforms.spc import p_chart, probability_p_chart
+
+    counts, sizes = [200, 190, 210, 205, 195] * 4, [10_000] * 20  # n p-bar = 200
+    exact, normal = probability_p_chart(counts, sizes), p_chart(counts, sizes)
+    assert exact["ucl"].iloc[0] == pytest.approx(normal["ucl"].iloc[0], rel=0.01)
+    assert exact["lcl"].iloc[0] == pytest.approx(normal["lcl"].iloc[0], rel=0.02)
+
+
+def test_a_laney_chart_takes_sigma_z_from_a_longer_history_when_given():
+    chart = laney_p_chart([20, 30, 25, 35], [1000] * 4, sigma_z=1.5)
+    plain = laney_p_chart([20, 30, 25, 35], [1000] * 4)
+    assert (chart["sigma_z"] == 1.5).all() and plain["sigma_z"].iloc[0] != 1.5
+    assert chart["ucl"].iloc[0] == pytest.approx(0.0275 + 3 * 1.5 * (0.0275 * 0.9725 / 1000) ** 0.5)
+    with pytest.raises(ValueError, match="sigma_z must be positive"):
+        laney_p_chart([20, 30], [1000, 1000], sigma_z=0)
