@@ -59,8 +59,8 @@ TRAINING_LAPSE_START = 55
 REGRESSION_START = 78
 NPS_DIP_START = 80
 DRIFT_LINE, DRIFT_STEP = "S2-L1", "ASSY"
-DRIFT_START = 30
-DRIFT_PER_DAY = 0.04  # of the step's own rate: +40% after ten days, +200% after fifty
+DRIFT_START = 20
+DRIFT_PER_DAY = 0.025  # of the step's own rate: +25% after ten days, +150% after sixty
 UNPARSEABLE_FILE_DAY = 20
 MISSING_COLUMN_FILE_DAY = 45
 
