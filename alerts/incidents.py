@@ -87,7 +87,7 @@ class Incident:
 
     @property
     def severity(self) -> str:
-        return min((m.severity for m in self.members), key=_severity_rank)
+        return min((m.severity for m in self.members), key=severity_rank)
 
     @property
     def open_count(self) -> int:
@@ -147,7 +147,7 @@ def _id_for(cluster: list[Member], previous: Mapping[str, str], taken: set[str])
 
 def title_of(site_id: str, members: Iterable[Member]) -> str:
     """``S1: fraction defective on S1-L2, NPS, CSAT``: the place, then what regressed, worst and earliest first."""
-    ordered = sorted(members, key=lambda m: (_severity_rank(m.severity), m.since_date, m.alert_id))
+    ordered = sorted(members, key=lambda m: (severity_rank(m.severity), m.since_date, m.alert_id))
     phrases = list(dict.fromkeys(_phrase(m) for m in ordered))
     head = f"{'Company' if site_id == COMPANY else site_id}: "
     shown: list[str] = []
@@ -175,5 +175,6 @@ def _day(value: object) -> date:
     return value.date() if isinstance(value, datetime) else value  # type: ignore[return-value]
 
 
-def _severity_rank(severity: str) -> int:
+def severity_rank(severity: str) -> int:
+    """0 for the worst severity."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
