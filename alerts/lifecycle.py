@@ -193,13 +193,14 @@ def reconcile_incidents(connection: Connection, gap_days: int, now: datetime, pi
         # Its alerts are in other incidents now: the one that holds its earliest alert took it over.
         former = sorted((since[a], a) for a, i in previous.items() if i == incident_id)
         into = holder[former[0][1]] if former else row["merged_into_id"]
-        if (row["status"], row["open_alert_count"], row["merged_into_id"]) == ("resolved", 0, into):
+        if (row["status"], row["alert_count"], row["merged_into_id"]) == ("resolved", 0, into):
             continue
         connection.execute(
             update(incident)
             .where(incident.c.incident_id == incident_id)
             .values(
                 status="resolved",
+                alert_count=0,
                 open_alert_count=0,
                 merged_into_id=into,
                 updated_at=now,

@@ -243,6 +243,7 @@ def test_a_later_alert_that_bridges_two_incidents_merges_them_and_the_update_say
     older, younger = incident_id_of(_alert_id(early)), incident_id_of(_alert_id(late))
     assert incidents.loc[older].status == "open" and incidents.loc[older].alert_count == 3
     assert (incidents.loc[younger].status, incidents.loc[younger].merged_into_id) == ("resolved", older)
+    assert incidents.loc[younger].alert_count == 0  # its alerts are the older incident's now
     with engine.connect() as connection:
         assert set(connection.scalars(select(alert.c.incident_id))) == {older}
     subjects = [r["json"]["subject"] for r in hook.requests]
