@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert, inspect, select, text
 from alerts.channels import EMAIL, WEBHOOK, EmailChannel, WebhookChannel
 from alerts.evaluate import Episode
 from alerts.incidents import incident_id_of
-from alerts.lifecycle import acknowledge, add_note, reconcile, reconcile_incidents
+from alerts.lifecycle import acknowledge, add_note, describe, reconcile, reconcile_incidents
 from alerts.outbox import deliver, enqueue
 from core.alert_rules import load_rules
 from core.engine import engine_for
@@ -274,6 +274,22 @@ def test_the_incident_timeline_tells_each_alerts_events_in_time_order(engine):
     assert timeline.detail[4] == "back in control on 2026-11-23"
     incidents = pd.read_sql(f"select * from {qualified('incidents', engine)}", engine)
     assert incidents[["alerts", "open_alerts", "acknowledged_alerts", "notes"]].values.tolist() == [[2, 1, 1, 1]]
+
+
+def test_qp_alerts_list_shows_each_alert_under_its_incident(engine, tmp_path, monkeypatch, capsys):
+    from cli.main import main
+
+    _check(engine, [YIELD, NPS, OTHER_SITE], T0, set())
+    monkeypatch.setenv("QP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QP_WAREHOUSE_URL", engine.url.render_as_string(hide_password=False))
+    assert main(["alerts", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"incident {incident_id_of(YIELD.alert_id)[:12]}: S1: fraction defective on S1-L2, NPS",
+        f"  {YIELD.alert_id[:12]}  open         [critical] {describe(YIELD)[0]}",
+        f"  {NPS.alert_id[:12]}  open         [critical] {describe(NPS)[0]}",
+        f"incident {incident_id_of(OTHER_SITE.alert_id)[:12]}: S2: OEE on S2-L1",
+        f"  {OTHER_SITE.alert_id[:12]}  open         [warning] {describe(OTHER_SITE)[0]}",
+    ]
 
 
 def test_the_revision_adds_incidents_reverses_and_alerts_told_one_by_one_are_not_told_again(
