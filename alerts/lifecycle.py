@@ -4,6 +4,9 @@
 episode is inserted (open, or already resolved when it is history), an open one is updated by its later adverse
 days and resolved when the rule says so, and an open alert whose episode is gone (its days were corrected by a
 replay or backfill) is resolved too. Acknowledged alerts stay acknowledged until they resolve.
+
+``reconcile_incidents`` then groups the alerts into incidents (``alerts/incidents.py``) and keeps the ``incident``
+table in line with them.
 """
 
 from __future__ import annotations
