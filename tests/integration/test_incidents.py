@@ -219,6 +219,17 @@ def test_enqueueing_twice_adds_nothing_and_a_sent_digest_is_never_sent_again(eng
     assert set(_outbox(engine).status) == {"sent"}
 
 
+def test_a_digest_keeps_secrets_out_of_its_text(engine):
+    leaky = replace(NPS, fired="a drop of more than 20 (baseline from postgresql://qp:s3cret@db/wh, password=hunter2)")
+    with http_receiver() as hook:
+        channels = {WEBHOOK: WebhookChannel(WEBHOOK, hook.url)}
+        _check(engine, [YIELD, leaky], T0, set(channels))
+        deliver(engine, channels, T0)
+    [post] = hook.requests
+    assert "Rule: a drop of more than 20 (baseline from postgresql://qp:***@db/wh" in post["json"]["text"]
+    assert "s3cret" not in json.dumps(post["json"]) and "hunter2" not in json.dumps(post["json"])
+
+
 def test_history_that_began_and_ended_before_anyone_was_told_is_recorded_not_sent(engine):
     past = [replace(YIELD, resolved_date=date(2026, 11, 22)), replace(NPS, resolved_date=date(2026, 11, 23))]
     assert _check(engine, past, T0 + timedelta(days=5), {WEBHOOK}) == 0
