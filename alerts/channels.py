@@ -36,6 +36,7 @@ from core.redaction import redact as redact
 EMAIL, SLACK, WEBHOOK = "qp_alert_email", "qp_alert_slack", "qp_alert_webhook"
 ALL_CHANNELS = (EMAIL, SLACK, WEBHOOK)
 SEVERITY_MARK = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+SLACK_SECTION_LIMIT = 3000  # Slack refuses a section block with more text than this
 
 
 class DeliveryFailed(RuntimeError):
@@ -47,7 +48,7 @@ class Notification:
     """One message for people: a subject line, the text a person acts on, and the structured facts behind it."""
 
     key: str  # identifies the event across retries: receivers can drop a repeat (the webhook's Idempotency-Key)
-    kind: str  # kpi_regression | data_quality | task_failure
+    kind: str  # kpi_incident | data_quality | task_failure
     severity: str  # critical | warning | info
     subject: str
     text: str
@@ -122,11 +123,17 @@ class SlackChannel:
             "text": f"{mark} {notification.subject}",  # the notification preview
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"{mark} *{notification.subject}*"}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"{notification.text}{link}"}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": _fit(notification.text, link)}},
                 *([{"type": "section", "text": {"type": "mrkdwn", "text": facts}}] if facts else []),
             ],
         }
         _post(self.name, self.url, payload, {}, self.timeout)
+
+
+def _fit(text: str, tail: str) -> str:
+    """``text`` and ``tail`` within a Slack section (a long incident digest is cut, its link kept)."""
+    room = SLACK_SECTION_LIMIT - len(tail)
+    return (text if len(text) <= room else text[: room - 1] + "\u2026") + tail
 
 
 @dataclass(frozen=True)

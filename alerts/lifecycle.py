@@ -4,6 +4,9 @@
 episode is inserted (open, or already resolved when it is history), an open one is updated by its later adverse
 days and resolved when the rule says so, and an open alert whose episode is gone (its days were corrected by a
 replay or backfill) is resolved too. Acknowledged alerts stay acknowledged until they resolve.
+
+``reconcile_incidents`` then groups the alerts into incidents (``alerts/incidents.py``) and keeps the ``incident``
+table in line with them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, update
 
 from alerts.evaluate import Episode
+from alerts.incidents import Member, group_incidents
 from core.kpi_format import contributors_text, display_name, format_value
-from warehouse.schema import alert, alert_note, baseline_exclusion, spc_point
+from warehouse.schema import alert, alert_note, baseline_exclusion, incident, spc_point
 
 
 def place_of(site_id: str, line_id: str, step_id: str) -> str:
@@ -133,6 +137,93 @@ def reconcile(connection: Connection, episodes: list[Episode], now: datetime, pi
         )
         changes.resolved += vanished
     return changes
+
+
+@dataclass
+class IncidentChanges:
+    opened: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # alerts joined or left, or it resolved or opened again
+    merged: dict[str, str] = field(default_factory=dict)  # incident -> the one a bridging alert merged it into
+
+
+def reconcile_incidents(connection: Connection, gap_days: int, now: datetime, pipeline_run_id: str) -> IncidentChanges:
+    """Group the alerts into incidents (``alerts/incidents.py``) and bring the ``incident`` table and each alert's
+    ``incident_id`` in line; an incident no group keeps (a later alert bridged it into an older one) is resolved
+    and names the incident that took its alerts."""
+    rows = [dict(r) for r in connection.execute(select(alert)).mappings()]
+    previous = {str(r["alert_id"]): str(r["incident_id"]) for r in rows if r["incident_id"]}
+    groups = group_incidents([Member.of(r) for r in rows], gap_days, previous)
+    existing = {r.incident_id: r._mapping for r in connection.execute(select(incident))}
+    changes = IncidentChanges()
+    for group in groups:
+        values = {
+            "site_id": group.site_id,
+            "first_date": group.first_date,
+            "last_date": group.last_date,
+            "status": group.status,
+            "severity": group.severity,
+            "title": group.title,
+            "alert_count": len(group.members),
+            "open_alert_count": group.open_count,
+            "merged_into_id": None,
+        }
+        row = existing.get(group.incident_id)
+        if row is None:
+            connection.execute(
+                insert(incident).values(
+                    incident_id=group.incident_id,
+                    **values,
+                    pipeline_run_id=pipeline_run_id,
+                    opened_at=now,
+                    updated_at=now,
+                    resolved_at=now if group.status == "resolved" else None,
+                )
+            )
+            changes.opened.append(group.incident_id)
+        elif any(_differs(row[k], v) for k, v in values.items()):
+            resolved_at = (row["resolved_at"] or now) if group.status == "resolved" else None
+            connection.execute(
+                update(incident)
+                .where(incident.c.incident_id == group.incident_id)
+                .values(**values, pipeline_run_id=pipeline_run_id, updated_at=now, resolved_at=resolved_at)
+            )
+            changes.updated.append(group.incident_id)
+        moved = [m.alert_id for m in group.members if previous.get(m.alert_id) != group.incident_id]
+        if moved:
+            connection.execute(update(alert).where(alert.c.alert_id.in_(moved)).values(incident_id=group.incident_id))
+    kept = {g.incident_id for g in groups}
+    holder = {m.alert_id: g.incident_id for g in groups for m in g.members}
+    since = {str(r["alert_id"]): r["since_date"] for r in rows}
+    for incident_id, row in existing.items():
+        if incident_id in kept:
+            continue
+        # Its alerts are in other incidents now: the one that holds its earliest alert took it over.
+        former = sorted((since[a], a) for a, i in previous.items() if i == incident_id)
+        into = holder[former[0][1]] if former else row["merged_into_id"]
+        if (row["status"], row["alert_count"], row["merged_into_id"]) == ("resolved", 0, into):
+            continue
+        connection.execute(
+            update(incident)
+            .where(incident.c.incident_id == incident_id)
+            .values(
+                status="resolved",
+                alert_count=0,
+                open_alert_count=0,
+                merged_into_id=into,
+                updated_at=now,
+                resolved_at=row["resolved_at"] or now,
+                pipeline_run_id=pipeline_run_id,
+            )
+        )
+        if into is not None:
+            changes.merged[incident_id] = into
+    return changes
+
+
+def _differs(stored: object, value: object) -> bool:
+    if isinstance(value, date) and stored is not None:
+        return pd.Timestamp(stored).date() != value  # type: ignore[arg-type]
+    return stored != value
 
 
 def acknowledge(connection: Connection, alert_id: str, by: str, now: datetime) -> bool:

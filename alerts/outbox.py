@@ -1,10 +1,18 @@
-"""The notification outbox: what each alert owes each channel, kept in the warehouse until the channel takes it.
+"""The notification outbox: what each incident and alert owes each channel, kept in the warehouse until it is taken.
 
-``enqueue`` derives the notifications from the state of the alert tables (a KPI alert that opened, one that
-resolved after it had been announced; the same for data-quality alerts), routed by severity to the channels of
-``alerts/rules.yaml``, one row per alert, event and channel, so enqueueing twice adds nothing. ``deliver`` sends
-the pending rows; a channel that is down leaves its rows pending, with the error, for the next run; a row that
-was sent is never sent again.
+``enqueue`` derives the notifications from the state of the alert tables, routed by severity to the channels of
+``alerts/rules.yaml``, so enqueueing twice adds nothing:
+
+- KPI alerts are told per incident (``alerts/incidents.py``), as one digest per incident and channel: ``opened``
+  when it first has an open alert, listing its alerts; ``updated`` when alerts join it or resolve while it stays
+  open (one per change set, however many alerts changed); ``resolved`` when every alert has. What the last digest
+  told is kept on the incident (``notified_members``), so each update says what changed since. An incident that
+  began and ended before anyone was told is history: recorded, not sent. The line owner's copy goes to the owners
+  of every member line.
+- Data-quality alerts: one row per alert, event (opened, resolved) and channel.
+
+``deliver`` sends the pending rows; a channel that is down leaves its rows pending, with the error, for the next
+run; a row that was sent is never sent again.
 
 ``enqueue_notification`` puts one ready-made notification in the same outbox: a task that failed for good
 (``orchestration/notifiers.py``), one row per channel, keyed by the notification's key, so a repeat adds nothing.
@@ -15,19 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from alerts.channels import Channel, ChannelLookup, DeliveryFailed, Notification, redact
+from alerts.incidents import severity_rank
+from alerts.lifecycle import place_of
 from core.alert_rules import AlertConfig
-from warehouse.schema import FACT_TABLES, alert, data_quality_alert, notification
+from core.kpi_format import contributors_text, display_name
+from warehouse.schema import FACT_TABLES, alert, data_quality_alert, incident, notification
 
 log = logging.getLogger("qualitypulse.alerts")
 
-KPI, DATA_QUALITY = "kpi_regression", "data_quality"
+INCIDENT, DATA_QUALITY = "kpi_incident", "data_quality"
+ALERT_BEFORE_INCIDENTS = "kpi_regression"  # one notification per alert, before revision 0025
+LISTED_ALERTS = 25  # a digest lists this many alerts, open ones first; the report has the rest
 
 
 @dataclass(frozen=True)
@@ -42,36 +55,16 @@ def _notification_id(kind: str, alert_id: str, event: str, channel: str) -> str:
 
 
 def enqueue(connection: Connection, config: AlertConfig, report_url: str, configured: set[str], now: datetime) -> int:
-    """Add the notifications the alerts owe to ``configured`` channels; returns how many were added."""
+    """Add the notifications the incidents and alerts owe to ``configured`` channels; returns how many were added."""
     known = set(connection.scalars(select(notification.c.notification_id)))
-    announced = set(connection.scalars(select(notification.c.alert_id).where(notification.c.event == "opened")))
-    owners = _line_owners(connection) if any(r.notify_owner for r in config.rules) else {}
-    notify_owner = {r.name: bool(r.notify_owner) for r in config.rules}
-    rows = []
-    for a in connection.execute(select(alert)).mappings():
-        event = "opened" if a["status"] in ("open", "acknowledged") else "resolved"
-        if event == "resolved" and a["alert_id"] not in announced:
-            continue  # history: it began and ended before anyone was told; the report shows it
-        subject = ("" if event == "opened" else "Resolved: ") + a["subject"]
-        recipients = (owners.get(a["line_id"], ""),) if notify_owner.get(a["rule_name"]) else ()
-        note = Notification(
-            key=_notification_id(KPI, a["alert_id"], event, ""),
-            kind=KPI,
-            severity=a["severity"],
-            subject=subject[:200],
-            text=a["message"] if event == "opened" else f"Back in control since {a['resolved_date']}. {a['message']}",
-            facts={
-                "KPI": a["kpi"],
-                "Where": f"{a['site_id']} / {a['line_id']} / {a['step_id']}",
-                "Began": str(a["since_date"]),
-                "Rule": a["rule"],
-                "Status": a["status"],
-                "Alert": a["alert_id"],
-            },
-            link=f"{report_url}#alert-{a['alert_id']}" if report_url else None,
-            recipients=tuple(r for r in recipients if r),
+    rows = _incident_digests(connection, config, report_url, configured, known, now)
+    announced = set(
+        connection.scalars(
+            select(notification.c.alert_id).where(
+                notification.c.alert_kind == DATA_QUALITY, notification.c.event == "opened"
+            )
         )
-        rows += _rows_for(KPI, a["alert_id"], event, a["severity"], note, config, configured, known, now)
+    )
     for a in connection.execute(select(data_quality_alert)).mappings():
         occurrence = f"{a['alert_id']}@{a['first_seen_at']:%Y%m%dT%H%M%S}"  # a warning that comes back is news
         event = "opened" if a["status"] == "open" else "resolved"
@@ -90,6 +83,211 @@ def enqueue(connection: Connection, config: AlertConfig, report_url: str, config
     if rows:
         connection.execute(insert(notification), rows)
     return len(rows)
+
+
+def _incident_digests(
+    connection: Connection,
+    config: AlertConfig,
+    report_url: str,
+    configured: set[str],
+    known: set[str],
+    now: datetime,
+) -> list[dict[str, object]]:
+    """The digests the incidents owe: per channel, ``opened`` first (with the incident as it is now), then an
+    ``updated`` or ``resolved`` digest whenever its alerts' states differ from what the last digest told."""
+    members: dict[str, list[dict[str, object]]] = {}
+    for a in connection.execute(
+        select(alert).where(alert.c.incident_id.is_not(None)).order_by(alert.c.since_date, alert.c.alert_id)
+    ).mappings():
+        members.setdefault(str(a["incident_id"]), []).append(dict(a))
+    incidents = connection.execute(select(incident).order_by(incident.c.first_date, incident.c.incident_id))
+    absorbed: dict[str, list[dict[str, object]]] = {}
+    current: list[dict[str, object]] = []
+    for row in incidents.mappings():
+        if row["merged_into_id"] is None:
+            current.append(dict(row))
+        elif row["notified_members"]:
+            absorbed.setdefault(str(row["merged_into_id"]), []).append(dict(row))
+    legacy = _told_one_by_one(connection)
+    owners = _line_owners(connection) if any(r.notify_owner for r in config.rules) else {}
+    notify_owner = {r.name: bool(r.notify_owner) for r in config.rules}
+    rows: list[dict[str, object]] = []
+    for i in current:
+        group = members.get(str(i["incident_id"]), [])
+        if not group:
+            continue
+        state = {str(a["alert_id"]): "resolved" if a["status"] == "resolved" else "open" for a in group}
+        told, told_on = _told(i, group, legacy)
+        if told is None and i["status"] == "resolved":
+            continue  # history: it began and ended before anyone was told; the report shows it
+        recipients = {
+            owners[str(a["line_id"])] for a in group if notify_owner.get(str(a["rule_name"])) and a["line_id"] in owners
+        }
+        digest = _Digest(i, group, state, told or {}, absorbed.get(str(i["incident_id"]), []), report_url)
+        event = "resolved" if i["status"] == "resolved" else "updated"
+        queued = []
+        for channel in config.channels_for(str(i["severity"])):
+            if channel not in configured:
+                continue
+            opened_id = _notification_id(INCIDENT, str(i["incident_id"]), "opened", channel)
+            if opened_id not in known and channel not in told_on:
+                if i["status"] != "resolved":  # never told on this channel, and over: nothing to say there
+                    queued.append(_row(opened_id, "opened", digest.note("opened", recipients), channel, now))
+            elif told is not None and state != told:
+                changed_id = _notification_id(INCIDENT, str(i["incident_id"]), f"{event}|{digest.state_key}", channel)
+                if changed_id not in known:
+                    queued.append(_row(changed_id, event, digest.note(event, recipients), channel, now))
+        if queued:
+            known.update(str(r["notification_id"]) for r in queued)
+            rows += queued
+            connection.execute(
+                update(incident)
+                .where(incident.c.incident_id == i["incident_id"])
+                .values(notified_members=json.dumps(state, sort_keys=True))
+            )
+    return rows
+
+
+def _told(
+    i: Mapping[str, object], group: list[dict[str, object]], legacy: dict[str, dict[str, set[str]]]
+) -> tuple[dict[str, str] | None, set[str]]:
+    """What the last digest told of the incident's alerts, and the channels told of it before digests existed.
+
+    An incident formed from alerts that were announced one by one (before revision 0025) counts as announced on
+    the channels that had them: its first digest there is an update, not a second announcement."""
+    channels: set[str] = set()
+    before: dict[str, str] = {}
+    for a in group:
+        events = legacy.get(str(a["alert_id"]), {})
+        if "opened" in events:
+            before[str(a["alert_id"])] = "resolved" if "resolved" in events else "open"
+            channels |= events["opened"]
+    if i["notified_members"]:
+        return json.loads(str(i["notified_members"])), channels
+    return (before or None), channels
+
+
+def _told_one_by_one(connection: Connection) -> dict[str, dict[str, set[str]]]:
+    """Alert id -> event -> channels, of the notifications queued one per alert before incidents."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for row in connection.execute(
+        select(notification.c.alert_id, notification.c.event, notification.c.channel).where(
+            notification.c.alert_kind == ALERT_BEFORE_INCIDENTS
+        )
+    ):
+        out.setdefault(row.alert_id, {}).setdefault(row.event, set()).add(row.channel)
+    return out
+
+
+class _Digest:
+    """One incident's digest, worded for people: what changed, then its alerts, open and worst first."""
+
+    def __init__(
+        self,
+        i: Mapping[str, object],
+        group: list[dict[str, object]],
+        state: dict[str, str],
+        told: dict[str, str],
+        absorbed: list[dict[str, object]],
+        report_url: str,
+    ) -> None:
+        self.incident, self.group, self.state, self.told = i, group, state, told
+        self.absorbed, self.report_url = absorbed, report_url
+        self.state_key = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+    def note(self, event: str, recipients: set[str]) -> Notification:
+        i, group = self.incident, self.group
+        key = "opened" if event == "opened" else f"{event}|{self.state_key}"
+        where = place_of(str(i["site_id"]), "ALL", "ALL")
+        open_now = [a for a in group if self.state[str(a["alert_id"])] == "open"]
+        alerts = f"{len(group)} alert{'s' if len(group) != 1 else ''}"
+        if event == "opened":
+            head = f"{alerts} at {where} since {i['first_date']}, {len(open_now)} open."
+        elif event == "updated":
+            head = f"{self._changes()} Now {len(open_now)} of {alerts} open."
+        else:
+            head = f"Every alert is back in control; {alerts} at {where} from {i['first_date']} to {i['last_date']}."
+        subject = {"opened": "", "updated": "Updated: ", "resolved": "Resolved: "}[event] + str(i["title"])
+        first_open = next((a for a in sorted(open_now, key=_worst_first)), None)
+        link = None
+        if self.report_url:
+            anchor = f"alert-{first_open['alert_id']}" if first_open else "alerts-section"
+            link = f"{self.report_url}#{anchor}"
+        return Notification(
+            key=_notification_id(INCIDENT, str(i["incident_id"]), key, ""),
+            kind=INCIDENT,
+            severity=str(i["severity"]),
+            subject=redact(subject)[:200],
+            text=redact("\n".join([head, "", *self._listing(event)])),
+            facts={
+                "Incident": str(i["incident_id"]),
+                "Where": where,
+                "Began": str(i["first_date"]),
+                "Alerts": f"{len(group)} ({len(open_now)} open)",
+                "Status": str(i["status"]),
+            },
+            link=link,
+            recipients=tuple(sorted(recipients)),
+        )
+
+    def _changes(self) -> str:
+        joined = [a for a in self.group if str(a["alert_id"]) not in self.told]
+        back = [a for a in self.group if self.state[str(a["alert_id"])] == "resolved" and self.told.get(
+            str(a["alert_id"])) == "open"]  # fmt: skip
+        left = [a for a in self.told if a not in self.state]
+        parts = []
+        if joined:
+            parts.append(f"Joined: {', '.join(_short(a) for a in joined)}.")
+        if back:
+            parts.append(f"Back in control: {', '.join(_short(a) for a in back)}.")
+        merged = [m for m in self.absorbed if set(json.loads(str(m["notified_members"]))) & set(self.state)]
+        for m in merged:
+            parts.append(f"Incident {str(m['incident_id'])[:12]} ({m['title']}) is part of this one now.")
+        if left:
+            parts.append(f"{len(left)} alert{'s' if len(left) != 1 else ''} moved to another incident.")
+        return " ".join(parts)
+
+    def _listing(self, event: str) -> list[str]:
+        ordered = sorted(self.group, key=lambda a: (self.state[str(a["alert_id"])] != "open", *_worst_first(a)))
+        lines = []
+        for a in ordered[:LISTED_ALERTS]:
+            alert_id = str(a["alert_id"])
+            marks = []
+            if event == "updated" and alert_id not in self.told:
+                marks.append("new")
+            if self.state[alert_id] == "resolved":
+                marks.append(f"back in control {a['resolved_date']}" if a["resolved_date"] else "resolved")
+            mark = f" ({', '.join(marks)})" if marks else ""
+            lines.append(f"- [{a['severity']}] {a['subject']}{mark}")
+            contributors = json.loads(str(a["contributors"] or "[]"))
+            drivers = f" {contributors_text(contributors, str(a['kpi']))}" if contributors else ""
+            lines.append(f"  Rule: {a['rule']}.{drivers} Alert {alert_id[:12]}.")
+        if len(ordered) > LISTED_ALERTS:
+            lines.append(f"... and {len(ordered) - LISTED_ALERTS} more in the report.")
+        return lines
+
+
+def _short(a: Mapping[str, object]) -> str:
+    return f"{display_name(str(a['kpi']))} on {place_of(str(a['site_id']), str(a['line_id']), str(a['step_id']))}"
+
+
+def _worst_first(a: Mapping[str, object]) -> tuple[int, str, str]:
+    return severity_rank(str(a["severity"])), str(a["since_date"]), str(a["alert_id"])
+
+
+def _row(notification_id: str, event: str, note: Notification, channel: str, now: datetime) -> dict[str, object]:
+    return {
+        "notification_id": notification_id,
+        "alert_kind": note.kind,
+        "alert_id": note.facts["Incident"],
+        "event": event,
+        "channel": channel,
+        "severity": note.severity,
+        "payload": json.dumps(note.as_json()),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 def enqueue_notification(

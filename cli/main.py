@@ -151,7 +151,7 @@ def _alerts(args: argparse.Namespace) -> None:
     from alerts.lifecycle import acknowledge
     from core.engine import Warehouse
     from warehouse import ledger
-    from warehouse.schema import alert
+    from warehouse.schema import alert, incident
 
     if args.action in ("assign", "cause", "note", "exclude"):
         _triage(args)
@@ -166,12 +166,21 @@ def _alerts(args: argparse.Namespace) -> None:
                     raise SystemExit(f"no open alert with id {args.alert_id!r} (or the prefix matches several)")
             print(f"alert {args.alert_id} acknowledged by {args.by}")
             return
-        query = select(alert).order_by(alert.c.since_date)
+        # Each alert under its incident: what one message told people about, together.
+        query = (
+            select(alert, incident.c.title)
+            .outerjoin(incident, incident.c.incident_id == alert.c.incident_id)
+            .order_by(incident.c.first_date.nulls_last(), alert.c.incident_id, alert.c.since_date, alert.c.alert_id)
+        )
         if not args.all:
             query = query.where(alert.c.status != "resolved")
+        shown = "-"  # no incident's header printed yet
         with engine.connect() as connection:
             for a in connection.execute(query).mappings():
-                print(f"{a['alert_id'][:12]}  {a['status']:<12} [{a['severity']}] {a['subject']}")
+                if a["incident_id"] != shown:
+                    shown = a["incident_id"]
+                    print(f"incident {a['incident_id'][:12]}: {a['title']}" if a["incident_id"] else "not grouped yet")
+                print(f"  {a['alert_id'][:12]}  {a['status']:<12} [{a['severity']}] {a['subject']}")
 
 
 def _improvement(args: argparse.Namespace) -> None:

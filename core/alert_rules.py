@@ -58,6 +58,16 @@ class Triage(BaseModel):
     actions: list[str] = Field(default_factory=lambda: list(DEFAULT_ACTIONS), min_length=1)
 
 
+class Incidents(BaseModel):
+    """How KPI alerts group into incidents (``alerts/incidents.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Alerts at one site whose active days come within this many days of each other are one incident: customer
+    # effects (complaints, NPS, the cost of poor quality) lag the production problem that causes them.
+    gap_days: int = Field(7, ge=0)
+
+
 class Rule(BaseModel):
     """One regression rule: a KPI at a scope, judged by a chart, a target or a drop against its baseline."""
 
@@ -123,6 +133,7 @@ class AlertConfig(BaseModel):
     routes: dict[Severity, list[str]]
     rules: list[Rule]
     triage: Triage = Field(default_factory=lambda: Triage())
+    incidents: Incidents = Field(default_factory=lambda: Incidents())
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertConfig:

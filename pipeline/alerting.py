@@ -16,7 +16,7 @@ from warehouse.schema import kpi_daily
 if TYPE_CHECKING:
     from alerts.channels import ChannelLookup
     from alerts.evaluate import Episode
-    from alerts.lifecycle import Changes
+    from alerts.lifecycle import Changes, IncidentChanges
     from alerts.outbox import Delivery
 
 
@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def check_regressions(pipeline_run_id: str, settings: Settings, channels: ChannelLookup) -> list[Episode]:
-    """Judge the KPI history by the configured rules; open, update and resolve alerts; queue their notifications.
+    """Judge the KPI history by the configured rules; open, update and resolve alerts; group them into incidents;
+    queue the notifications (one digest per incident and channel).
 
     ``channels`` finds the alert channels that are defined (only those get notifications queued). Returns the open
     episodes. Idempotent: a rerun on the same KPI tables changes nothing.
     """
-    from alerts.lifecycle import exclusions, reconcile, replace_spc_points
+    from alerts.lifecycle import exclusions, reconcile, reconcile_incidents, replace_spc_points
     from alerts.outbox import enqueue
     from alerts.regressions import find_regressions
     from core.alert_rules import load_rules
@@ -45,10 +46,11 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
         with engine.begin() as connection:
             now = ledger.utcnow()
             changes = reconcile(connection, episodes, now, pipeline_run_id)
+            incidents = reconcile_incidents(connection, config.incidents.gap_days, now, pipeline_run_id)
             replace_spc_points(connection, points, now)
             queued = enqueue(connection, config, settings.report_url, configured, now)
     open_episodes = [e for e in episodes if e.resolved_date is None]
-    log_alerts(open_episodes, changes, queued)
+    log_alerts(open_episodes, changes, queued, incidents)
     return open_episodes
 
 
@@ -68,17 +70,21 @@ def send_notifications(settings: Settings, channels: ChannelLookup) -> Delivery:
     return delivery
 
 
-def log_alerts(open_episodes: list[Episode], changes: Changes, queued: int) -> None:
+def log_alerts(open_episodes: list[Episode], changes: Changes, queued: int, incidents: IncidentChanges) -> None:
     from alerts.lifecycle import describe
 
     for episode in open_episodes:
         if episode.alert_id in changes.opened:
             log.warning("ALERT %s", describe(episode)[1])
     log.info(
-        "alerts: %d opened, %d updated, %d resolved, %d past episodes recorded; %d notification(s) queued",
+        "alerts: %d opened, %d updated, %d resolved, %d past episodes recorded; incidents: %d new, %d changed, "
+        "%d merged; %d notification(s) queued",
         len(changes.opened),
         len(changes.updated),
         len(changes.resolved),
         len(changes.history),
+        len(incidents.opened),
+        len(incidents.updated),
+        len(incidents.merged),
         queued,
     )

@@ -21,6 +21,7 @@ from warehouse.schema import (
     batch_ledger,
     data_quality_alert,
     extraction_event,
+    incident,
     kpi_daily,
     kpi_hold,
     notification,
@@ -294,7 +295,7 @@ def _arrow(recent: float | None, before: float | None, higher_better: bool) -> s
 
 
 def _alerts_section(engine: Engine) -> list[str]:
-    """The open regression alerts and where their notifications went (or why they wait)."""
+    """The open incidents and where their digests went (or why they wait), then the open regression alerts."""
     with engine.connect() as connection:
         alerts = (
             connection.execute(
@@ -304,20 +305,38 @@ def _alerts_section(engine: Engine) -> list[str]:
             .all()
         )
         resolved = connection.scalar(select(func.count()).select_from(alert).where(alert.c.status == "resolved"))
+        incidents = (
+            connection.execute(
+                select(incident)
+                .where(incident.c.status == "open")
+                .order_by(incident.c.severity, incident.c.first_date, incident.c.incident_id)
+            )
+            .mappings()
+            .all()
+        )
         sent = connection.execute(
             select(notification.c.alert_id, notification.c.channel, notification.c.status, notification.c.last_error)
         ).all()
-    lines = ["", f"Alerts: {len(alerts)} open, {resolved} resolved (table 'alert', BI view quality_alerts)"]
+    lines = ["", f"Incidents: {len(incidents)} open (table 'incident', BI views incidents and incident_timeline)"]
+    for i in incidents:
+        lines.append(f"  [{i['severity']}] {i['title']}")
+        lines.append(
+            f"      {i['open_alert_count']} of {i['alert_count']} alerts open, since {i['first_date']}; "
+            f"id {i['incident_id'][:12]}"
+        )
+        went = dict.fromkeys(
+            f"{n.channel} ({'sent' if n.status == 'sent' else 'pending'})"
+            for n in sent
+            if n.alert_id == i["incident_id"]
+        )
+        lines.append(f"      notified: {', '.join(went) if went else 'no channel configured'}")
+    lines += ["", f"Alerts: {len(alerts)} open, {resolved} resolved (table 'alert', BI view quality_alerts)"]
     for a in alerts:
         lines.append(f"  [{a['severity']}] {a['subject']}")
-        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}")
+        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {(a['incident_id'] or '-')[:12]}")
         contributors = json.loads(a["contributors"])
         if contributors:
             lines.append(f"      {contributors_text(contributors, a['kpi'])}")
-        went = [
-            f"{n.channel} ({'sent' if n.status == 'sent' else 'pending'})" for n in sent if n.alert_id == a["alert_id"]
-        ]
-        lines.append(f"      notified: {', '.join(went) if went else 'no channel configured'}")
     pending = [n for n in sent if n.status == "pending"]
     if pending:
         lines.append(

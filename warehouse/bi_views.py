@@ -316,6 +316,7 @@ select * from final
             "assignee": "who works on it (qp alerts assign)",
             "cause_code": "the assignable cause found (qp alerts cause; the rules file's triage list)",
             "action_code": "the corrective action taken (qp alerts cause --action)",
+            "incident_id": "the incident it belongs to (incidents, incident_timeline)",
         },
         sql="""
 with source as (
@@ -348,11 +349,210 @@ final as (
         raised_at,
         assignee,
         cause_code,
-        action_code
+        action_code,
+        incident_id
     from source
 )
 
 select * from final
+""",
+    ),
+    View(
+        name="incidents",
+        grain="one row per incident: the alerts of one site that overlap in time",
+        description=(
+            "Incidents: the regression alerts of one site (a line's and step's alerts belong to its site; company-wide "
+            "alerts group with each other) whose active days overlap or come within incidents.gap_days, told to "
+            "people as one digest per channel, open until every member resolves."
+        ),
+        columns={
+            "incident_id": "stable id: from its earliest alert, kept as alerts join",
+            "site": "site id, or ALL for company-wide alerts",
+            "title": "the site and what regressed, worst first, e.g. S1: fraction defective on S1-L2, NPS",
+            "severity": "the worst severity of its alerts",
+            "incident_status": "open (an alert is open or acknowledged) or resolved",
+            "first_day": "the first adverse day of its earliest alert",
+            "last_day": "the latest day one of its alerts was active",
+            "alerts": "its alerts",
+            "open_alerts": "of those, open or acknowledged",
+            "acknowledged_alerts": "of those, acknowledged at some point",
+            "notes": "notes on its alerts (qp alerts note)",
+            "opened_at": "when the pipeline first grouped it (UTC)",
+            "updated_at": "when its alerts or its status last changed (UTC)",
+            "resolved_at": "when its last alert resolved (UTC)",
+            "hours_to_resolve": "hours from opening to resolution; NULL while it lasts",
+            "merged_into": "the incident a later alert bridged it into, if any (its alerts are there now)",
+        },
+        sql="""
+with incidents as (
+    select * from incident
+),
+
+alerts as (
+    select * from alert
+),
+
+notes as (
+    select alert_id, count(*) as notes from alert_note group by alert_id
+),
+
+members as (
+    select
+        alerts.incident_id,
+        sum(case when alerts.acknowledged_at is not null then 1 else 0 end) as acknowledged_alerts,
+        sum(coalesce(notes.notes, 0)) as notes
+    from alerts
+    left join notes
+        on notes.alert_id = alerts.alert_id
+    group by alerts.incident_id
+),
+
+final as (
+    select
+        incidents.incident_id,
+        incidents.site_id as site,
+        incidents.title,
+        incidents.severity,
+        incidents.status as incident_status,
+        incidents.first_date as first_day,
+        incidents.last_date as last_day,
+        incidents.alert_count as alerts,
+        incidents.open_alert_count as open_alerts,
+        coalesce(members.acknowledged_alerts, 0) as acknowledged_alerts,
+        coalesce(members.notes, 0) as notes,
+        incidents.opened_at,
+        incidents.updated_at,
+        incidents.resolved_at,
+        hours_between(incidents.opened_at, incidents.resolved_at) as hours_to_resolve,
+        incidents.merged_into_id as merged_into
+    from incidents
+    left join members
+        on members.incident_id = incidents.incident_id
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="incident_timeline",
+        grain="one row per event of an incident's alerts",
+        description=(
+            "What happened in each incident, in time order: each alert opened, its latest update, its "
+            "acknowledgement, the notes on it, and its resolution."
+        ),
+        columns={
+            "incident_id": "the incident (incidents)",
+            "site": "site id, or ALL",
+            "incident_title": "the incident's title",
+            "event_at": "when it happened (UTC)",
+            "event": "alert_opened, alert_updated (its latest update), alert_acknowledged, note or alert_resolved",
+            "alert_id": "the alert (quality_alerts)",
+            "kpi_name": "the alert's KPI",
+            "line": "line id, or ALL",
+            "process_step": "process step id, or ALL",
+            "severity": "the alert's severity",
+            "actor": "who acknowledged it or wrote the note; NULL for what the pipeline did",
+            "detail": "the alert's summary, the note, or how it resolved",
+        },
+        sql="""
+with alerts as (
+    select * from alert where incident_id is not null
+),
+
+notes as (
+    select * from alert_note
+),
+
+incidents as (
+    select * from incident
+),
+
+events as (
+    select
+        incident_id,
+        alert_id,
+        raised_at as event_at,
+        1 as event_order,
+        'alert_opened' as event,
+        cast(null as text) as actor,
+        subject as detail
+    from alerts
+
+    union all
+
+    select incident_id, alert_id, updated_at, 2, 'alert_updated', cast(null as text), subject
+    from alerts
+    where updated_at > raised_at
+        and (acknowledged_at is null or updated_at <> acknowledged_at)
+        and (resolved_at is null or updated_at <> resolved_at)
+
+    union all
+
+    select incident_id, alert_id, acknowledged_at, 3, 'alert_acknowledged', acknowledged_by, cast(null as text)
+    from alerts
+    where acknowledged_at is not null
+
+    union all
+
+    select alerts.incident_id, notes.alert_id, notes.noted_at, 4, 'note', notes.author, notes.note
+    from notes
+    inner join alerts
+        on alerts.alert_id = notes.alert_id
+
+    union all
+
+    select
+        incident_id,
+        alert_id,
+        resolved_at,
+        5,
+        'alert_resolved',
+        cast(null as text),
+        case
+            when resolved_date is null then 'its days were corrected: nothing regresses there any more'
+            else 'back in control on ' || cast(resolved_date as text)
+        end
+    from alerts
+    where resolved_at is not null
+),
+
+final as (
+    select
+        events.incident_id,
+        incidents.site_id as site,
+        incidents.title as incident_title,
+        events.event_at,
+        events.event,
+        events.alert_id,
+        alerts.kpi as kpi_name,
+        alerts.line_id as line,
+        alerts.step_id as process_step,
+        alerts.severity,
+        events.actor,
+        events.detail,
+        events.event_order
+    from events
+    inner join alerts
+        on alerts.alert_id = events.alert_id
+    inner join incidents
+        on incidents.incident_id = events.incident_id
+)
+
+select
+    incident_id,
+    site,
+    incident_title,
+    event_at,
+    event,
+    alert_id,
+    kpi_name,
+    line,
+    process_step,
+    severity,
+    actor,
+    detail
+from final
+order by incident_id, event_at, event_order, alert_id
 """,
     ),
     View(

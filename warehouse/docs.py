@@ -66,12 +66,17 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per regression: a rule at a place, from the day it began",
         "Regression alerts (alerts/rules.yaml) with their lifecycle: open, acknowledged, resolved.",
     ),
+    "incident": (
+        "one row per incident: the alerts of one site that overlap in time",
+        "Alerts grouped by site and time (alerts/incidents.py), notified as one digest: open until every member "
+        "resolves.",
+    ),
     "spc_point": (
         "one row per rule, place and judged day",
         "The control charts as the regression rules saw them: each day's value, centre line, limits and verdict.",
     ),
     "notification": (
-        "one row per alert, event (opened, resolved) and channel",
+        "one row per incident digest (opened, updated, resolved) or data-quality alert event, and channel",
         "The notification outbox: pending until the channel takes it, then sent, never twice.",
     ),
     "kpi_hold": (

@@ -313,8 +313,34 @@ alert = Table(
     Column("cause_code", String(60)),
     Column("action_code", String(60)),
     Column("triaged_at", DateTime),
+    Column("incident_id", String(64)),  # the incident it belongs to (alerts/incidents.py)
     UniqueConstraint("fingerprint", "since_date"),
+    Index(None, "incident_id"),
     CheckConstraint("status in ('open', 'acknowledged', 'resolved')", name="status"),
+)
+
+# Incidents: the alerts of one site whose active days overlap or come within `incidents.gap_days` of each other
+# (company-wide alerts group only with each other); notified as one digest per incident and channel.
+incident = Table(
+    "incident",
+    metadata,
+    Column("incident_id", String(64), primary_key=True),  # from its earliest member alert; kept as alerts join
+    Column("site_id", String(40), nullable=False),  # ALL for company-wide alerts
+    Column("first_date", Date, nullable=False),  # the earliest member's first adverse day
+    Column("last_date", Date, nullable=False),  # the latest day a member was active
+    Column("status", String(20), nullable=False),  # open (a member is open or acknowledged) or resolved
+    Column("severity", String(20), nullable=False),  # the worst of its members'
+    Column("title", String(200), nullable=False),  # "S1: fraction defective on S1-L2, NPS, ..."
+    Column("alert_count", Integer, nullable=False),
+    Column("open_alert_count", Integer, nullable=False),
+    Column("merged_into_id", String(64)),  # a later alert bridged it into this (older) incident
+    # The members and their states as the last digest queued told them (JSON); NULL while never announced.
+    Column("notified_members", Text),
+    Column("pipeline_run_id", String(250), nullable=False),
+    Column("opened_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    CheckConstraint("status in ('open', 'resolved')", name="status"),
 )
 
 # Notes on an alert (qp alerts note), oldest first: what was found, what was done.
@@ -365,15 +391,18 @@ spc_point = Table(
     Column("computed_at", DateTime, nullable=False),
 )
 
-# The notification outbox: one row per alert event (opened, resolved) and channel. Pending rows are retried on
-# every run until the channel takes them; a sent row is never sent again.
+# The notification outbox: one row per incident digest (opened, updated, resolved) or data-quality alert event
+# (opened, resolved), and channel. Pending rows are retried on every run until the channel takes them; a sent row
+# is never sent again.
 notification = Table(
     "notification",
     metadata,
-    Column("notification_id", String(64), primary_key=True),  # sha256 of alert, event and channel
-    Column("alert_kind", String(20), nullable=False),  # kpi_regression or data_quality
-    Column("alert_id", String(64), nullable=False),
-    Column("event", String(20), nullable=False),  # opened or resolved
+    Column("notification_id", String(64), primary_key=True),  # sha256 of kind, alert or incident, event and channel
+    Column(
+        "alert_kind", String(20), nullable=False
+    ),  # kpi_incident (kpi_regression before 0025), data_quality, task_failure
+    Column("alert_id", String(64), nullable=False),  # the incident's id for kpi_incident
+    Column("event", String(20), nullable=False),  # opened, updated, resolved (failed for a task)
     Column("channel", String(80), nullable=False),  # the Airflow connection id
     Column("severity", String(20), nullable=False),
     Column("payload", Text, nullable=False),  # the Notification as JSON: exactly what is sent

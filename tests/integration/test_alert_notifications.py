@@ -1,5 +1,6 @@
-"""Regression alerts reach people: routed by severity, to a real local SMTP server and HTTP receiver; a receiver
-that is down keeps its notifications pending until it is up, and nothing is sent twice."""
+"""Regression alerts reach people as incidents: one digest per incident and channel, routed by its worst severity,
+to a real local SMTP server and HTTP receiver; a receiver that is down keeps its notifications pending until it is
+up, and nothing is sent twice."""
 
 from __future__ import annotations
 
@@ -26,12 +27,17 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
     open_alerts = read_table(settings, "alert").query("status == 'open'")
     critical = open_alerts[open_alerts.severity == "critical"]
     assert REGRESSION_LINE in set(critical.line_id)
+    # The line's yield and its site's customer alerts are one incident: one message about them, not one per rule.
+    incidents = read_table(settings, "incident").query("status == 'open'")
+    [line_incident] = set(critical[critical.line_id == REGRESSION_LINE].incident_id)
+    site_alerts = open_alerts[open_alerts.incident_id == line_incident]
+    assert {"fraction_defective", "nps"} <= set(site_alerts.kpi) and len(incidents) < len(open_alerts)
     # The demo's two mangled survey files (Latin-1 bytes, a changed template) are critical data-quality alerts.
     file_problems = read_table(settings, "data_quality_alert").query("status == 'open'")
     assert set(file_problems.kind) == {"file_problem"} and set(file_problems.severity) == {"critical"}
     assert len(file_problems) == 2
-    expected_mails = len(critical) + len(file_problems)
-    expected_posts = len(open_alerts) + len(file_problems)
+    expected_mails = len(incidents.query("severity == 'critical'")) + len(file_problems)
+    expected_posts = len(incidents) + len(file_problems)
 
     hook_port = free_port()
     with smtp_server() as mail:
@@ -50,15 +56,17 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
         assert waiting.attempts.sum() == 1  # one try; a channel that is down is left alone until the next run
         assert "hooktoken" not in str(waiting.last_error.tolist())
         assert first.pending == len(waiting)
-        # Routing by severity: email carries the critical alerts only; the webhook every open one.
+        # Routing by an incident's worst severity: email carries the critical ones only; the webhook every open one.
         assert len(mail.messages) == expected_mails
         assert len(waiting) == expected_posts
         regression_mail = next(m for m in mail.messages if REGRESSION_LINE in m["Subject"])
-        assert regression_mail["Subject"].startswith("[CRITICAL] Fraction defective on line S1-L2")
+        assert regression_mail["Subject"].startswith(f"[CRITICAL] S1: fraction defective on {REGRESSION_LINE}, NPS")
         owner = read_table(settings, "dim_line").set_index("line_id").owner_email[REGRESSION_LINE]
         assert owner in regression_mail["X-Envelope-To"]  # the line's owner hears of it too
         body = mail.body(mail.messages.index(regression_mail))
         assert "Top defect codes" in body and "Began" in body and "#alert-" in body
+        for alert in site_alerts.itertuples():  # every alert of the incident, each with its rule
+            assert f"- [{alert.severity}] {alert.subject}" in body and f"Rule: {alert.rule}." in body
 
         with http_receiver(hook_port) as hook:
             second = send_notifications(settings, configured_channels)  # up again: the pending ones go now
@@ -70,10 +78,11 @@ def test_alerts_are_delivered_once_and_a_receiver_that_was_down_gets_them_later(
     assert len({r["headers"]["Idempotency-Key"] for r in hook.requests}) == expected_posts
     assert len(mail.messages) == expected_mails  # no mail sent twice
     post = next(r["json"] for r in hook.requests if REGRESSION_LINE in r["json"]["subject"])
-    assert post["kind"] == "kpi_regression" and post["facts"]["Began"] and "hooktoken" not in str(post)
+    assert post["kind"] == "kpi_incident" and post["facts"]["Incident"] == line_incident
+    assert post["facts"]["Began"] and "hooktoken" not in str(post)
 
 
-def test_an_alert_resolves_after_the_line_recovers_and_that_is_announced(settings, demo_sources, monkeypatch):
+def test_an_alert_resolves_after_the_line_recovers_and_its_incident_says_so(settings, demo_sources, monkeypatch):
     with http_receiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.port}/hook")
         run_chain(settings)
@@ -96,11 +105,20 @@ def test_an_alert_resolves_after_the_line_recovers_and_that_is_announced(setting
         check_regressions("recovered", settings, configured_channels)
         send_notifications(settings, configured_channels)
 
-    row = read_table(settings, "alert").set_index("alert_id").loc[regression["facts"]["Alert"]]
+    alerts = read_table(settings, "alert")
+    [row] = alerts[
+        (alerts.incident_id == regression["facts"]["Incident"])
+        & (alerts.rule_name == "line_fraction_defective")
+        & (alerts.line_id == REGRESSION_LINE)
+    ].itertuples()
     resolved_on = str(row.resolved_date)[:10]
     # The third calm production day (the line doesn't run on Sundays).
     assert (
         row.status == "resolved" and (DEMO_END - timedelta(days=2)).isoformat() <= resolved_on <= DEMO_END.isoformat()
     )
-    [resolved] = [r["json"] for r in hook.requests if r["json"]["subject"].startswith("Resolved: ")]
-    assert resolved["facts"]["Alert"] == regression["facts"]["Alert"] and resolved["facts"]["Status"] == "resolved"
+    # The site's customer alerts last, so the incident stays open: one update says the line is back in control.
+    [update_] = [r["json"] for r in hook.requests if r["json"]["subject"].startswith("Updated: ")]
+    assert update_["facts"]["Incident"] == regression["facts"]["Incident"] and update_["facts"]["Status"] == "open"
+    assert update_["text"].startswith(f"Back in control: Fraction defective on line {REGRESSION_LINE} (site S1).")
+    assert f"(back in control {resolved_on})" in update_["text"]
+    assert not [r for r in hook.requests if r["json"]["subject"].startswith("Resolved: ")]

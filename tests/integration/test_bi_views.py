@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 TABLE_OF = {
     "kpi_daily": "kpi_daily",
     "quality_alerts": "alert",
+    "incidents": "incident",
     "control_charts": "spc_point",
     "batch_ledger": "batch_ledger",
     "data_quality": "validation_result",

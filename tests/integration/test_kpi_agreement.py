@@ -157,3 +157,18 @@ def test_sqlite_and_postgresql_hold_the_same_capability(both):
             assert sqlite[column].astype(str).str[:10].tolist() == postgres[column].astype(str).str[:10].tolist(), (
                 column
             )
+
+
+def test_sqlite_and_postgresql_hold_the_same_incidents(both):
+    """The same alerts group into the same incidents, with the same ids, members and titles, on each warehouse."""
+    incidents, members = [], []
+    for kind in ("sqlite", "postgresql"):
+        frame = read_table(both[kind], "incident").drop(columns=["opened_at", "updated_at", "resolved_at"])
+        frame[["first_date", "last_date"]] = frame[["first_date", "last_date"]].astype(str).apply(lambda c: c.str[:10])
+        incidents.append(frame.sort_values("incident_id").reset_index(drop=True).astype(str))
+        alerts = read_table(both[kind], "alert")
+        members.append(dict(zip(alerts.alert_id, alerts.incident_id, strict=True)))
+    sqlite, postgres = incidents
+    assert len(sqlite) > 1 and sqlite.equals(postgres), pd.concat([sqlite, postgres]).drop_duplicates(keep=False)
+    assert members[0] == members[1] and None not in members[0].values()
+    assert sqlite.alert_count.astype(int).sum() == len(members[0])

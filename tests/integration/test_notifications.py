@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts.channels import (
@@ -53,6 +55,16 @@ def test_slack_and_webhook_receivers_get_the_message_and_the_facts():
     assert hook_post["json"] == NOTE.as_json()
     assert hook_post["headers"]["Authorization"] == "Bearer t0k3n"
     assert hook_post["headers"]["Idempotency-Key"] == "k-123"  # a receiver can drop a repeat
+
+
+def test_a_long_digest_is_cut_to_what_slack_takes_and_keeps_its_link():
+    long = replace(NOTE, text="\n".join(f"- [warning] OEE on line S1-L{i:02d} below 35.0%" for i in range(200)))
+    with http_receiver() as slack:
+        SlackChannel("qp_alert_slack", slack.url).send(long)
+    [post] = slack.requests
+    text = post["json"]["blocks"][1]["text"]["text"]
+    assert len(text) <= 3000 and text.endswith(f"<{NOTE.link}|Open the report>")
+    assert text.startswith("- [warning] OEE on line S1-L00") and "\u2026" in text
 
 
 def test_a_channel_that_is_down_fails_without_revealing_its_url_and_the_others_deliver():
