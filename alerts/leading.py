@@ -10,6 +10,7 @@ that history says, in words, and goes through the same lifecycle as every other 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -97,6 +98,7 @@ def judge_leading(
                     opened_by = relation
             if opened_by is not None:
                 row["fired"] = fired_text(rule, row["value"], row["centre"], opened_by)  # type: ignore[arg-type]
+                row["relation"] = history_of(rule, opened_by)
             else:
                 row.update(fired="", adverse=False)
         else:
@@ -105,17 +107,30 @@ def judge_leading(
                 opened_by = None
         excluded[i] = excluded[i] or bool(row["beyond"])
         judged.append(row)
-    return pd.DataFrame(judged, columns=JUDGED_COLUMNS)
+    return pd.DataFrame(judged, columns=[*JUDGED_COLUMNS, "relation"])
+
+
+def history_of(rule: Rule, relation: LaggedRelation) -> dict[str, object]:
+    """The relation an alert was raised on, as its contributors (``core.kpi_format.contributors_text`` words it)."""
+    return {
+        "outcome_kpi": rule.leads,
+        "lag_days": relation.lag_days,
+        "correlation": round(relation.correlation, 4),
+        "p_value": round(relation.p_value, 6),
+        "pairs": relation.n,
+        "effective_pairs": round(relation.n_effective, 1),
+    }
 
 
 def fired_text(rule: Rule, value: float, baseline: float, relation: LaggedRelation) -> str:
-    """What history says, in words: the fall, and how the outcome followed the leading KPI on this line before."""
+    """What history says, in words: the fall, and how the outcome followed the leading KPI on this line before (short:
+    the alert's rule column holds 120 characters; the p-value and the pairs are in its contributors)."""
     assert rule.leads is not None
     lag = f"{relation.lag_days} day{'s' if relation.lag_days != 1 else ''}"
     return (
         f"{display_name(rule.kpi).lower()} fell to {format_value(rule.kpi, value)} "
-        f"(baseline {format_value(rule.kpi, baseline)}); on this line {display_name(rule.leads).lower()} has "
-        f"followed it by {lag} (r = {relation.correlation:.2f}, p = {relation.p_value:.3f}, n = {relation.n})"
+        f"(baseline {format_value(rule.kpi, baseline)}); {display_name(rule.leads).lower()} has followed it here "
+        f"by {lag} (r = {relation.correlation:.2f})"
     )
 
 
@@ -131,8 +146,10 @@ def find_leading_episodes(
         excluded = frozenset((exclusions or {}).get((rule.name, *key), set()))  # type: ignore[arg-type]
         outcome = _outcome(outcomes[outcomes["line_id"] == key[1]])
         judged = judge_leading(series, outcome, rule, excluded)
-        episodes += episodes_of(judged, rule, key)  # type: ignore[arg-type]
-        points.append(judged.assign(**dict(zip(PLACE_COLUMNS, place, strict=True))))
+        relations = dict(zip(pd.to_datetime(judged["kpi_date"]).dt.date, judged["relation"], strict=True))
+        for episode in episodes_of(judged[JUDGED_COLUMNS], rule, key):  # type: ignore[arg-type]
+            episodes.append(replace(episode, contributors=[relations[episode.last_date]]))
+        points.append(judged[JUDGED_COLUMNS].assign(**dict(zip(PLACE_COLUMNS, place, strict=True))))
     chart = pd.concat(points, ignore_index=True) if points else pd.DataFrame(columns=[*JUDGED_COLUMNS, *PLACE_COLUMNS])
     return episodes, chart.assign(rule_name=rule.name, kpi=rule.kpi, method=rule.method)
 

@@ -4,6 +4,7 @@ alert; no healthy line raises one; the relation is stored per line for analysts;
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -45,7 +46,11 @@ def test_the_leading_training_alert_comes_before_the_yield_alert_on_the_story_li
     # It says what history says: the fall against the baseline, and how the yield followed before.
     assert lead.value < lead.limit_value < lead.centre_line
     assert "training compliance fell to " in lead.message and "(baseline " in lead.message
-    assert "on this line first pass yield has followed it by " in lead.message and "(r = 0." in lead.message
+    assert "; first pass yield has followed it here by " in lead.rule and "(r = 0." in lead.rule
+    [history] = json.loads(lead.contributors)
+    assert history["outcome_kpi"] == "fpy" and 0 <= history["lag_days"] <= 28 and history["p_value"] <= 0.05
+    assert history["correlation"] >= 0.5 and history["effective_pairs"] <= history["pairs"]
+    assert "History here: first pass yield has followed training compliance by " in lead.message
     # The history that said so lay before the lapse: S1-L2's earlier yield dip, alerted and resolved at the time.
     earlier = alerts[
         (alerts.rule_name == "line_fraction_defective")
