@@ -389,7 +389,9 @@ def _with_earlier_dip(runs: pd.DataFrame, defects: pd.DataFrame, spec: DemoSpec)
                 )
     if not defects.empty:
         defects["defect_count"] = defects["defect_id"].map(counts).astype("int64")
-    return runs, pd.concat([defects, pd.DataFrame(extra_rows, columns=defects.columns)], ignore_index=True)
+    if extra_rows:  # the same dtypes as the rest (an empty frame of objects would turn every column into objects)
+        defects = pd.concat([defects, pd.DataFrame(extra_rows).astype(defects.dtypes.to_dict())], ignore_index=True)
+    return runs, defects
 
 
 def _with_bad_runs(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
