@@ -388,7 +388,7 @@ def false_alarms(kpi_daily: pd.DataFrame, rules: list[Rule], healthy: dict[str, 
         series = series[series[column].isin(healthy.get(column, set()))]
         judged_days = adverse_days = episodes = places = 0
         for place, one in series.groupby(list(PLACE_COLUMNS)):
-            judged = judge_series(one, rule)
+            judged = _judged(kpi_daily, one, rule)
             judged_days += len(judged)
             adverse_days += int(judged["adverse"].sum())
             episodes += len(episodes_of(judged, rule, tuple(str(p) for p in place)))  # type: ignore[arg-type]
@@ -405,3 +405,12 @@ def false_alarms(kpi_daily: pd.DataFrame, rules: list[Rule], healthy: dict[str, 
             }
         )
     return pd.DataFrame(rows)
+
+
+def _judged(kpi_daily: pd.DataFrame, one: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    """One place's series judged by its rule; a leading rule reads its outcome KPI at the same line."""
+    if rule.method != "leading":
+        return judge_series(one, rule)
+    from alerts.leading import judge_leading, line_outcome
+
+    return judge_leading(one, line_outcome(kpi_daily, rule, str(one["line_id"].iloc[0])), rule)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from alerts.evaluate import Episode
 from alerts.incidents import Member, group_incidents
 from core.kpi_format import contributors_text, display_name, format_value
-from warehouse.schema import alert, alert_note, baseline_exclusion, incident, spc_point
+from warehouse.schema import alert, alert_note, baseline_exclusion, incident, spc_point, training_lead
 
 
 def place_of(site_id: str, line_id: str, step_id: str) -> str:
@@ -48,6 +48,7 @@ def describe(episode: Episode) -> tuple[str, str]:
         "cusum": "the CUSUM's bound for a run that long",
         "target": "the target",
         "drop": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
+        "leading": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
     }[rule.method]
     value, limit = format_value(kpi, episode.value), format_value(kpi, episode.limit)
     subject = f"{name} on {where}: {value}, {direction} {limit} since {episode.since_date}"
@@ -251,6 +252,15 @@ def replace_spc_points(connection: Connection, points: pd.DataFrame, now: dateti
     )
     columns = [c.name for c in spc_point.columns]
     connection.execute(insert(spc_point), rows[columns].to_dict("records"))
+
+
+def replace_training_leads(connection: Connection, relations: pd.DataFrame, now: datetime) -> None:
+    """Store each line's training-to-outcome relation (``alerts.leading.line_relations``), replacing the last one."""
+    connection.execute(delete(training_lead))
+    if relations.empty:
+        return
+    rows = relations.astype(object).where(relations.notna(), None).assign(computed_at=now)
+    connection.execute(insert(training_lead), rows.to_dict("records"))
 
 
 # --- triage: who works on an alert, its cause and corrective action, notes, and days out of the baselines -------

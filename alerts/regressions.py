@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from alerts.evaluate import Episode, find_episodes
+from alerts.leading import find_leading_episodes
 from core.alert_rules import AlertConfig, Rule
 from core.kpi_registry import REGISTRY
 from transforms.kpi_tables import SEGMENT_SCORES
@@ -27,7 +28,10 @@ def find_regressions(
 ) -> tuple[list[Episode], pd.DataFrame]:
     """Every episode of every rule in the KPI history, each with its contributors; and every judged day.
     ``exclusions``: days people took out of a rule's baselines at a place."""
-    judged = [find_episodes(kpi_daily, rule, exclusions) for rule in config.rules]
+    judged = [
+        (find_leading_episodes if rule.method == "leading" else find_episodes)(kpi_daily, rule, exclusions)
+        for rule in config.rules
+    ]
     episodes = [e for found, _ in judged for e in found]
     points = pd.concat([chart for _, chart in judged], ignore_index=True)
     if not episodes:

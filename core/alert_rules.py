@@ -76,7 +76,7 @@ class Rule(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kpi: str
     scope: Literal["company", "site", "line", "step"]
-    method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "ewma", "cusum", "target", "drop"]
+    method: Literal["p_chart", "u_chart", "laney_p", "laney_u", "imr", "ewma", "cusum", "target", "drop", "leading"]
     adverse: Literal["up", "down"]
     severity: Severity
     rules: list[ChartRule] = Field(default_factory=list)
@@ -94,6 +94,12 @@ class Rule(BaseModel):
     min_baseline_days: int | None = Field(None, ge=2)
     resolve_after_days: int | None = Field(None, ge=1)
     notify_owner: bool | None = None
+    # method leading: the KPI this one leads (its outcome), how far ahead it may lead, and how strong and how far
+    # beyond chance the relation in the line's own history must be before a fall of the leading KPI is alerted.
+    leads: str | None = None
+    max_lag_days: int = Field(28, ge=0, le=28)
+    min_correlation: float = Field(0.5, gt=0, le=1)
+    max_p_value: float = Field(0.05, gt=0, le=1)
 
     @model_validator(mode="after")
     def _method_needs(self) -> Rule:
@@ -121,8 +127,19 @@ class Rule(BaseModel):
             self.cusum_h = 5.0 if self.cusum_h is None else self.cusum_h
         if self.method == "target" and self.target is None:
             raise ValueError("method target needs `target`: the bound in the KPI's unit")
-        if self.method == "drop" and self.points is None:
-            raise ValueError("method drop needs `points`: how far from the baseline mean is a regression")
+        if self.method in ("drop", "leading") and self.points is None:
+            raise ValueError(f"method {self.method} needs `points`: how far from the baseline mean is a regression")
+        if self.method == "leading":
+            if not self.leads:
+                raise ValueError("method leading needs `leads`: the code of the outcome KPI it leads")
+            if self.leads == self.kpi:
+                raise ValueError(f"a KPI cannot lead itself: `leads` must name another KPI than {self.kpi}")
+            if self.adverse != "down":
+                raise ValueError("method leading alerts a fall of the leading KPI: `adverse` must be down")
+            if self.scope != "line":
+                raise ValueError("method leading relates a line's own history: `scope` must be line")
+        elif self.leads is not None:
+            raise ValueError(f"`leads` applies to method leading only, not to method {self.method}")
         return self
 
 
@@ -171,6 +188,11 @@ def load_rules(path: Path | None = None, known_kpis: set[str] | None = None) -> 
         raise RulesFileError(f"{path}: no such rules file (QP_ALERT_RULES)") from None
     if known_kpis is not None:
         unknown = [f"  rule {r.name}: unknown KPI {r.kpi!r}" for r in config.rules if r.kpi not in known_kpis]
+        unknown += [
+            f"  rule {r.name}: `leads` names an unknown KPI {r.leads!r}"
+            for r in config.rules
+            if r.leads is not None and r.leads not in known_kpis
+        ]
         if unknown:
             raise RulesFileError(f"{path}: {len(unknown)} problem(s)\n" + "\n".join(unknown))
     return config

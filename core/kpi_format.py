@@ -27,7 +27,17 @@ def format_value(kpi: str, value: float, registry: Registry = REGISTRY) -> str:
 
 
 def contributors_text(contributors: list[dict[str, object]], kpi: str, registry: Registry = REGISTRY) -> str:
-    """What drives a regression, in words: the Pareto head of defect codes, or the segments that moved most."""
+    """What drives a regression, in words: the Pareto head of defect codes, the segments that moved most, or (for a
+    leading KPI) how the outcome followed it in the place's history."""
+    if "lag_days" in contributors[0]:
+        h = contributors[0]
+        lag, pairs = int(h["lag_days"]), int(h["pairs"])  # type: ignore[call-overload]
+        return (
+            f"History here: {display_name(str(h['outcome_kpi']), registry).lower()} has followed "
+            f"{display_name(kpi, registry).lower()} by {lag} day{'s' if lag != 1 else ''} "
+            f"(r = {float(h['correlation']):.2f}, one-sided p = {float(h['p_value']):.3f} over {pairs} days, "  # type: ignore[arg-type]
+            f"worth about {float(h['effective_pairs']):.0f} independent ones, corrected for the lags tried)."  # type: ignore[arg-type]
+        )
     if "defect_code" in contributors[0]:
         codes = ", ".join(f"{c['defect_code']} {float(c['share']):.0%}" for c in contributors)  # type: ignore[arg-type]
         return f"Top defect codes that day: {codes}."

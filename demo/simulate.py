@@ -201,7 +201,9 @@ def _lms_day(where: DemoLocations, spec: DemoSpec, day: date, rng: np.random.Gen
                 {
                     **record,
                     "assignment_id": f"A-{employee}-{day:%Y%m%d}",
-                    "course_id": demo.COURSES[int(rng.integers(0, len(demo.COURSES)))],
+                    "course_id": demo._course_due(
+                        employee, (day - spec.start_date).days, int(rng.integers(0, len(demo.COURSES)))
+                    ),
                     "assigned_on": day.isoformat(),
                     "due_on": (day + timedelta(days=14)).isoformat(),
                     "completed_on": None,

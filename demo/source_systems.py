@@ -2,9 +2,12 @@
 
 The data tells one story a quality manager would recognise. On line ``S1-L2`` training lapses from
 ``TRAINING_LAPSE_START`` (on-time completion collapses), yield regresses from ``REGRESSION_START`` (solder
-defects triple on the SOLDER and TEST steps) and site S1's NPS dips from ``NPS_DIP_START``. Meanwhile on ``S2-L1``
-an assembly fixture wears from ``DRIFT_START``: its ASSY step's defect rate creeps up by ``DRIFT_PER_DAY`` a day,
-a slow drift the EWMA rule catches days before a Shewhart chart would. Each source also
+defects triple on the SOLDER and TEST steps) and site S1's NPS dips from ``NPS_DIP_START``. It has happened there
+before: a shorter lapse from ``EARLY_LAPSE_START`` was followed some three weeks later by a smaller yield dip from
+``EARLY_DIP_START``, so when the big lapse begins the line's history already says that its yield follows its
+training (the leading training alert). Meanwhile on ``S2-L1`` an assembly fixture wears from ``DRIFT_START``: its
+ASSY step's defect rate creeps up by ``DRIFT_PER_DAY`` a day, a slow drift the EWMA rule catches days before a
+Shewhart chart would. Each source also
 carries the bad records real sources produce: nulls, double-posted rows, out-of-range scores, a defective
 count above the inspected count, an unparseable file and a file that lacks a column.
 """
@@ -61,6 +64,13 @@ NPS_DIP_START = 80
 DRIFT_LINE, DRIFT_STEP = "S2-L1", "ASSY"
 DRIFT_START = 20
 DRIFT_PER_DAY = 0.025  # of the step's own rate: +25% after ten days, +150% after sixty
+# The earlier, shorter episode on the same line: recertifications missed, then SOLDER and TEST defectives up 60%.
+EARLY_LAPSE_START = -6
+EARLY_LAPSE_DAYS = 16
+EARLY_DIP_START = 17
+EARLY_DIP_DAYS = 18
+EARLY_DIP_FACTOR = 1.6
+LAPSE_MISSED = 0.9  # the share of the line's assignments falling due in a lapse that are missed
 UNPARSEABLE_FILE_DAY = 20
 MISSING_COLUMN_FILE_DAY = 45
 
@@ -160,6 +170,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     rng = np.random.default_rng(spec.seed)
     runs = _production_runs(spec, rng)
     defects = _defects(runs, spec, rng)
+    runs, defects = _with_earlier_dip(runs, defects, spec)
     runs = _with_bad_runs(runs, rng)
     defects = _with_bad_defects(defects)
     runs, defects = _with_late_changes(runs, defects, spec)
@@ -172,7 +183,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     finance_url = where.finance_url or where.qms_url.replace("qms.db", "finance.db")
     _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
-    assignments = _training_assignments(spec, rng)
+    assignments = _with_missed_recertifications(_training_assignments(spec, rng), spec)
     hr = _hr_exports(spec, rng)
     _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
     if where.improvements_file is not None:
@@ -336,6 +347,58 @@ def _defects(runs: pd.DataFrame, spec: DemoSpec, rng: np.random.Generator) -> pd
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _with_earlier_dip(runs: pd.DataFrame, defects: pd.DataFrame, spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The earlier yield dip on the story's line: SOLDER and TEST make ``EARLY_DIP_FACTOR`` times their defectives
+    for ``EARLY_DIP_DAYS`` days from ``EARLY_DIP_START``, the extra defects mostly solder bridges and cold joints.
+
+    Drawn from a stream of its own, so the rest of the data stays as it was."""
+    rng = np.random.default_rng([spec.seed, 3])
+    runs, defects = runs.copy(), defects.copy()
+    offsets = (pd.to_datetime(runs["production_date"]) - pd.Timestamp(spec.start_date)).dt.days
+    dipped = (
+        (runs["line_id"] == REGRESSION_LINE)
+        & runs["step_id"].isin(["SOLDER", "TEST"])
+        & offsets.between(EARLY_DIP_START, EARLY_DIP_START + EARLY_DIP_DAYS - 1)
+    )
+    extra_rows = []
+    counts = defects.set_index("defect_id")["defect_count"] if not defects.empty else pd.Series(dtype="int64")
+    for index in np.flatnonzero(dipped.to_numpy()):
+        run = runs.iloc[index]
+        base = _fraction_defective(str(run.line_id), str(run.step_id), 0)
+        extra = int(rng.binomial(int(run.units_first_pass), base * (EARLY_DIP_FACTOR - 1) / (1 - base)))
+        if not extra:
+            continue
+        reworked = int(rng.binomial(extra, 0.6))
+        label = runs.index[index]
+        runs.loc[label, "units_first_pass"] -= extra
+        runs.loc[label, "units_defective"] += extra
+        runs.loc[label, "units_reworked"] += reworked
+        runs.loc[label, "units_scrapped"] += extra - reworked
+        total = int(extra + rng.poisson(0.3 * extra))
+        for code, count in zip(DEFECT_CODES, rng.multinomial(total, REGRESSION_CODE_WEIGHTS), strict=True):
+            if not count:
+                continue
+            defect_id = f"{run.run_id}-{code}"
+            if defect_id in counts.index:
+                counts[defect_id] += int(count)
+            else:
+                extra_rows.append(
+                    {
+                        "defect_id": defect_id,
+                        "run_id": run.run_id,
+                        "defect_code": code,
+                        "defect_count": int(count),
+                        "recorded_at": run.finished_at,
+                        "updated_at": run.updated_at,
+                    }
+                )
+    if not defects.empty:
+        defects["defect_count"] = defects["defect_id"].map(counts).astype("int64")
+    if extra_rows:  # the same dtypes as the rest (an empty frame of objects would turn every column into objects)
+        defects = pd.concat([defects, pd.DataFrame(extra_rows).astype(defects.dtypes.to_dict())], ignore_index=True)
+    return runs, defects
 
 
 def _with_bad_runs(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -509,7 +572,7 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
                     "employee_id": employee_id,
                     "site_id": site_id,
                     "line_id": line_id,
-                    "course_id": COURSES[int(rng.integers(0, len(COURSES)))],
+                    "course_id": _course_due(employee_id, offset, int(rng.integers(0, len(COURSES)))),
                     "assigned_on": assigned_on.isoformat(),
                     "due_on": due_on.isoformat(),
                     "completed_on": completed_on.isoformat() if completed_on else None,
@@ -526,6 +589,45 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
     rows[80]["score"] = 130.0
     rows.append(dict(rows[120]))
     return rows
+
+
+def _with_missed_recertifications(rows: list[dict[str, object]], spec: DemoSpec) -> list[dict[str, object]]:
+    """The story's line misses most assignments falling due in its lapses (the earlier one from
+    ``EARLY_LAPSE_START``, the big one from ``TRAINING_LAPSE_START``): done only after the lapse, if at all, so
+    certificates expire and compliance falls. Drawn from a stream of its own, so the rest stays as it was."""
+    rng = np.random.default_rng([spec.seed, 4])
+    # (first due day, last due day + 1, a missed assignment is done this many days after the lapse: from, to)
+    lapses = (
+        (EARLY_LAPSE_START, EARLY_LAPSE_START + EARLY_LAPSE_DAYS, (5, 20)),  # caught up slowly
+        (TRAINING_LAPSE_START, REGRESSION_START + 5, (1, 6)),  # the refresher training catches up within days
+    )
+    for row in rows:
+        if row["line_id"] != REGRESSION_LINE or row["status"] == "exempt":
+            continue
+        due_offset = (date.fromisoformat(str(row["due_on"])) - spec.start_date).days
+        lapse = next(((end, catch_up) for start, end, catch_up in lapses if start <= due_offset < end), None)
+        if lapse is None or rng.random() >= LAPSE_MISSED:
+            continue
+        caught_up = spec.day(lapse[0] + int(rng.integers(*lapse[1])))
+        if caught_up > spec.end_date:
+            row.update(status="assigned", completed_on=None, score=None)
+            row["updated_at"] = f"{max(date.fromisoformat(str(row['assigned_on'])), spec.start_date)}T18:00:00"
+        else:
+            row.update(status="completed", completed_on=caught_up.isoformat(), score=float(rng.integers(62, 100)))
+            row["updated_at"] = f"{caught_up.isoformat()}T18:00:00"
+    return rows
+
+
+RECERTIFICATION_CYCLE = ("C-SOLDER", "C-SPC", "C-SAFETY", "C-SOLDER", "C-SPC", "C-5S")
+
+
+def _course_due(employee_id: str, offset: int, drawn: int) -> str:
+    """The course an assignment is for: the LMS schedules recertification, so every third assignment renews the
+    soldering certificate (valid 60 days) and the others cycle through the rest. ``drawn``, the course the demo once
+    drew at random, is still drawn so that everything drawn after it stays as it was."""
+    del drawn
+    step = (offset + HISTORY_DAYS) // 14 + int(employee_id[-2:])
+    return RECERTIFICATION_CYCLE[step % len(RECERTIFICATION_CYCLE)]
 
 
 HISTORY_DAYS = 190  # the LMS export reaches back half a year, so earlier completions count for compliance

@@ -30,7 +30,8 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
     ``channels`` finds the alert channels that are defined (only those get notifications queued). Returns the open
     episodes. Idempotent: a rerun on the same KPI tables changes nothing.
     """
-    from alerts.lifecycle import exclusions, reconcile, reconcile_incidents, replace_spc_points
+    from alerts.leading import line_relations
+    from alerts.lifecycle import exclusions, reconcile, reconcile_incidents, replace_spc_points, replace_training_leads
     from alerts.outbox import enqueue
     from alerts.regressions import find_regressions
     from core.alert_rules import load_rules
@@ -42,12 +43,14 @@ def check_regressions(pipeline_run_id: str, settings: Settings, channels: Channe
             kpi_daily_rows["kpi_date"] = pd.to_datetime(kpi_daily_rows["kpi_date"]).dt.date
             config = load_rules(settings.alert_rules)
             episodes, points = find_regressions(connection, kpi_daily_rows, config, exclusions(connection))
+            relations = line_relations(kpi_daily_rows, config.rules)
         configured = set(channels(config.channel_ids()))
         with engine.begin() as connection:
             now = ledger.utcnow()
             changes = reconcile(connection, episodes, now, pipeline_run_id)
             incidents = reconcile_incidents(connection, config.incidents.gap_days, now, pipeline_run_id)
             replace_spc_points(connection, points, now)
+            replace_training_leads(connection, relations, now)
             queued = enqueue(connection, config, settings.report_url, configured, now)
     open_episodes = [e for e in episodes if e.resolved_date is None]
     log_alerts(open_episodes, changes, queued, incidents)

@@ -189,6 +189,52 @@ select * from final
 """,
     ),
     View(
+        name="training_leads",
+        grain="one row per line, leading KPI and outcome KPI",
+        description="Training as a leading indicator: after how many days a line's outcome (yield) has followed its "
+        "training most closely over its history, and how strongly; where it is established, a fall of the line's "
+        "training raises the leading alert before the outcome falls.",
+        columns={
+            "site": "site id",
+            "line": "line id",
+            "leading_kpi": "the leading KPI's code (training compliance)",
+            "outcome_kpi": "the outcome KPI's code it leads",
+            "lag_days": "the lag (0-28 days) at which the outcome followed most closely; NULL: no relation in the "
+            "expected direction",
+            "correlation": "Pearson's r of the leading value lag_days before each outcome day with that day's outcome",
+            "p_value": "one-sided, on the effective number of pairs (autocorrelation discounted), times the lags tried",
+            "pair_count": "the outcome days paired with a leading value at that lag",
+            "effective_pairs": "the pairs' worth of independent information (Bretherton et al. 1999)",
+            "is_established": "strong and significant enough for the rule to alert on it",
+            "as_of": "the last day of the history it was estimated from",
+            "computed_at": "when it was computed (UTC)",
+        },
+        sql="""
+with source as (
+    select * from training_lead
+),
+
+final as (
+    select
+        site_id as site,
+        line_id as line,
+        kpi as leading_kpi,
+        outcome_kpi,
+        lag_days,
+        correlation,
+        p_value,
+        pair_count,
+        effective_pairs,
+        is_established,
+        as_of,
+        computed_at
+    from source
+)
+
+select * from final
+""",
+    ),
+    View(
         name="defect_pareto_daily",
         grain="one row per production day, site, line, process step and defect code",
         description="Defects by code where and when they were booked: the Pareto of any scope and period.",

@@ -108,6 +108,10 @@ TABLE_DOCS: dict[str, tuple[str, str]] = {
         "one row per product, process step, characteristic and month",
         "Process capability (Cp, Cpk, Cpm, Pp, Ppk) against the specification limits of QP_CAPABILITY_SPECS.",
     ),
+    "training_lead": (
+        "one row per line, leading KPI and outcome KPI",
+        "How closely a line's outcome has followed its training, and after how many days (the leading alert's basis).",
+    ),
     "alembic_version": ("one row", "The schema revision the warehouse is at."),
 }
 

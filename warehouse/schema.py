@@ -574,6 +574,25 @@ process_capability = Table(
     Column("computed_at", DateTime, nullable=False),
 )
 
+# Training as a leading indicator: per line and leading rule, the lag at which the outcome KPI follows the leading
+# one most closely over the line's whole history (transforms/leading.py), rebuilt by every alert check.
+training_lead = Table(
+    "training_lead",
+    metadata,
+    Column("site_id", String(40), nullable=False),
+    Column("line_id", String(40), primary_key=True),
+    Column("kpi", String(40), primary_key=True),
+    Column("outcome_kpi", String(40), primary_key=True),
+    Column("lag_days", Integer),  # NULL: no relation in the expected direction
+    Column("correlation", Float),
+    Column("p_value", Float),
+    Column("pair_count", Integer),
+    Column("effective_pairs", Float),
+    Column("is_established", Boolean, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+)
+
 
 def _bytewise_strings_on_postgresql() -> None:
     """Every string column compares bytewise, on PostgreSQL too (``core.dialect.bytewise`` says why)."""

@@ -143,7 +143,10 @@ def test_filtering_by_line_redraws_the_charts_and_shows_the_injected_regression(
         .query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE and status == 'open'")
         .itertuples()
     )
-    assert len(flagged["x"]) == alert.days_adverse and min(flagged["x"]) == str(alert.since_date)[:10]
+    # The line's earlier, smaller dip is flagged on the same chart; this alert's points are those from its first day.
+    began = str(alert.since_date)[:10]
+    current = [day for day in flagged["x"] if day >= began]
+    assert len(current) == alert.days_adverse and min(current) == began and len(flagged["x"]) > len(current)
     pareto = visit.plot_data("#pareto")
     assert pareto != pareto_all
     assert set(pareto[0]["x"][:2]) <= {"SOLDER_BRIDGE", "COLD_JOINT"}

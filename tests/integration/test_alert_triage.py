@@ -28,7 +28,10 @@ def test_an_alert_is_triaged_from_the_cli_and_its_response_is_measured(settings,
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
     alerts = read_table(settings, "alert")
-    regression = alerts[(alerts.rule_name == "line_fraction_defective") & (alerts.line_id == "S1-L2")].iloc[0]
+    # The regression's open alert (the line's earlier, smaller dip left resolved ones beside it).
+    regression = alerts[
+        (alerts.rule_name == "line_fraction_defective") & (alerts.line_id == "S1-L2") & (alerts.status == "open")
+    ].iloc[0]
     alert_id = str(regression.alert_id)
     prefix = alert_id[:8]
 

@@ -107,3 +107,52 @@ def test_drift_rules_take_their_own_settings_with_defaults_and_refuse_the_others
     ):
         with pytest.raises(RulesFileError, match=re.escape(complaint)):
             load_rules(_write(tmp_path, ROUTES + "rules:\n  - " + rule % (method, extra)))
+
+
+def test_a_leading_rule_names_what_it_leads_and_its_mistakes_are_named(tmp_path):
+    config = load_rules()
+    [leading] = [r for r in config.rules if r.method == "leading"]
+    assert (leading.kpi, leading.leads) == ("training_compliance", "fpy")
+    assert (leading.scope, leading.severity) == ("line", "info")
+    assert leading.max_lag_days == 28 and 0 < leading.min_correlation <= 1 and 0 < leading.max_p_value <= 0.05
+
+    base = "{name: %s, kpi: training_compliance, scope: line, method: leading, adverse: down, severity: critical"
+    path = _write(
+        tmp_path,
+        ROUTES
+        + "rules:\n"
+        + "\n".join(
+            f"  - {base % name}{extra}}}"
+            for name, extra in (
+                ("no_outcome", ", points: 0.15"),
+                ("no_points", ", leads: fpy"),
+                ("itself", ", leads: training_compliance, points: 0.15"),
+                ("too_far", ", leads: fpy, points: 0.15, max_lag_days: 60"),
+                ("no_strength", ", leads: fpy, points: 0.15, min_correlation: 0"),
+            )
+        )
+        + "\n  - {name: drop_leads, kpi: nps, scope: site, method: drop, adverse: down, points: 20, leads: fpy, "
+        + "severity: critical}\n"
+        + "  - {name: upward, kpi: training_compliance, scope: line, method: leading, adverse: up, leads: fpy, "
+        + "points: 0.1, severity: critical}\n"
+        + "  - {name: site_wide, kpi: training_compliance, scope: site, method: leading, adverse: down, leads: fpy, "
+        + "points: 0.1, severity: critical}\n",
+    )
+    with pytest.raises(RulesFileError) as error:
+        load_rules(path)
+    message = str(error.value)
+    assert "8 problem(s)" in message
+    assert "rule no_outcome" in message and "method leading needs `leads`" in message
+    assert "rule no_points" in message and "method leading needs `points`" in message
+    assert "rule itself" in message and "a KPI cannot lead itself" in message
+    assert "rule too_far, field max_lag_days" in message and "less than or equal to 28" in message
+    assert "rule no_strength, field min_correlation" in message
+    assert "rule drop_leads" in message and "`leads` applies to method leading only" in message
+    assert "rule upward" in message and "`adverse` must be down" in message
+    assert "rule site_wide" in message and "`scope` must be line" in message
+    unknown = _write(
+        tmp_path,
+        ROUTES + f"rules:\n  - {base % 'typo'}, leads: fyp, points: 0.1}}\n",
+    )
+    with pytest.raises(RulesFileError, match="rule typo: `leads` names an unknown KPI 'fyp'"):
+        load_rules(unknown, known_kpis={"fpy", "training_compliance"})
