@@ -89,11 +89,9 @@ def test_an_alert_resolves_after_the_line_recovers_and_its_incident_says_so(sett
         monkeypatch.setenv("AIRFLOW_CONN_QP_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.port}/hook")
         run_chain(settings)
         send_notifications(settings, configured_channels)
-        # The yield regression's post (the line's training alerts, info, go to the webhook too).
+        # The digest of the incident the yield regression belongs to (its title names the member alerts).
         [regression] = [
-            r["json"]
-            for r in hook.requests
-            if REGRESSION_LINE in r["json"]["subject"] and r["json"]["subject"].startswith("Fraction defective")
+            r["json"] for r in hook.requests if f"fraction defective on {REGRESSION_LINE}" in r["json"]["subject"]
         ]
         # The line recovers for its last five days (three calm days resolve an alert by default).
         engine = engine_for(settings.warehouse_url)
