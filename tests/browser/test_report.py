@@ -130,14 +130,20 @@ def test_filtering_by_line_redraws_the_charts_and_shows_the_injected_regression(
     settings, path = report
     visit = Visit(browser, path.as_uri())
     pareto_all = visit.plot_data("#pareto")
-    assert len(visit.page.query_selector_all(".control-chart")) == 6
+    # One chart per line and chart rule at line scope: the fraction defective p-chart and the DPU chart.
+    charts = visit.page.query_selector_all(".control-chart")
+    assert len(charts) == 12 and {c.get_attribute("data-rule") for c in charts} == {
+        "line_fraction_defective",
+        "line_defects_per_unit",
+    }
 
     visit.page.select_option("#period-filter", "7")
     visit.page.select_option("#line-filter", REGRESSION_LINE)
 
-    [chart] = visit.page.query_selector_all(".control-chart")
-    assert chart.get_attribute("data-line") == REGRESSION_LINE
-    flagged = next(t for t in visit.plot_data(".control-chart") if t["name"] == "flagged")
+    charts = visit.page.query_selector_all(".control-chart")
+    assert len(charts) == 2 and {c.get_attribute("data-line") for c in charts} == {REGRESSION_LINE}
+    yield_chart = '.control-chart[data-rule="line_fraction_defective"]'
+    flagged = next(t for t in visit.plot_data(yield_chart) if t["name"] == "flagged")
     [alert] = (
         read_table(settings, "alert")
         .query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE and status == 'open'")
