@@ -275,11 +275,14 @@ def _worst_first(a: Mapping[str, object]) -> tuple[int, str, str]:
     return severity_rank(str(a["severity"])), str(a["since_date"]), str(a["alert_id"])
 
 
-def _row(notification_id: str, event: str, note: Notification, channel: str, now: datetime) -> dict[str, object]:
+def _row(
+    notification_id: str, event: str, note: Notification, channel: str, now: datetime, alert_id: str | None = None
+) -> dict[str, object]:
+    """One outbox row: ``alert_id`` is what it announces (an incident's id by default)."""
     return {
         "notification_id": notification_id,
         "alert_kind": note.kind,
-        "alert_id": note.facts["Incident"],
+        "alert_id": note.facts["Incident"] if alert_id is None else alert_id,
         "event": event,
         "channel": channel,
         "severity": note.severity,
@@ -302,18 +305,7 @@ def enqueue_notification(
     queued = select(notification.c.notification_id).where(notification.c.notification_id.in_(list(ids.values())))
     known = set(connection.scalars(queued))
     rows = [
-        {
-            "notification_id": notification_id,
-            "alert_kind": note.kind,
-            "alert_id": note.key,
-            "event": event,
-            "channel": channel,
-            "severity": note.severity,
-            "payload": json.dumps(note.as_json()),
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-        }
+        _row(notification_id, event, note, channel, now, alert_id=note.key)
         for channel, notification_id in ids.items()
         if notification_id not in known
     ]
