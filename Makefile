@@ -58,9 +58,10 @@ airflow: install
 	sh -c '$(BIN)/qp demo-api --port 8765 & trap "kill $$!" EXIT INT TERM; $(BIN)/airflow standalone'
 
 # One pytest worker per core (most tests wait on databases, Airflow and subprocesses): TEST_WORKERS=0 runs in one.
+# The slowest tests are listed at the end: where the CI time goes.
 TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation,
 # the delete reconciliation.

@@ -77,6 +77,27 @@ class Episode:
         return hashlib.sha256(f"{self.fingerprint}|{self.since_date}".encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class DailySeries:
+    """One place's judged series as arrays: a rule reads a few of its points per judged day."""
+
+    kpi_date: list[object]  # as given: the judged rows carry the caller's dates
+    dates: np.ndarray  # datetime64, for the day arithmetic of baselines and windows
+    value: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray
+
+    @classmethod
+    def of(cls, days: pd.DataFrame) -> DailySeries:
+        return cls(
+            days["kpi_date"].tolist(),
+            pd.to_datetime(days["kpi_date"]).to_numpy(),
+            days["value"].to_numpy(dtype="float64"),
+            days["numerator"].to_numpy(dtype="float64"),
+            days["denominator"].to_numpy(dtype="float64"),
+        )
+
+
 def judge_series(series: pd.DataFrame, rule: Rule, excluded_days: frozenset[date] = frozenset()) -> pd.DataFrame:
     """Judge one place's daily series (``kpi_date``, ``numerator``, ``denominator``, ``value``) by ``rule``.
 
@@ -85,27 +106,27 @@ def judge_series(series: pd.DataFrame, rule: Rule, excluded_days: frozenset[date
     side, which keeps the day out of later baselines). Days without enough baseline are not judged.
     ``excluded_days`` (taken out by hand, ``qp alerts exclude``) are judged but never enter a later baseline.
     """
-    days = series.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
+    frame = series.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
     if rule.window_days > 1:
-        days = _pooled_over(days, rule.window_days)
+        frame = _pooled_over(frame, rule.window_days)
     if rule.method in COUNT_CHARTS:
-        days = days[days["denominator"] > 0].reset_index(drop=True)
-    dates = pd.to_datetime(days["kpi_date"]).to_numpy()
-    excluded = np.zeros(len(days), dtype=bool)
+        frame = frame[frame["denominator"] > 0].reset_index(drop=True)
+    days = DailySeries.of(frame)
+    excluded = np.zeros(len(frame), dtype=bool)
     if excluded_days:
-        excluded = np.array(pd.to_datetime(days["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)  # writable
+        excluded = np.array(pd.to_datetime(frame["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)  # writable
     judged = []
-    for i in range(len(days)):
+    for i in range(len(frame)):
         if rule.method == "target":
-            judged.append(_judge_target(days.iloc[i], rule))
+            judged.append(_judge_target(days, i, rule))
             continue
         # A drift chart sums the last DRIFT_WINDOW_DAYS against the baseline before them: a trailing baseline that
         # took in the drifting days would drift with them.
-        baseline = _baseline(dates, excluded, i, rule, DRIFT_WINDOW_DAYS if rule.method in DRIFT_CHARTS else 0)
+        baseline = _baseline(days.dates, excluded, i, rule, DRIFT_WINDOW_DAYS if rule.method in DRIFT_CHARTS else 0)
         if baseline is None:
             continue
         if rule.method in CHARTS:
-            row = _judge_chart(days, baseline, i, rule, _history(dates, excluded, i))
+            row = _judge_chart(days, baseline, i, rule, _history(days.dates, excluded, i))
         else:
             row = (_judge_drift if rule.method in DRIFT_CHARTS else _judge_drop)(days, baseline, i, rule)
         excluded[i] = excluded[i] or row["beyond"] or row["adverse"]
@@ -147,26 +168,24 @@ def _history(dates: np.ndarray, excluded: np.ndarray, i: int) -> np.ndarray:
     return earlier[dates[earlier] >= dates[i] - np.timedelta64(DISPERSION_HISTORY_DAYS, "D")]
 
 
-def _judge_chart(
-    days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule, history: np.ndarray
-) -> dict[str, object]:
+def _judge_chart(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule, history: np.ndarray) -> dict[str, object]:
     # The chart over the baseline days followed by the last points up to day i: the baseline sets the limits,
     # and the trailing points are what the run rules look at.
     longest = NELSON_RUN_LENGTH if any(r.startswith("nelson_") for r in rule.rules) else RUN_LENGTH
     window = np.arange(max(0, i - longest + 1), i + 1)
-    points = days.iloc[np.concatenate([baseline, window])]
+    points = np.concatenate([baseline, window])
     mask = np.arange(len(points)) < len(baseline)
-    counts, sizes = points["numerator"], points["denominator"]
+    counts, sizes = days.numerator[points], days.denominator[points]
     if rule.method in ("laney_p", "laney_u"):
         kind = "p" if rule.method == "laney_p" else "u"
-        past = days.iloc[history]
-        chart = _laney_where_needed(counts, sizes, mask, kind, past["numerator"], past["denominator"])
+        past = (days.numerator[history], days.denominator[history])
+        chart = _laney_where_needed(counts, sizes, mask, kind, *past)
     elif rule.method == "p_chart":
         chart = p_chart(counts, sizes, baseline=mask)
     elif rule.method == "u_chart":
         chart = u_chart(counts, sizes, baseline=mask)
     else:
-        chart, _ = imr_chart(points["value"], baseline=mask)
+        chart, _ = imr_chart(days.value[points], baseline=mask)
     recent = chart.iloc[len(baseline) :]
     side = "above" if rule.adverse == "up" else "below"
     # A chart with probability limits is read on its points' normal scores (centre 0, sigma 1).
@@ -179,13 +198,18 @@ def _judge_chart(
         flags |= nelson(values, centre, sigma, side=side).iloc[-1].to_dict()
     fired = next((r for r in rule.rules if bool(flags[r])), "")
     today = recent.iloc[-1]
-    value, centre, lower, upper = float(days.iloc[i]["value"]), *(float(today[c]) for c in ("cl", "lcl", "ucl"))
+    value, centre, lower, upper = float(days.value[i]), *(float(today[c]) for c in ("cl", "lcl", "ucl"))
     words = f"{fired}: {RULE_WORDS[fired]}" if fired else ""
     return _row(days, i, value, centre, lower, upper, words, bool(fired), bool(today["out_of_control"]))
 
 
 def _laney_where_needed(
-    counts: pd.Series, sizes: pd.Series, mask: np.ndarray, kind: str, past_counts: pd.Series, past_sizes: pd.Series
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    mask: np.ndarray,
+    kind: str,
+    past_counts: np.ndarray,
+    past_sizes: np.ndarray,
 ) -> pd.DataFrame:
     """Laney's p' (u') chart where the place's recent history is over- or underdispersed, else the p- (u-) chart with
     probability limits.
@@ -205,7 +229,7 @@ def _laney_where_needed(
     return (probability_p_chart if kind == "p" else probability_u_chart)(counts, sizes, baseline=mask)
 
 
-def _judge_drift(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+def _judge_drift(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
     """An EWMA or CUSUM of the daily values over the baseline and the ``DRIFT_WINDOW_DAYS`` after it up to day ``i``,
     in time order; target and sigma from the baseline (its mean and MR-bar / 1.128).
 
@@ -214,12 +238,9 @@ def _judge_drift(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
     days since C+ left 0) against the mean that would signal over a run that long (target + K + H / N+), which it
     exceeds exactly when C+ exceeds H.
     """
-    recent = np.flatnonzero(
-        pd.to_datetime(days["kpi_date"]).to_numpy()[: i + 1]
-        > pd.Timestamp(days.iloc[i]["kpi_date"]).to_datetime64() - np.timedelta64(DRIFT_WINDOW_DAYS, "D")
-    )
+    recent = np.flatnonzero(days.dates[: i + 1] > days.dates[i] - np.timedelta64(DRIFT_WINDOW_DAYS, "D"))
     order = np.union1d(baseline, recent)
-    values = days["value"].to_numpy(dtype="float64")[order]
+    values = days.value[order]
     mask = np.isin(order, baseline)
     up = rule.adverse == "up"
     try:
@@ -228,7 +249,7 @@ def _judge_drift(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -
         else:
             chart = cusum_chart(values, k=rule.cusum_k or 0.5, h=rule.cusum_h or 5.0, baseline=mask)
     except ValueError:  # a baseline without variation has no sigma: nothing to judge a drift against
-        return _row(days, i, float(days.iloc[i]["value"]), float("nan"), float("nan"), float("nan"), "", False)
+        return _row(days, i, float(days.value[i]), float("nan"), float("nan"), float("nan"), "", False)
     today = chart.iloc[-1]
     if rule.method == "ewma":
         value, centre, lower, upper = (float(today[c]) for c in ("ewma", "cl", "lcl", "ucl"))
@@ -262,7 +283,7 @@ def _run_length(sums: np.ndarray) -> int:
 
 
 def _row(
-    days: pd.DataFrame,
+    days: DailySeries,
     i: int,
     value: float,
     centre: float,
@@ -273,45 +294,36 @@ def _row(
     beyond: bool | None = None,
 ) -> dict[str, object]:
     return {
-        "kpi_date": days.iloc[i]["kpi_date"],
+        "kpi_date": days.kpi_date[i],
         "value": value,
         "centre": centre,
         "lower": lower,
         "upper": upper,
-        "sample_size": float(days.iloc[i]["denominator"]),
+        "sample_size": float(days.denominator[i]),
         "fired": fired,
         "adverse": adverse,
         "beyond": adverse if beyond is None else beyond,
     }
 
 
-def _judge_drop(days: pd.DataFrame, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
-    base = days.iloc[baseline]
-    weights = base["denominator"].where(base["denominator"] > 0, 1.0)
-    mean = float(np.average(base["value"], weights=weights))  # pooled, for ratio KPIs: never a plain mean of ratios
-    value = float(days.iloc[i]["value"])
+def _judge_drop(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule) -> dict[str, object]:
+    weights = np.where(days.denominator[baseline] > 0, days.denominator[baseline], 1.0)
+    # Pooled, for ratio KPIs: never a plain mean of ratios.
+    mean = float(np.average(days.value[baseline], weights=weights))
+    value = float(days.value[i])
     allowed = float(rule.points or 0)
     adverse = value < mean - allowed if rule.adverse == "down" else value > mean + allowed
     fired = f"a drop of more than {format_amount(rule.kpi, allowed)} against the trailing baseline"
     return _row(days, i, value, mean, mean - allowed, mean + allowed, fired if adverse else "", adverse)
 
 
-def _judge_target(day: pd.Series, rule: Rule) -> dict[str, object]:
-    value, target = float(day["value"]), float(rule.target or 0.0)
+def _judge_target(days: DailySeries, i: int, rule: Rule) -> dict[str, object]:
+    value, target = float(days.value[i]), float(rule.target or 0.0)
     adverse = value < target if rule.adverse == "down" else value > target
-    return {
-        "kpi_date": day["kpi_date"],
-        "value": value,
-        "centre": target,
-        "lower": target,
-        "upper": target,
-        "sample_size": float(day["denominator"]),
-        "fired": f"{'below' if rule.adverse == 'down' else 'above'} the target {format_value(rule.kpi, target)}"
-        if adverse
-        else "",
-        "adverse": adverse,
-        "beyond": False,  # a target has no baseline to keep clean
-    }
+    side = "below" if rule.adverse == "down" else "above"
+    fired = f"{side} the target {format_value(rule.kpi, target)}" if adverse else ""
+    # A target has no baseline to keep clean: its days are never "beyond".
+    return _row(days, i, value, target, target, target, fired, adverse, beyond=False)
 
 
 def episodes_of(judged: pd.DataFrame, rule: Rule, place: tuple[str, str, str]) -> list[Episode]:

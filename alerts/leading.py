@@ -16,7 +16,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from alerts.evaluate import JUDGED_COLUMNS, PLACE_COLUMNS, Episode, _baseline, _judge_drop, episodes_of
+from alerts.evaluate import (
+    JUDGED_COLUMNS,
+    PLACE_COLUMNS,
+    DailySeries,
+    Episode,
+    _baseline,
+    _judge_drop,
+    episodes_of,
+)
 from core.alert_rules import Rule
 from core.kpi_format import display_name, format_value
 from core.kpi_registry import REGISTRY
@@ -82,6 +90,7 @@ def judge_leading(
     dates = pd.to_datetime(days["kpi_date"]).to_numpy()
     excluded = np.array(pd.to_datetime(days["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)
     history = pd.Series(days["value"].to_numpy(dtype="float64"), index=pd.to_datetime(days["kpi_date"]))
+    series = DailySeries.of(days)
     judged = []
     opened_by: LaggedRelation | None = None  # the relation an open fall was raised on: it holds while the fall lasts
     calm = 0
@@ -89,7 +98,7 @@ def judge_leading(
         baseline = _baseline(dates, excluded, i, rule)
         if baseline is None:
             continue
-        row = _judge_drop(days, baseline, i, rule)
+        row = _judge_drop(series, baseline, i, rule)
         if row["adverse"]:
             calm = 0
             if opened_by is None:  # a new fall: does the line's history before this day say the outcome follows?

@@ -48,19 +48,20 @@ def baseline_mask(baseline: Baseline, points: int) -> np.ndarray:
     return mask
 
 
-def _chart(value: Any, cl: Any, sigma: Any, lcl: Any, ucl: Any, index: Any = None) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "value": np.asarray(value, dtype="float64"),
-            "cl": np.broadcast_to(np.asarray(cl, dtype="float64"), np.shape(value)),
-            "ucl": np.broadcast_to(np.asarray(ucl, dtype="float64"), np.shape(value)),
-            "lcl": np.broadcast_to(np.asarray(lcl, dtype="float64"), np.shape(value)),
-            "sigma": np.broadcast_to(np.asarray(sigma, dtype="float64"), np.shape(value)),
-        },
-        index=index,
-    )
-    frame["out_of_control"] = (frame["value"] > frame["ucl"]) | (frame["value"] < frame["lcl"])
-    return frame
+def _chart(
+    value: Any, cl: Any, sigma: Any, lcl: Any, ucl: Any, index: Any = None, out_of_control: Any = None, **extra: Any
+) -> pd.DataFrame:
+    """One row per point: ``value``, ``cl``, ``ucl``, ``lcl``, ``sigma``, ``out_of_control`` (strictly beyond a limit
+    unless given), then the chart's ``extra`` columns. Built in one step: charts are drawn once per judged day."""
+    shape = np.shape(value)
+    columns: dict[str, Any] = {"value": np.asarray(value, dtype="float64")}
+    for name, column in (("cl", cl), ("ucl", ucl), ("lcl", lcl), ("sigma", sigma)):
+        columns[name] = np.broadcast_to(np.asarray(column, dtype="float64"), shape)
+    if out_of_control is None:
+        out_of_control = (columns["value"] > columns["ucl"]) | (columns["value"] < columns["lcl"])
+    columns["out_of_control"] = np.asarray(out_of_control, dtype=bool)
+    columns.update({name: np.broadcast_to(np.asarray(column), shape) for name, column in extra.items()})
+    return pd.DataFrame(columns, index=index)
 
 
 def _index_of(data: Any) -> Any:
@@ -212,15 +213,19 @@ def western_electric(values: Any, center: Any, sigma: Any, side: str = "both") -
 def _k_of_m(beyond: np.ndarray, k: int, m: int) -> np.ndarray:
     """Points beyond the zone that complete k of the last m points (this one included) beyond it. The window must
     be full (KPIS.md): nothing is flagged before the m-th point of the series."""
-    count = pd.Series(beyond.astype("int64")).rolling(m, min_periods=m).sum().to_numpy()
+    if not len(beyond):
+        return beyond
+    count = np.convolve(beyond.astype("int64"), np.ones(m, dtype="int64"))[: len(beyond)]
+    count[: m - 1] = 0
     return beyond & (count >= k)
 
 
 def _run(side: np.ndarray, length: int) -> np.ndarray:
     """Points that are the ``length``-th or later of consecutive points on one side."""
-    # Each point off the side starts a new group; the running count within a group is the streak.
-    streak = pd.Series(side.astype("int64")).groupby(np.cumsum(~side)).cumsum().to_numpy()
-    return streak >= length
+    # The streak at a point is its distance from the last point off the side (-1 before the series).
+    position = np.arange(len(side))
+    last_off = np.maximum.accumulate(np.where(side, -1, position)) if len(side) else position
+    return position - last_off >= length
 
 
 def rule_1_beyond_limits(values: Any, lower: Any, upper: Any) -> Any:
@@ -292,17 +297,16 @@ def _laney(counts: Any, sizes: Any, baseline: Baseline, kind: str, sigma_z: floa
         raise ValueError(f"sigma_z must be positive, not {sigma_z}")
     sigma = std.sigma_i * sigma_z
     cap = 1.0 if kind == "p" else None
-    frame = _chart(
+    return _chart(
         std.ratio,
         std.centre,
         sigma,
         np.clip(std.centre - 3 * sigma, 0, None),
         np.clip(std.centre + 3 * sigma, None, cap),
         _index_of(counts),
+        z=std.z,
+        sigma_z=sigma_z,
     )
-    frame["z"] = std.z
-    frame["sigma_z"] = sigma_z
-    return frame
 
 
 def laney_p_chart(
@@ -327,20 +331,25 @@ def laney_u_chart(defects: Any, units: Any, baseline: Baseline = None, sigma_z: 
 THREE_SIGMA_TAIL = float(stats.norm.sf(3.0))
 
 
-def _probability_chart(counts: np.ndarray, sizes: np.ndarray, model: Any, centre: float, index: Any) -> pd.DataFrame:
+def _probability_chart(
+    counts: np.ndarray, sizes: np.ndarray, distribution: Any, shape: tuple[Any, ...], centre: float, index: Any
+) -> pd.DataFrame:
+    # The distribution is called with its shape parameters, not frozen: freezing builds a distribution per call, and
+    # a rule draws this chart once per judged day.
     ratio = counts / sizes
     x = np.rint(counts)
     # Each point's tail probability under the model, as a normal score: above the centre the chance of a count at
     # least this high, below it of one at most this low. The run rules read it on a chart with centre 0 and sigma 1.
-    upper = stats.norm.isf(np.clip(model.sf(x - 1), 1e-300, 1.0))
-    lower = stats.norm.ppf(np.clip(model.cdf(x), 1e-300, 1.0))
+    upper = stats.norm.isf(np.clip(distribution.sf(x - 1, *shape), 1e-300, 1.0))
+    lower = stats.norm.ppf(np.clip(distribution.cdf(x, *shape), 1e-300, 1.0))
     score = np.where(upper > 0, upper, np.where(lower < 0, lower, 0.0))
-    ucl, lcl = model.isf(THREE_SIGMA_TAIL) / sizes, model.ppf(THREE_SIGMA_TAIL) / sizes
-    frame = _chart(ratio, centre, np.sqrt(model.var()) / sizes, lcl, ucl, index)
+    ucl = distribution.isf(THREE_SIGMA_TAIL, *shape) / sizes
+    lcl = distribution.ppf(THREE_SIGMA_TAIL, *shape) / sizes
+    sigma = np.sqrt(distribution.var(*shape)) / sizes
     # Strictly beyond a limit is the same as a tail probability under 3 sigma's: the limits are attainable counts.
-    frame["out_of_control"] = (ratio > ucl) | (ratio < lcl)
-    frame["normal_score"] = score
-    return frame
+    return _chart(
+        ratio, centre, sigma, lcl, ucl, index, out_of_control=(ratio > ucl) | (ratio < lcl), normal_score=score
+    )
 
 
 def probability_p_chart(defective: Any, inspected: Any, baseline: Baseline = None) -> pd.DataFrame:
@@ -355,8 +364,8 @@ def probability_p_chart(defective: Any, inspected: Any, baseline: Baseline = Non
     d, n = _counts_and_sizes(defective, inspected, "p-chart")
     mask = baseline_mask(baseline, len(d))
     p_bar = float(d[mask].sum() / n[mask].sum())
-    model = stats.binom(np.rint(n).astype("int64"), p_bar)
-    return _probability_chart(d, n, model, p_bar, _index_of(defective))
+    shape = (np.rint(n).astype("int64"), p_bar)
+    return _probability_chart(d, n, stats.binom, shape, p_bar, _index_of(defective))
 
 
 def probability_u_chart(defects: Any, units: Any, baseline: Baseline = None) -> pd.DataFrame:
@@ -364,7 +373,7 @@ def probability_u_chart(defects: Any, units: Any, baseline: Baseline = None) -> 
     c, n = _counts_and_sizes(defects, units, "u-chart")
     mask = baseline_mask(baseline, len(c))
     u_bar = float(c[mask].sum() / n[mask].sum())
-    return _probability_chart(c, n, stats.poisson(u_bar * n), u_bar, _index_of(defects))
+    return _probability_chart(c, n, stats.poisson, (u_bar * n,), u_bar, _index_of(defects))
 
 
 @dataclass(frozen=True)
@@ -471,10 +480,7 @@ def ewma_chart(
             z[j] = current
         steps[j] = i
     spread = s * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * steps)))
-    frame = _chart(z, centre, spread, centre - L * spread, centre + L * spread, _index_of(values))
-    frame["ewma"] = z
-    frame["observation"] = x
-    return frame
+    return _chart(z, centre, spread, centre - L * spread, centre + L * spread, _index_of(values), ewma=z, observation=x)
 
 
 def cusum_chart(
@@ -509,14 +515,21 @@ def cusum_chart(
             c_minus = max(0.0, (centre - allowance) - observation + c_minus)
             upper[j], lower[j] = c_plus, c_minus
     value = np.where(upper >= lower, upper, -lower)
-    frame = _chart(value, 0.0, s, -interval, interval, _index_of(values))
-    frame["c_plus"] = upper
-    frame["c_minus"] = lower
-    frame["signal_upper"] = upper > interval
-    frame["signal_lower"] = lower > interval
-    frame["out_of_control"] = frame["signal_upper"] | frame["signal_lower"]
-    frame["observation"] = x
-    return frame
+    signal_upper, signal_lower = upper > interval, lower > interval
+    return _chart(
+        value,
+        0.0,
+        s,
+        -interval,
+        interval,
+        _index_of(values),
+        out_of_control=signal_upper | signal_lower,
+        c_plus=upper,
+        c_minus=lower,
+        signal_upper=signal_upper,
+        signal_lower=signal_lower,
+        observation=x,
+    )
 
 
 @dataclass(frozen=True)
