@@ -12,8 +12,13 @@ Sources (data and expected values are the publications' own, to their rounding, 
 - R qcc ``process.capability`` on ``pistonrings[1:25]`` (spec 73.95/74.05 and variants), as reproduced to four
   significant digits by the mistat package's comparison tests (gedeck/mistat, src/mistat/qcc/tests/
   test_processCapability.py): Cp 1.703, Cp_l 1.743, Cp_u 1.663, Cp_k 1.663, Cpm 1.691, StdDev 0.009785039.
-- Minitab, "Methods and formulas for Laney P' Chart" (sigma_z = MR-bar / 1.128 of the z-scores); no published Laney
-  example with its data and printed sigma_z could be found, so the p' and u' tests are hand-worked (see there).
+- Minitab, "Methods and formulas for Laney P' Chart" (sigma_z = MR-bar / 1.128 of the z-scores), and hand-worked p'
+  and u' cases (see there).
+- Mohammed, Panesar, Laney and Wilson (2013), BMJ Qual Saf 22: the weekly share of NHS England's A&E patients seen
+  within 4 hours, 20 weeks of about 280,000 attendances, as shipped in R qicharts2 (``nhs_accidents``, data/
+  nhs_accidents.rda; the same table is printed in Anhoej's "SPC for Health Care" book). The qicharts2 vignette,
+  "Prime charts for count data with very large sample sizes", labels its charts of these data (decimals = 3, the
+  last week's limits): P' chart CL 95.290%, UCL 96.582%, LCL 93.997%; P chart UCL 95.411%, LCL 95.169%.
 - Lane, D. M., HyperStat Online, "Tests of differences between proportions": 73 of 85 vs 43 of 82, z = 4.69.
 - Wikipedia, "Welch's t-test", Example 1 (two samples of 15): t = -2.46, df = 24.9, p = 0.021 (the same data and
   p = 0.021 in Microsoft's Kusto ``welch_test`` documentation).
@@ -351,6 +356,34 @@ def test_laney_p_chart_hand_worked() -> None:
     # Laney's point: the same fractions from subgroups a tenth the size give the same p' limits (sigma_z absorbs it).
     smaller = laney_p_chart([d // 10 for d in defective], [n // 10 for n in inspected])
     assert smaller[["ucl", "lcl"]].to_numpy() == pytest.approx(chart[["ucl", "lcl"]].to_numpy())
+
+
+# Mohammed et al. (2013) via qicharts2's ``nhs_accidents``: week, patients seen within 4 hours, attendances.
+NHS_ACCIDENTS = [
+    (1, 266501, 280443), (2, 264225, 276823), (3, 276532, 291681), (4, 281461, 296155), (5, 269071, 282343),
+    (6, 261215, 275888), (7, 270409, 283867), (8, 279778, 295251), (9, 270483, 284468), (10, 270320, 282529),
+    (11, 267923, 279618), (12, 271478, 283932), (13, 255353, 266629), (14, 256820, 268091), (15, 261835, 276803),
+    (16, 259144, 271578), (17, 255910, 266005), (18, 260863, 273520), (19, 264465, 278574), (20, 260989, 273772),
+]  # fmt: skip
+
+
+def test_laney_p_chart_reproduces_the_published_prime_chart_of_very_large_subgroups() -> None:
+    """At 280,000 attendances a week the p-chart's limits are a hair wide and most weeks fall outside them, though the
+    process is stable; the p' chart's limits, widened by sigma_z, are the ones qicharts2 prints."""
+    seen, attendances = [r for _, r, _ in NHS_ACCIDENTS], [n for _, _, n in NHS_ACCIDENTS]
+    prime, plain = laney_p_chart(seen, attendances), p_chart(seen, attendances)
+
+    last = prime.iloc[-1]
+    assert round(100 * last["cl"], 3) == 95.290
+    assert round(100 * last["ucl"], 3) == 96.582
+    assert round(100 * last["lcl"], 3) == 93.997
+    assert (round(100 * plain["ucl"].iloc[-1], 3), round(100 * plain["lcl"].iloc[-1], 3)) == (95.411, 95.169)
+    assert last["sigma_z"] == pytest.approx(10.64, abs=0.005)  # the weeks vary ten times as much as binomially
+    assert plain["out_of_control"].sum() == 16 and not prime["out_of_control"].any()  # 16 of 20 weeks vs none
+    # The dispersion test says so too, and why.
+    dispersion = overdispersion(seen, attendances)
+    assert dispersion.needs_laney and dispersion.sigma_z == pytest.approx(last["sigma_z"])
+    assert dispersion.reason.startswith("overdispersed: the points vary 10.64 times as much as the binomial model")
 
 
 def test_laney_u_chart_hand_worked_and_only_the_lower_limit_clipped() -> None:
