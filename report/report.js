@@ -25,7 +25,9 @@ function fmt(value, percent, signed) {
 }
 
 function inScope(site, line) {
-  return (!state.site || site === state.site || site === "ALL") && (!state.line || line === state.line || line === "ALL");
+  // A line chosen without a site implies its site: the site-wide panels shown beside it are its own site's.
+  const chosenSite = state.site || (REPORT.lines.find(([, l]) => l === state.line) || [""])[0];
+  return (!chosenSite || site === chosenSite || site === "ALL") && (!state.line || line === state.line || line === "ALL");
 }
 
 function scopeKeys() {

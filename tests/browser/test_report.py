@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from demo.source_systems import REGRESSION_LINE
+from demo.source_systems import REGRESSION_LINE, REGRESSION_SITE
 from tests.conftest import IN_CI
 from tests.helpers import read_table
 
@@ -130,18 +131,19 @@ def test_filtering_by_line_redraws_the_charts_and_shows_the_injected_regression(
     settings, path = report
     visit = Visit(browser, path.as_uri())
     pareto_all = visit.plot_data("#pareto")
-    # One chart per line and chart rule at line scope: the fraction defective p-chart and the DPU chart.
+    # One chart per line and chart rule at line scope (the fraction defective p-chart and the DPU chart), and one per
+    # site for the site's CSAT p-chart.
     charts = visit.page.query_selector_all(".control-chart")
-    assert len(charts) == 12 and {c.get_attribute("data-rule") for c in charts} == {
-        "line_fraction_defective",
-        "line_defects_per_unit",
-    }
+    by_rule = Counter(c.get_attribute("data-rule") for c in charts)
+    assert by_rule == {"line_fraction_defective": 6, "line_defects_per_unit": 6, "site_csat": 2}
 
     visit.page.select_option("#period-filter", "7")
     visit.page.select_option("#line-filter", REGRESSION_LINE)
 
+    # The line's own two charts, and beside them its site's CSAT chart (not the other site's).
     charts = visit.page.query_selector_all(".control-chart")
-    assert len(charts) == 2 and {c.get_attribute("data-line") for c in charts} == {REGRESSION_LINE}
+    places = sorted((c.get_attribute("data-site"), c.get_attribute("data-line")) for c in charts)
+    assert places == [(REGRESSION_SITE, "ALL"), (REGRESSION_SITE, REGRESSION_LINE), (REGRESSION_SITE, REGRESSION_LINE)]
     yield_chart = '.control-chart[data-rule="line_fraction_defective"]'
     flagged = next(t for t in visit.plot_data(yield_chart) if t["name"] == "flagged")
     [alert] = (
