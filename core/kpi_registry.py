@@ -653,7 +653,7 @@ KPIS: tuple[Kpi, ...] = (
         _m("responses with a CSAT score", "feedback", "responded_at", "csat_scored"),
         "ratio",
         SITE_UP,
-        "imr",
+        "p_chart",  # each response is a trial: satisfied or not
         "customer satisfaction: share of responses scoring 4 or 5",
         tile=True,
         contributors="segments",
@@ -683,7 +683,7 @@ KPIS: tuple[Kpi, ...] = (
         _m("assignments due, exempted ones aside", "training_assignments", "due_on", "eligible"),
         "ratio",
         LINE_UP,
-        "imr",
+        "p_chart",  # each assignment due is a trial: done on time or not
         "share of assignments due completed by their due date",
         tile=True,
         summary=True,

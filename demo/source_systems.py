@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -60,6 +61,7 @@ REGRESSION_SITE = "S1"
 # Day offsets from the first demo day.
 TRAINING_LAPSE_START = 55
 REGRESSION_START = 78
+TRAINING_LAPSE_END = REGRESSION_START + 5  # the soldering refresher: assignments due from then on are done on time
 NPS_DIP_START = 80
 DRIFT_LINE, DRIFT_STEP = "S2-L1", "ASSY"
 DRIFT_START = 20
@@ -154,6 +156,7 @@ def demo_improvements(spec: DemoSpec) -> list[dict[str, object]]:
 
     moments = {
         "training_lapse_start": TRAINING_LAPSE_START,
+        "training_lapse_end": TRAINING_LAPSE_END,
         "regression_start": REGRESSION_START,
         "nps_dip_start": NPS_DIP_START,
     }
@@ -183,7 +186,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     finance_url = where.finance_url or where.qms_url.replace("qms.db", "finance.db")
     _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
-    assignments = _with_missed_recertifications(_training_assignments(spec, rng), spec)
+    assignments = _with_missed_recertifications(_training_assignments(spec), spec)
     hr = _hr_exports(spec, rng)
     _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
     if where.improvements_file is not None:
@@ -543,7 +546,10 @@ def _mark_complete(path: Path, rows: int, with_manifest: bool) -> None:
 # --- LMS: a JSON export of training assignments -------------------------------------------------------------
 
 
-def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
+def _training_assignments(spec: DemoSpec) -> list[dict[str, object]]:
+    # A stream of its own: the production data drawn before it depends on the weekdays the 90 days cover, and the
+    # training story (the lapses ahead of the yield dips) must be the same whatever day the demo ends.
+    rng = np.random.default_rng([spec.seed, 5])
     rows: list[dict[str, object]] = []
     for employee_id, site_id, line_id in _employee_ids(spec):
         # Assignments every ~14 days from half a year back, staggered per employee, each due 14 days later.
@@ -552,7 +558,7 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
             assigned_on = spec.day(offset)
             due_on = assigned_on + timedelta(days=14)
             due_offset = offset + 14
-            lapsed = line_id == REGRESSION_LINE and TRAINING_LAPSE_START <= due_offset < REGRESSION_START + 5
+            lapsed = line_id == REGRESSION_LINE and TRAINING_LAPSE_START <= due_offset < TRAINING_LAPSE_END
             p_on_time = 0.35 if lapsed else 0.93
             status, completed_on, score = "assigned", None, None
             if rng.random() < 0.03:
@@ -594,13 +600,20 @@ def _training_assignments(spec: DemoSpec, rng: np.random.Generator) -> list[dict
 def _with_missed_recertifications(rows: list[dict[str, object]], spec: DemoSpec) -> list[dict[str, object]]:
     """The story's line misses most assignments falling due in its lapses (the earlier one from
     ``EARLY_LAPSE_START``, the big one from ``TRAINING_LAPSE_START``): done only after the lapse, if at all, so
-    certificates expire and compliance falls. Drawn from a stream of its own, so the rest stays as it was."""
+    certificates expire and compliance falls. Drawn from a stream of its own, so the rest stays as it was.
+
+    A missed soldering recertification lets the certificate lapse five days after the renewal fell due: the previous
+    one was taken the day after it was assigned, 55 days before. So compliance falls as the lapse's due days pass,
+    whatever the draws, and leads the yield dip that follows each lapse by one to two weeks.
+    """
     rng = np.random.default_rng([spec.seed, 4])
     # (first due day, last due day + 1, a missed assignment is done this many days after the lapse: from, to)
     lapses = (
         (EARLY_LAPSE_START, EARLY_LAPSE_START + EARLY_LAPSE_DAYS, (5, 20)),  # caught up slowly
-        (TRAINING_LAPSE_START, REGRESSION_START + 5, (1, 6)),  # the refresher training catches up within days
+        (TRAINING_LAPSE_START, TRAINING_LAPSE_END, (1, 6)),  # the refresher training catches up within days
     )
+    by_id = Counter(str(row["assignment_id"]) for row in rows)
+    plain = {str(row["assignment_id"]): row for row in rows if by_id[str(row["assignment_id"])] == 1 and _plain(row)}
     for row in rows:
         if row["line_id"] != REGRESSION_LINE or row["status"] == "exempt":
             continue
@@ -615,7 +628,56 @@ def _with_missed_recertifications(rows: list[dict[str, object]], spec: DemoSpec)
         else:
             row.update(status="completed", completed_on=caught_up.isoformat(), score=float(rng.integers(62, 100)))
             row["updated_at"] = f"{caught_up.isoformat()}T18:00:00"
-    return rows
+        if row["course_id"] == "C-SOLDER":
+            previous_on = date.fromisoformat(str(row["assigned_on"])) - timedelta(days=14 * 3)  # the cycle's last
+            previous = plain.get(f"A-{row['employee_id']}-{previous_on:%Y%m%d}")
+            if previous is not None and previous["course_id"] == "C-SOLDER":
+                taken = previous_on + timedelta(days=1)
+                previous.update(status="completed", completed_on=taken.isoformat(), score=float(rng.integers(75, 100)))
+                previous["updated_at"] = f"{max(taken, spec.start_date).isoformat()}T18:00:00"
+    return rows + _refresher(rows, spec, rng)
+
+
+def _refresher(rows: list[dict[str, object]], spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
+    """The soldering refresher that ends the lapse: on ``TRAINING_LAPSE_END`` every operator of the story's line is
+    booked on one of six daily sessions, each taken the day before it falls due, so the days after it show on-time
+    completion back whatever else falls due then."""
+    assigned = spec.day(TRAINING_LAPSE_END)
+    operators = sorted({str(r["employee_id"]) for r in rows if r["line_id"] == REGRESSION_LINE and r["employee_id"]})
+    booked = []
+    for n, employee_id in enumerate(operators):
+        due = assigned + timedelta(days=1 + n % 6)
+        taken = due - timedelta(days=1)
+        if taken > spec.end_date:
+            continue
+        booked.append(
+            {
+                "assignment_id": f"A-{employee_id}-{assigned:%Y%m%d}-REFRESHER",
+                "employee_id": employee_id,
+                "site_id": REGRESSION_SITE,
+                "line_id": REGRESSION_LINE,
+                "course_id": "C-SOLDER",
+                "assigned_on": assigned.isoformat(),
+                "due_on": due.isoformat(),
+                "completed_on": taken.isoformat(),
+                "status": "completed",
+                "score": float(rng.integers(75, 100)),
+                "updated_at": f"{taken.isoformat()}T18:00:00",
+            }
+        )
+    return booked
+
+
+def _plain(row: dict[str, object]) -> bool:
+    """An assignment without any of the export's deliberate flaws (those must stay as they are)."""
+    completed, score = row["completed_on"], row["score"]
+    return (
+        row["employee_id"] is not None
+        and row["status"] in ("assigned", "completed")
+        and (row["status"] == "completed") == (completed is not None)
+        and (completed is None or str(completed) >= str(row["assigned_on"]))
+        and (score is None or 0 <= float(score) <= 100)  # type: ignore[arg-type]
+    )
 
 
 RECERTIFICATION_CYCLE = ("C-SOLDER", "C-SPC", "C-SAFETY", "C-SOLDER", "C-SPC", "C-5S")

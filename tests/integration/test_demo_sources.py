@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 from pathlib import Path
 
@@ -86,3 +87,27 @@ def test_the_demo_scales_to_the_size_asked_for(tmp_path):
 def test_a_demo_without_a_second_line_is_refused():
     with pytest.raises(ValueError, match="at least 1 site, 2 lines per site"):
         DemoSpec(end_date=date(2026, 11, 24), lines_per_site=1)
+
+
+DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def _day_offsets(text: str, start: date) -> str:
+    """Every date in ``text`` as its day offset from ``start``, so that two demos can be compared day for day."""
+    return DATE.sub(lambda m: f"<day {(date(int(m[1]), int(m[2]), int(m[3])) - start).days}>", text)
+
+
+def test_the_training_story_is_the_same_whatever_day_the_demo_ends(tmp_path):
+    """`make run` ends the demo yesterday, so its production days fall on other weekdays from one day to the next. The
+    training story (the lapses that lead the yield dips, which the leading alert reads) must not move with them."""
+
+    def assignments(end: date) -> list[str]:
+        spec = DemoSpec(end_date=end)
+        folder = tmp_path / end.isoformat()
+        generate(spec, DemoLocations(f"sqlite:///{folder / 'qms.db'}", folder / "drop", folder / "lms"))
+        lines = (folder / "lms" / "training_assignments.json").read_text(encoding="utf-8").splitlines()
+        # The export's deliberately impossible completion date is the same absolute date in both.
+        return [_day_offsets(line, spec.start_date) for line in lines if "2000-01-01" not in line]
+
+    on_a_tuesday, on_a_sunday = assignments(date(2026, 11, 24)), assignments(date(2026, 12, 6))
+    assert len(on_a_tuesday) > 10_000 and on_a_tuesday == on_a_sunday
