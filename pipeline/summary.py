@@ -294,8 +294,12 @@ def _arrow(recent: float | None, before: float | None, higher_better: bool) -> s
     return ("up" if recent > before else "down") + (" (better)" if better else " (worse)")
 
 
+RESOLVED_SHOWN = 6  # of the open incidents' resolved alerts, the latest: how the story got here
+
+
 def _alerts_section(engine: Engine) -> list[str]:
-    """The open incidents and where their digests went (or why they wait), then the open regression alerts."""
+    """The open incidents and where their digests went (or why they wait), the open regression alerts, then the
+    alerts of the open incidents that have resolved."""
     with engine.connect() as connection:
         alerts = (
             connection.execute(
@@ -305,6 +309,15 @@ def _alerts_section(engine: Engine) -> list[str]:
             .all()
         )
         resolved = connection.scalar(select(func.count()).select_from(alert).where(alert.c.status == "resolved"))
+        history = (
+            connection.execute(
+                select(alert)
+                .where(alert.c.status == "resolved", alert.c.incident_id.is_not(None))
+                .order_by(alert.c.since_date, alert.c.alert_id)
+            )
+            .mappings()
+            .all()
+        )
         incidents = (
             connection.execute(
                 select(incident)
@@ -337,6 +350,18 @@ def _alerts_section(engine: Engine) -> list[str]:
         contributors = json.loads(a["contributors"])
         if contributors:
             lines.append(f"      {contributors_text(contributors, a['kpi'])}")
+    # How the open incidents began: their alerts that have already resolved, a lapse ahead of a regression say.
+    earlier = [a for a in history if a["incident_id"] in {i["incident_id"] for i in incidents}]
+    if earlier:
+        more = (
+            f"; {len(earlier) - RESOLVED_SHOWN} earlier in BI view incident_timeline"
+            if len(earlier) > RESOLVED_SHOWN
+            else ""
+        )
+        lines += ["", f"Resolved alerts of the open incidents (latest {min(len(earlier), RESOLVED_SHOWN)}{more})"]
+    for a in earlier[-RESOLVED_SHOWN:]:
+        lines.append(f"  [{a['severity']}] {a['subject']}, resolved {a['resolved_date']}")
+        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {a['incident_id'][:12]}")
     pending = [n for n in sent if n.status == "pending"]
     if pending:
         lines.append(
