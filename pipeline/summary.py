@@ -25,6 +25,7 @@ from warehouse.schema import (
     kpi_daily,
     kpi_hold,
     notification,
+    process_capability,
     quarantine,
     source_freshness,
     validation_result,
@@ -136,6 +137,7 @@ def render(settings: Settings) -> str:
                 f"  {line_id:<25}{shown[0]:>13}{shown[1]:>16}  "
                 f"{_arrow(trend['recent'], trend['baseline'], headline.higher_is_better)}"
             )
+        lines += _capability_section(engine)
         lines += _alerts_section(engine)
         lines += [
             "",
@@ -292,6 +294,35 @@ def _arrow(recent: float | None, before: float | None, higher_better: bool) -> s
         return ""
     better = (recent > before) == higher_better
     return ("up" if recent > before else "down") + (" (better)" if better else " (worse)")
+
+
+CAPABLE, MARGINAL = 1.33, 1.0  # Cpk: the usual bars for a capable and a barely capable process
+SETTLED_RUNS = 30  # a month with fewer runs (the current one, usually) is too young to read capability from
+
+
+def _capability_section(engine: Engine) -> list[str]:
+    """Per product and step, the latest month with enough runs: Cp, Cpk and Ppk against the spec, and the reading."""
+    with engine.connect() as connection:
+        months = pd.read_sql(select(process_capability).order_by(process_capability.c.month_start), connection)
+    if months.empty:
+        return ["", "Process capability: no specification limits configured (QP_CAPABILITY_SPECS)"]
+    settled = months[months["runs"] >= SETTLED_RUNS]
+    latest = (settled if not settled.empty else months).groupby(["step_id", "product_id"]).tail(1)
+    lines = [
+        "",
+        "Process capability, cycle time (table process_capability; latest month with 30 runs or more)",
+        f"  {'step':<8}{'product':<9}{'month':<9}{'runs':>5}{'LSL':>7}{'USL':>7}{'Cp':>7}{'Cpk':>7}{'Ppk':>7}  reading",
+    ]
+    for row in latest.sort_values(["step_id", "product_id"]).itertuples():
+        cpk = float(row.cpk)
+        reading = "capable" if cpk >= CAPABLE else "barely capable" if cpk >= MARGINAL else "not capable"
+        limits = [f"{v:>7.0f}" if pd.notna(v) else f"{'-':>7}" for v in (row.lsl, row.usl)]
+        indices = [f"{v:>7.2f}" if pd.notna(v) else f"{'-':>7}" for v in (row.cp, row.cpk, row.ppk)]
+        month = pd.Timestamp(row.month_start).strftime("%Y-%m")
+        lines.append(
+            f"  {row.step_id:<8}{row.product_id:<9}{month:<9}{row.runs:>5}{''.join(limits + indices)}  {reading}"
+        )
+    return lines
 
 
 RESOLVED_SHOWN = 6  # of the open incidents' resolved alerts, the latest: how the story got here

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipeline.summary import render
 from tests.helpers import read_table
 from transforms.spc import capability
 
@@ -40,3 +41,20 @@ def test_the_demos_steps_are_judged_against_their_specs_month_by_month(demo_ware
     times = pd.read_sql(f"select * from {prefix}cycle_times", settings.warehouse_url)
     expected_minutes = runs.set_index("run_id").minutes.reindex(times.run_id).to_numpy()
     assert times.cycle_time_minutes.to_numpy() == pytest.approx(expected_minutes, abs=1e-6)
+
+
+def test_the_run_summary_reads_each_steps_capability_in_its_latest_settled_month(demo_warehouse):
+    settings, _ = demo_warehouse
+    table = read_table(settings, "process_capability")
+    text = render(settings)
+    section = text.split("Process capability, cycle time")[1].split("\n\n")[0].splitlines()[2:]
+    shown = {(row.split()[0], row.split()[1]): row for row in section}
+    assert set(shown) == set(zip(table.step_id, table.product_id, strict=True))
+    # The month shown is the latest with 30 runs or more (the demo's last month is partial), with its indices.
+    settled = table[table.runs >= 30].sort_values("month_start").groupby(["step_id", "product_id"]).tail(1)
+    for row in settled.itertuples():
+        line = shown[(row.step_id, row.product_id)]
+        assert f"{pd.Timestamp(row.month_start):%Y-%m}" in line and f"{row.cpk:.2f}" in line
+        reading = "not capable" if row.cpk < 1 else "barely capable" if row.cpk < 1.33 else "capable"
+        assert line.endswith(f"  {reading}")
+    assert all(line.endswith("not capable") for key, line in shown.items() if key[0] == "SOLDER")
