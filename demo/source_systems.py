@@ -187,7 +187,7 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
     assignments = _with_missed_recertifications(_training_assignments(spec), spec)
-    hr = _hr_exports(spec, rng)
+    hr = _hr_exports(spec)
     _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
     if where.improvements_file is not None:
         import yaml
@@ -615,8 +615,8 @@ def _with_missed_recertifications(rows: list[dict[str, object]], spec: DemoSpec)
     by_id = Counter(str(row["assignment_id"]) for row in rows)
     plain = {str(row["assignment_id"]): row for row in rows if by_id[str(row["assignment_id"])] == 1 and _plain(row)}
     for row in rows:
-        if row["line_id"] != REGRESSION_LINE or row["status"] == "exempt":
-            continue
+        if row["line_id"] != REGRESSION_LINE or row["status"] == "exempt" or str(row["assignment_id"]) not in plain:
+            continue  # the export's deliberate flaws stay as they are
         due_offset = (date.fromisoformat(str(row["due_on"])) - spec.start_date).days
         lapse = next(((end, catch_up) for start, end, catch_up in lapses if start <= due_offset < end), None)
         if lapse is None or rng.random() >= LAPSE_MISSED:
@@ -639,8 +639,8 @@ def _with_missed_recertifications(rows: list[dict[str, object]], spec: DemoSpec)
 
 
 def _refresher(rows: list[dict[str, object]], spec: DemoSpec, rng: np.random.Generator) -> list[dict[str, object]]:
-    """The soldering refresher that ends the lapse: on ``TRAINING_LAPSE_END`` every operator of the story's line is
-    booked on one of six daily sessions, each taken the day before it falls due, so the days after it show on-time
+    """The soldering refresher that ends the lapse: on ``TRAINING_LAPSE_END`` everyone on the story's line is booked
+    on one of six daily sessions, each taken the day before it falls due, so the days after it show on-time
     completion back whatever else falls due then."""
     assigned = spec.day(TRAINING_LAPSE_END)
     operators = sorted({str(r["employee_id"]) for r in rows if r["line_id"] == REGRESSION_LINE and r["employee_id"]})
@@ -716,7 +716,8 @@ def _employee_ids(spec: DemoSpec) -> list[tuple[str, str, str]]:
     ]
 
 
-def _hr_exports(spec: DemoSpec, rng: np.random.Generator) -> dict[str, list[dict[str, object]]]:
+def _hr_exports(spec: DemoSpec) -> dict[str, list[dict[str, object]]]:
+    rng = np.random.default_rng([spec.seed, 6])  # its own stream, as the training assignments': see there
     changed_at = f"{spec.start_date.isoformat()}T06:00:00"
     employees: list[dict[str, object]] = []
     for employee_id, site_id, line_id in _employee_ids(spec):

@@ -301,27 +301,33 @@ SETTLED_RUNS = 30  # a month with fewer runs (the current one, usually) is too y
 
 
 def _capability_section(engine: Engine) -> list[str]:
-    """Per product and step, the latest month with enough runs: Cp, Cpk and Ppk against the spec, and the reading."""
+    """Per product and step, the latest month with enough runs (else its latest): Cp, Cpk and Ppk against the spec,
+    and the reading."""
     with engine.connect() as connection:
         months = pd.read_sql(select(process_capability).order_by(process_capability.c.month_start), connection)
     if months.empty:
-        return ["", "Process capability: no specification limits configured (QP_CAPABILITY_SPECS)"]
-    settled = months[months["runs"] >= SETTLED_RUNS]
-    latest = (settled if not settled.empty else months).groupby(["step_id", "product_id"]).tail(1)
+        return [
+            "",
+            "Process capability: none yet (no specs in QP_CAPABILITY_SPECS, or no month with 10 runs of a step)",
+        ]
+    months["settled"] = months["runs"] >= SETTLED_RUNS
+    # Per product and step: its latest settled month, or its latest month when none has settled yet.
+    latest = months.sort_values(["settled", "month_start"]).groupby(["step_id", "product_id"]).tail(1)
     lines = [
         "",
-        "Process capability, cycle time (table process_capability; latest month with 30 runs or more)",
+        f"Process capability, cycle time (table process_capability; the latest month with {SETTLED_RUNS} runs or more)",
         f"  {'step':<8}{'product':<9}{'month':<9}{'runs':>5}{'LSL':>7}{'USL':>7}{'Cp':>7}{'Cpk':>7}{'Ppk':>7}  reading",
     ]
     for row in latest.sort_values(["step_id", "product_id"]).itertuples():
         cpk = float(row.cpk)
         reading = "capable" if cpk >= CAPABLE else "barely capable" if cpk >= MARGINAL else "not capable"
-        limits = [f"{v:>7.0f}" if pd.notna(v) else f"{'-':>7}" for v in (row.lsl, row.usl)]
+        if not row.settled:
+            reading += f" (a month of {row.runs:.0f} runs)"
+        limits = [f"{v:>7g}" if pd.notna(v) else f"{'-':>7}" for v in (row.lsl, row.usl)]
         indices = [f"{v:>7.2f}" if pd.notna(v) else f"{'-':>7}" for v in (row.cp, row.cpk, row.ppk)]
         month = pd.Timestamp(row.month_start).strftime("%Y-%m")
-        lines.append(
-            f"  {row.step_id:<8}{row.product_id:<9}{month:<9}{row.runs:>5}{''.join(limits + indices)}  {reading}"
-        )
+        runs = f"{row.runs:>5.0f}"
+        lines.append(f"  {row.step_id:<8}{row.product_id:<9}{month:<9}{runs}{''.join(limits + indices)}  {reading}")
     return lines
 
 
@@ -344,7 +350,7 @@ def _alerts_section(engine: Engine) -> list[str]:
             connection.execute(
                 select(alert)
                 .where(alert.c.status == "resolved", alert.c.incident_id.is_not(None))
-                .order_by(alert.c.since_date, alert.c.alert_id)
+                .order_by(alert.c.resolved_date, alert.c.since_date, alert.c.alert_id)
             )
             .mappings()
             .all()
@@ -381,21 +387,19 @@ def _alerts_section(engine: Engine) -> list[str]:
         contributors = json.loads(a["contributors"])
         if contributors:
             lines.append(f"      {contributors_text(contributors, a['kpi'])}")
-    # How the open incidents began: their alerts that have already resolved, a lapse ahead of a regression say.
-    earlier = [a for a in history if a["incident_id"] in {i["incident_id"] for i in incidents}]
-    if earlier:
-        more = (
-            f"; {len(earlier) - RESOLVED_SHOWN} earlier in BI view incident_timeline"
-            if len(earlier) > RESOLVED_SHOWN
-            else ""
-        )
-        lines += ["", f"Resolved alerts of the open incidents (latest {min(len(earlier), RESOLVED_SHOWN)}{more})"]
-    for a in earlier[-RESOLVED_SHOWN:]:
-        lines.append(f"  [{a['severity']}] {a['subject']}, resolved {a['resolved_date']}")
-        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {a['incident_id'][:12]}")
     pending = [n for n in sent if n.status == "pending"]
     if pending:
         lines.append(
             f"  {len(pending)} notification(s) pending, retried next run: {pending[0].last_error or 'not tried yet'}"
         )
+    # How the open incidents got here: their alerts that have resolved since (a lapse ahead of a regression, say),
+    # the latest resolved last.
+    earlier = [a for a in history if a["incident_id"] in {i["incident_id"] for i in incidents}]
+    if earlier:
+        shown = min(len(earlier), RESOLVED_SHOWN)
+        more = f"; {len(earlier) - shown} more in BI view incident_timeline" if len(earlier) > shown else ""
+        lines += ["", f"Resolved alerts of the open incidents (the {shown} latest resolved{more})"]
+    for a in earlier[-RESOLVED_SHOWN:]:
+        lines.append(f"  [{a['severity']}] {a['subject']}, resolved {a['resolved_date']}")
+        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {a['incident_id'][:12]}")
     return lines

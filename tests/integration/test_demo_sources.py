@@ -101,13 +101,18 @@ def test_the_training_story_is_the_same_whatever_day_the_demo_ends(tmp_path):
     """`make run` ends the demo yesterday, so its production days fall on other weekdays from one day to the next. The
     training story (the lapses that lead the yield dips, which the leading alert reads) must not move with them."""
 
-    def assignments(end: date) -> list[str]:
+    def lms_and_hr(end: date) -> list[str]:
         spec = DemoSpec(end_date=end)
         folder = tmp_path / end.isoformat()
         generate(spec, DemoLocations(f"sqlite:///{folder / 'qms.db'}", folder / "drop", folder / "lms"))
-        lines = (folder / "lms" / "training_assignments.json").read_text(encoding="utf-8").splitlines()
+        # Assignments, and the employees whose hires and departures decide who counts for compliance.
+        lines = [
+            line
+            for export in ("training_assignments", "employees")
+            for line in (folder / "lms" / f"{export}.json").read_text(encoding="utf-8").splitlines()
+        ]
         # The export's deliberately impossible completion date is the same absolute date in both.
         return [_day_offsets(line, spec.start_date) for line in lines if "2000-01-01" not in line]
 
-    on_a_tuesday, on_a_sunday = assignments(date(2026, 11, 24)), assignments(date(2026, 12, 6))
+    on_a_tuesday, on_a_sunday = lms_and_hr(date(2026, 11, 24)), lms_and_hr(date(2026, 12, 6))
     assert len(on_a_tuesday) > 10_000 and on_a_tuesday == on_a_sunday
