@@ -87,10 +87,10 @@ def judge_leading(
     baselines but not alerted. Returns the judged days (``evaluate.JUDGED_COLUMNS``).
     """
     days = leading.dropna(subset=["value"]).sort_values("kpi_date").reset_index(drop=True)
-    dates = pd.to_datetime(days["kpi_date"]).to_numpy()
-    excluded = np.array(pd.to_datetime(days["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)
-    history = pd.Series(days["value"].to_numpy(dtype="float64"), index=pd.to_datetime(days["kpi_date"]))
     series = DailySeries.of(days)
+    dates = series.dates
+    excluded = np.array(pd.to_datetime(days["kpi_date"]).dt.date.isin(excluded_days), dtype=bool)
+    history = pd.Series(series.value, index=pd.DatetimeIndex(dates))
     judged = []
     opened_by: LaggedRelation | None = None  # the relation an open fall was raised on: it holds while the fall lasts
     calm = 0

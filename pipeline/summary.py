@@ -16,6 +16,7 @@ from core.kpi_registry import REGISTRY
 from core.records import ALL
 from core.redaction import redact
 from core.settings import Settings
+from transforms.capability import MIN_RUNS, capability_reading
 from warehouse.schema import (
     alert,
     batch_ledger,
@@ -296,7 +297,6 @@ def _arrow(recent: float | None, before: float | None, higher_better: bool) -> s
     return ("up" if recent > before else "down") + (" (better)" if better else " (worse)")
 
 
-CAPABLE, MARGINAL = 1.33, 1.0  # Cpk: the usual bars for a capable and a barely capable process
 SETTLED_RUNS = 30  # a month with fewer runs (the current one, usually) is too young to read capability from
 
 
@@ -308,7 +308,8 @@ def _capability_section(engine: Engine) -> list[str]:
     if months.empty:
         return [
             "",
-            "Process capability: none yet (no specs in QP_CAPABILITY_SPECS, or no month with 10 runs of a step)",
+            "Process capability: none yet (no specs in QP_CAPABILITY_SPECS, "
+            f"or no month with {MIN_RUNS} runs of a step)",
         ]
     months["settled"] = months["runs"] >= SETTLED_RUNS
     # Per product and step: its latest settled month, or its latest month when none has settled yet.
@@ -319,8 +320,7 @@ def _capability_section(engine: Engine) -> list[str]:
         f"  {'step':<8}{'product':<9}{'month':<9}{'runs':>5}{'LSL':>7}{'USL':>7}{'Cp':>7}{'Cpk':>7}{'Ppk':>7}  reading",
     ]
     for row in latest.sort_values(["step_id", "product_id"]).itertuples():
-        cpk = float(row.cpk)
-        reading = "capable" if cpk >= CAPABLE else "barely capable" if cpk >= MARGINAL else "not capable"
+        reading = capability_reading(float(row.cpk))
         if not row.settled:
             reading += f" (a month of {row.runs:.0f} runs)"
         limits = [f"{v:>7g}" if pd.notna(v) else f"{'-':>7}" for v in (row.lsl, row.usl)]
@@ -346,10 +346,11 @@ def _alerts_section(engine: Engine) -> list[str]:
             .all()
         )
         resolved = connection.scalar(select(func.count()).select_from(alert).where(alert.c.status == "resolved"))
+        open_incidents = select(incident.c.incident_id).where(incident.c.status == "open")
         history = (
             connection.execute(
                 select(alert)
-                .where(alert.c.status == "resolved", alert.c.incident_id.is_not(None))
+                .where(alert.c.status == "resolved", alert.c.incident_id.in_(open_incidents))
                 .order_by(alert.c.resolved_date, alert.c.since_date, alert.c.alert_id)
             )
             .mappings()
@@ -394,7 +395,7 @@ def _alerts_section(engine: Engine) -> list[str]:
         )
     # How the open incidents got here: their alerts that have resolved since (a lapse ahead of a regression, say),
     # the latest resolved last.
-    earlier = [a for a in history if a["incident_id"] in {i["incident_id"] for i in incidents}]
+    earlier = list(history)
     if earlier:
         shown = min(len(earlier), RESOLVED_SHOWN)
         more = f"; {len(earlier) - shown} more in BI view incident_timeline" if len(earlier) > shown else ""

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 from core.alert_rules import AlertConfig
 from core.kpi_format import contributors_text, display_name, is_percent
 from core.kpi_registry import REGISTRY
+from transforms.capability import CAPABLE_INDEX, MARGINAL_INDEX
 from transforms.kpi_tables import kpi_value
 from warehouse.bi_views import qualified
 
@@ -69,6 +70,7 @@ def report_data(connection: Connection, first_day: date, last_day: date, config:
         "alerts": _alerts(connection),
         "improvements": _improvements(connection),
         "capability": _capability(connection, last_day),
+        "capability_bars": {"capable": CAPABLE_INDEX, "marginal": MARGINAL_INDEX},
         "quality": _quality(connection, params),
     }
 

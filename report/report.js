@@ -250,7 +250,8 @@ function renderImprovements() {
 
 function capable(index) {
   if (index === null || index === undefined) return "";
-  return index >= 1.33 ? "capable" : index >= 1 ? "marginal" : "incapable";
+  const bars = REPORT.capability_bars;
+  return index >= bars.capable ? "capable" : index >= bars.marginal ? "marginal" : "incapable";
 }
 
 function renderCapability() {

@@ -13,6 +13,12 @@ CAPABILITY_COLUMNS = [
     "sigma_within", "sigma_overall", "cp", "cpl", "cpu", "cpk", "cpm", "pp", "ppl", "ppu", "ppk",
 ]  # fmt: skip
 MIN_RUNS = 10  # fewer runs in a month than this: no indices (their sigma would mean little)
+CAPABLE_INDEX, MARGINAL_INDEX = 1.33, 1.0  # the usual bars for a capable and a barely capable process (Cpk, Ppk)
+
+
+def capability_reading(index: float) -> str:
+    """What a capability index says in words: capable, barely capable or not capable."""
+    return "capable" if index >= CAPABLE_INDEX else "barely capable" if index >= MARGINAL_INDEX else "not capable"
 
 
 def spec_for(specs: list[Spec], product: str, step: str) -> Spec | None:
