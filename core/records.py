@@ -71,7 +71,6 @@ class BatchVerdict:
     duplicate_count: int = 0
     results: list[RuleResult] = field(default_factory=list)
     blocked_reason: str | None = None
-    data_docs_page: str | None = None
 
     @property
     def row_count(self) -> int:

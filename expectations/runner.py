@@ -1,7 +1,7 @@
 """Run a dataset's GX suite on a typed batch and turn the result into row-level verdicts.
 
 GX is imported here, inside the functions the tasks call, never at DAG parse time. One ephemeral GX context
-serves a whole process; Data Docs are written to a folder on disk for every validated batch.
+serves a whole process.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import importlib
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,7 +26,6 @@ class ValidationOutcome:
     missing_references: dict[int, dict[str, str]] = field(default_factory=dict)
     batch_failures: list[str] = field(default_factory=list)  # critical failures that block the batch
     results: list[RuleResult] = field(default_factory=list)
-    data_docs_page: str | None = None  # the batch's validation page, when Data Docs are built
 
     @property
     def warnings(self) -> list[RuleResult]:
@@ -35,9 +33,10 @@ class ValidationOutcome:
 
 
 class BatchValidator:
-    """Validates typed batches with the suites in ``expectations/``; builds Data Docs if given a folder."""
+    """Validates typed batches with the suites in ``expectations/``. Its results are stored with the batch, and each
+    batch's validation page is rendered from them (``report.validation_pages``): GX's own Data Docs need CDNs."""
 
-    def __init__(self, data_docs_dir: Path | None = None) -> None:
+    def __init__(self) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -45,23 +44,6 @@ class BatchValidator:
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._context.data_sources.add_pandas("qualitypulse")
-        self._site_names: list[str] = []
-        self.data_docs_index: Path | None = None
-        if data_docs_dir is not None:
-            data_docs_dir.mkdir(parents=True, exist_ok=True)
-            self._context.add_data_docs_site(
-                site_name="qualitypulse",
-                site_config={
-                    "class_name": "SiteBuilder",
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": str(data_docs_dir),
-                    },
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                },
-            )
-            self._site_names = ["qualitypulse"]
-            self.data_docs_index = data_docs_dir / "index.html"
         self._checkpoints: dict[str, Any] = {}
 
     def _checkpoint(self, dataset: str) -> Any:
@@ -72,12 +54,11 @@ class BatchValidator:
             definition = self._context.validation_definitions.add(
                 gx.ValidationDefinition(name=dataset, data=batch_definition, suite=suite)
             )
-            actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=self._site_names)]
             self._checkpoints[dataset] = self._context.checkpoints.add(
                 gx.Checkpoint(
                     name=dataset,
                     validation_definitions=[definition],
-                    actions=actions if self._site_names else [],
+                    actions=[],
                     result_format={"result_format": "COMPLETE"},
                 )
             )
@@ -98,12 +79,9 @@ class BatchValidator:
             run_id=self._gx.RunIdentifier(run_name=batch_id),
         )
         outcome = ValidationOutcome()
-        for identifier, validation in run.run_results.items():
+        for validation in run.run_results.values():
             for result in validation.results:
                 outcome.results.append(self._record(result, frame, outcome, parameters or {}))
-            if self._site_names:
-                urls = self._context.get_docs_sites_urls(resource_identifier=identifier, site_name=self._site_names[0])
-                outcome.data_docs_page = urls[0]["site_url"] if urls else None
         return outcome
 
     @staticmethod

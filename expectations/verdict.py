@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -59,7 +59,6 @@ def judge_batch(
             duplicate_count=int(duplicates.sum()),
             results=outcome.results,
             blocked_reason=reason,
-            data_docs_page=outcome.data_docs_page,
         )
     valid = candidates.drop(index=[r for r in failures if r in candidates.index])
     valid = _for_loading(valid, dataset)
@@ -70,7 +69,6 @@ def judge_batch(
         quarantined=_quarantine_rows(raw, failures, dataset, outcome.missing_references),
         duplicate_count=int(duplicates.sum()),
         results=outcome.results,
-        data_docs_page=outcome.data_docs_page,
     )
 
 
@@ -138,9 +136,19 @@ def _quarantine_rows(
                 "raw_record": json.dumps(record, default=str),
                 "record_hash": record_hash(record),
                 "awaiting_keys": json.dumps(awaiting, sort_keys=True) if only_keys_missing else None,
+                "event_day": _event_day(record.get(dataset.event_date)) if dataset.event_date else None,
             }
         )
     return out
+
+
+def _event_day(value: object) -> date | None:
+    """The day a quarantined row's event date names, when it names one: data quality is reported by the data's day."""
+    try:
+        stamp = pd.Timestamp(str(value)) if value is not None else None
+    except (ValueError, OverflowError):
+        return None
+    return None if stamp is None or pd.isna(stamp) else stamp.date()
 
 
 # Where a record came from is not what it says: the same row re-delivered in another file or page is the same row.

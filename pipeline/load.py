@@ -124,7 +124,7 @@ def validate_and_load(
         engine = warehouse.engine
         pending = [b for b in ledger.pending_batches(engine) if datasets is None or b.dataset in datasets]
         if pending and validator is None:
-            validator = BatchValidator(settings.data_docs_dir)
+            validator = BatchValidator()
         for batch in pending:
             with ledger.claimed(engine, batch.batch_id, claimer, stale_after) as mine:
                 if not mine:
@@ -141,7 +141,24 @@ def validate_and_load(
                 except Exception as error:  # noqa: BLE001 - one batch's fault must not stop the others
                     report = _fail_batch(engine, batch, error)
             reports.append(report)
-        return reports + replay_orphans(reports, settings, warehouse) if replay_orphaned else reports
+        reports = reports + replay_orphans(reports, settings, warehouse) if replay_orphaned else reports
+        write_batch_pages(engine, settings, [r.batch_id for r in reports])
+        return reports
+
+
+def write_batch_pages(engine: Engine, settings: Settings, batch_ids: list[str]) -> None:
+    """Each processed batch's validation page in the Data Docs folder, noted in the ledger."""
+    from report.validation_pages import write_validation_pages
+
+    if not batch_ids:
+        return
+    try:
+        with engine.connect() as connection:
+            pages = write_validation_pages(connection, settings.data_docs_dir, batch_ids)
+    except OSError as error:  # the batches are loaded; a page can be written by the next run or `qp report`
+        log.warning("validation pages not written to %s: %s", settings.data_docs_dir, error)
+        return
+    ledger.record_validation_pages(engine, {batch: str(path) for batch, path in pages.items()})
 
 
 def _validate_and_load_batch(

@@ -7,20 +7,43 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import warnings
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
+from scipy import stats
 from sqlalchemy import Connection, text
 
 from core.alert_rules import AlertConfig
 from core.kpi_format import contributors_text, display_name, is_percent
-from core.kpi_registry import REGISTRY
+from core.kpi_registry import REGISTRY, Unit
+from report.validation_pages import page_name
 from transforms.capability import CAPABLE_INDEX, MARGINAL_INDEX
 from transforms.kpi_tables import kpi_value
 from warehouse.bi_views import qualified
 
-RECENT_DAYS, BASELINE_DAYS = 7, 28
+# The periods the report's filter offers: the trailing 7 or 28 days, or the whole report ("all").
+PERIODS = (7, 28)
+# A tile's change is called better or worse only when the two periods' daily values differ beyond day-to-day noise.
+NOISE_ALPHA = 0.05
+# Run rules that read the 1 and 2 sigma zones: a chart judged by one of them draws its zones.
+ZONE_RULES = {"rule_2", "rule_3", "nelson_5", "nelson_6", "nelson_7", "nelson_8"}
+# What follows a value of each unit on the page (fractions are shown as percentages, scores signed).
+UNIT_SUFFIX: dict[Unit, str] = {
+    "fraction": "",
+    "score": "",
+    "points": " pts",
+    "per_million": " per million",
+    "sigma": " sigma",
+    "per_unit": " per unit",
+    "per_thousand": " per 1,000",
+    "minutes": " min",
+    "hours": " h",
+    "currency": "",  # the currency code is prefixed
+    "count": "",
+}
 
 
 def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
@@ -47,24 +70,36 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
     return [[_clean(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]
 
 
-def report_data(connection: Connection, first_day: date, last_day: date, config: AlertConfig) -> dict[str, Any]:
-    """The report's data for ``first_day`` .. ``last_day`` (both included)."""
+def report_data(
+    connection: Connection, first_day: date, last_day: date, config: AlertConfig, currency: str = ""
+) -> dict[str, Any]:
+    """The report's data for ``first_day`` .. ``last_day`` (both included); money is in ``currency``."""
     params = {"first": first_day, "last": last_day}
-    daily = _view(connection, "kpi_daily", "where kpi_day between :first and :last and grain <> 'step'", **params)
-    daily["kpi_day"] = _day(daily["kpi_day"])
-    lines = (
-        daily[daily.grain == "line"][["site", "line"]].drop_duplicates().sort_values(["site", "line"]).values.tolist()
+    span = (last_day - first_day).days + 1
+    # The tiles compare each period with the one before it: read that far back.
+    daily = _view(
+        connection,
+        "kpi_daily",
+        "where kpi_day between :before and :last and grain <> 'step'",
+        before=first_day - timedelta(days=span),
+        last=last_day,
     )
-    targets = {r.kpi: r.target for r in config.rules if r.method == "target" and r.target is not None}
+    daily["kpi_day"] = _day(daily["kpi_day"])
+    shown = daily[daily.kpi_day >= first_day]
+    lines = (
+        shown[shown.grain == "line"][["site", "line"]].drop_duplicates().sort_values(["site", "line"]).values.tolist()
+    )
     return {
         "first_day": first_day.isoformat(),
         "last_day": last_day.isoformat(),
+        "currency": currency,
+        "periods": [str(p) for p in PERIODS if p < span] + ["all"],
         "sites": sorted({site for site, _ in lines}),
         "lines": lines,
-        "tiles": _tiles(daily, targets),
-        "control": _control(connection, params),
+        "tiles": _tiles(daily, first_day, last_day, config),
+        "control": _control(connection, params, config),
         "pareto": _pareto(connection, params),
-        "coq": _coq(connection, params),
+        "coq": _coq(shown),
         "coq_labels": {code: REGISTRY[code].narrow_label for code in _coq_categories()},
         "training": _training(connection, params),
         "alerts": _alerts(connection),
@@ -75,45 +110,92 @@ def report_data(connection: Connection, first_day: date, last_day: date, config:
     }
 
 
-def _tiles(daily: pd.DataFrame, targets: dict[str, float]) -> list[dict[str, Any]]:
-    """Per KPI and scope (company, each site, each line): the latest day's value, the change of the last 7 days
-    against the 28 before (pooled from numerators and denominators where the KPI is their ratio), a sparkline."""
+def _thresholds(config: AlertConfig) -> dict[str, dict[str, Any]]:
+    """Each KPI's alert threshold (a `target` rule of the rules file): a bound that raises an alert, not a goal."""
+    out = {}
+    for rule in config.rules:
+        if rule.method == "target" and rule.target is not None:
+            out[rule.kpi] = {"value": rule.target, "adverse": rule.adverse, "scope": rule.scope}
+    return out
+
+
+def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertConfig) -> list[dict[str, Any]]:
+    """Per KPI and scope (company, each site, each line), for each period of the filter: the KPI over the period
+    (pooled from numerators and denominators where it is their ratio), its n, the period before against it with
+    Welch's t-test on the daily values (is the change beyond day-to-day noise?), the latest day and a sparkline."""
+    thresholds = _thresholds(config)
+    span = (last_day - first_day).days + 1
+    periods = {str(p): p for p in PERIODS if p < span} | {"all": span}
     tiles = []
     # The tiles, in the registry's order (the order a quality review reads them).
-    for kpi, higher_better in ((k.code, k.higher_is_better) for k in REGISTRY.tiles()):
-        rows = daily[(daily.kpi_name == kpi) & daily.kpi_value.notna()]
-        if rows.empty:
+    for kpi in REGISTRY.tiles():
+        rows = daily[(daily.kpi_name == kpi.code) & daily.kpi_value.notna()]
+        if rows[rows.kpi_day >= first_day].empty:
             continue
         scopes = {}
         for (grain, site, line), one in rows.groupby(["grain", "site", "line"]):
             one = one.sort_values("kpi_day")
-            latest = one.iloc[-1]
-            end = latest.kpi_day
-            recent = one[one.kpi_day > end - timedelta(days=RECENT_DAYS)]
-            base = one[
-                (one.kpi_day <= end - timedelta(days=RECENT_DAYS))
-                & (one.kpi_day > end - timedelta(days=RECENT_DAYS + BASELINE_DAYS))
-            ]
+            shown = one[one.kpi_day >= first_day]
+            if shown.empty:
+                continue
+            latest = shown.iloc[-1]
             key = "company" if grain == "company" else (f"site:{site}" if grain == "site" else f"line:{line}")
             scopes[key] = {
                 "day": latest.kpi_day.isoformat(),
                 "value": _clean(float(latest.kpi_value)),
-                "recent": _pooled(kpi, recent),
-                "baseline": _pooled(kpi, base),
-                "spark": _records(one.tail(RECENT_DAYS + BASELINE_DAYS + 7), ["kpi_day", "kpi_value"]),
+                "periods": {name: _period(kpi.code, one, last_day, days) for name, days in periods.items()},
+                "spark": _records(shown, ["kpi_day", "kpi_value"]),
             }
         tiles.append(
             {
-                "kpi": kpi,
-                "label": display_name(kpi),
-                "percent": is_percent(kpi),
-                "signed": REGISTRY[kpi].unit == "score",  # NPS: a signed score on -100..100
-                "higher_better": higher_better,
-                "target": targets.get(kpi),
+                "kpi": kpi.code,
+                "label": display_name(kpi.code),
+                "percent": kpi.is_percent,
+                "signed": kpi.unit == "score",  # NPS: a signed score on -100..100
+                "unit": UNIT_SUFFIX[kpi.unit],
+                "money": kpi.unit == "currency",
+                "per_day": kpi.additivity == "amount",  # an amount over a period is shown as its mean day
+                # What n counts, short (the registry's words up to a colon: "opportunities", not how they're made).
+                "n_counts": kpi.denominator.counts.split(":")[0]
+                if kpi.additivity == "ratio" and kpi.denominator
+                else None,
+                "decimals": int(re.search(r"\.(\d+)", kpi.display_format).group(1)),  # type: ignore[union-attr]
+                "higher_better": kpi.higher_is_better,
+                "threshold": thresholds.get(kpi.code),
                 "scopes": scopes,
             }
         )
     return tiles
+
+
+def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str, Any]:
+    """The KPI over the ``days`` days ending ``last_day``, and the same length before it, judged against the noise."""
+    start = last_day - timedelta(days=days - 1)
+    now = rows[(rows.kpi_day >= start) & (rows.kpi_day <= last_day)]
+    before = rows[(rows.kpi_day >= start - timedelta(days=days)) & (rows.kpi_day < start)]
+    out: dict[str, Any] = {
+        "first": start.isoformat(),
+        "value": _pooled(kpi, now),
+        "days": int(now.kpi_value.notna().sum()),
+        "n": _clean(float(now.denominator.sum())) if REGISTRY[kpi].additivity == "ratio" else None,
+        "before": _pooled(kpi, before),
+        "before_days": int(before.kpi_value.notna().sum()),
+        "p_value": None,
+        "verdict": "",
+    }
+    a, b = now.kpi_value.dropna().to_numpy(float), before.kpi_value.dropna().to_numpy(float)
+    if out["value"] is None or out["before"] is None or len(a) < 2 or len(b) < 2:
+        return out
+    if a.std() == 0 and b.std() == 0:
+        p_value = 0.0 if a.mean() != b.mean() else 1.0
+    else:
+        with warnings.catch_warnings():  # near-constant days (a stock KPI): scipy warns, the p-value still holds
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    out["p_value"] = _clean(p_value)
+    if p_value < NOISE_ALPHA and out["value"] != out["before"]:
+        out["verdict"] = "better" if (out["value"] > out["before"]) == REGISTRY[kpi].higher_is_better else "worse"
+    return out
 
 
 def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
@@ -127,7 +209,7 @@ def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
     return _clean(float(rows.kpi_value.dropna().mean()))
 
 
-def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _control(connection: Connection, params: dict[str, Any], config: AlertConfig) -> list[dict[str, Any]]:
     """The control charts of the chart rules at line or site scope, one per place."""
     points = _view(
         connection,
@@ -136,17 +218,22 @@ def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, A
         "and process_step = 'ALL'",
         **params,
     )
+    rules = {rule.name: rule for rule in config.rules}
     charts = []
-    for (rule, kpi, site, line), one in points.groupby(["rule_name", "kpi_name", "site", "line"]):
+    for (name, kpi, site, line), one in points.groupby(["rule_name", "kpi_name", "site", "line"]):
         one = one.sort_values("kpi_day")
+        rule = rules.get(str(name))
         charts.append(
             {
-                "rule": rule,
+                "rule": name,
                 "kpi": kpi,
                 "label": display_name(kpi),
                 "percent": is_percent(kpi),
                 "site": site,
                 "line": line,
+                # Pooled over the trailing days, the chart says so: each point is a window, not a day.
+                "window_days": rule.window_days if rule else 1,
+                "zones": bool(rule and ZONE_RULES & set(rule.rules)),
                 "points": _records(
                     one.assign(kpi_day=_day(one.kpi_day)),
                     [
@@ -157,6 +244,7 @@ def _control(connection: Connection, params: dict[str, Any]) -> list[dict[str, A
                         "upper_control_limit",
                         "rule_fired",
                         "is_adverse",
+                        "sample_size",
                     ],
                 ),
             }
@@ -175,24 +263,31 @@ def _coq_categories() -> list[str]:
     return [k.code for k in REGISTRY if k.part_of is not None]
 
 
-def _coq(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
-    weekly = _view(
-        connection,
-        "kpi_weekly",
-        "where week_start between :first and :last and grain in ('company', 'site')",
-        **params,
-    )
-    weekly = weekly[weekly.kpi_name.isin(_coq_categories())]
-    weekly["week_start"] = _day(weekly["week_start"])
-    return _records(weekly, ["week_start", "site", "kpi_name", "kpi_value"])
+def _coq(daily: pd.DataFrame) -> list[list[Any]]:
+    """The cost of quality's categories per day, company-wide and per site: the page sums them by week within the
+    chosen period, so a week the period or the data cuts short is known to be partial."""
+    rows = daily[daily.kpi_name.isin(_coq_categories()) & daily.grain.isin(["company", "site"])]
+    return _records(rows.sort_values(["kpi_day", "site", "kpi_name"]), ["kpi_day", "site", "kpi_name", "kpi_value"])
 
 
 def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
-    months = _view(
-        connection, "training_vs_outcomes", "where period = 'month' and period_start between :first and :last", **params
+    """Each line's months that overlap the report, with the last day of each month and whether the data covers the
+    whole month (a month the data starts or ends inside is partial: its point is marked, not read as a change)."""
+    months = _view(connection, "training_vs_outcomes", "where period = 'month' and period_start <= :last", **params)
+    kpi_daily = qualified("kpi_daily", connection)
+    data_first, data_last = (
+        pd.Timestamp(day).date()
+        for day in connection.execute(text(f"select min(kpi_day), max(kpi_day) from {kpi_daily}")).one()  # noqa: S608
     )
     months["period_start"] = _day(months["period_start"])
-    return _records(months, ["period_start", "site", "line", "training_compliance", "first_pass_yield"])
+    months["period_end"] = [(pd.Timestamp(d) + pd.offsets.MonthEnd(0)).date() for d in months.period_start]
+    months = months[months.period_end >= params["first"]]
+    months["partial"] = (months.period_start < data_first) | (months.period_end > data_last)
+    months["covered_to"] = [min(end, data_last) for end in months.period_end]
+    return _records(
+        months.sort_values(["period_start", "site", "line"]),
+        ["period_start", "site", "line", "training_compliance", "first_pass_yield", "covered_to", "partial"],
+    )
 
 
 def _alerts(connection: Connection) -> list[dict[str, Any]]:
@@ -269,14 +364,24 @@ def _capability(connection: Connection, last_day: date) -> list[dict[str, Any]]:
 
 
 def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    daily = _view(connection, "data_quality_daily")
-    daily["validation_day"] = _day(daily["validation_day"])
+    """Data quality by the data's own day (the rows' event date), the blocked batches, and the ledger's batches with
+    their validation pages (written beside the report, ``report.validation_pages``)."""
+    by_day = _view(connection, "data_quality_by_day", "where data_day between :first and :last", **params)
+    by_day["data_day"] = _day(by_day["data_day"])
+    held = _view(connection, "quarantined_rows", "where quarantine_status = 'open' and data_day is null")
     ledger = _view(connection, "batch_ledger", "order by landed_at")
+    ledger["page"] = [
+        page_name(str(d), str(b)) if p is not None else None
+        for d, b, p in zip(ledger.dataset, ledger.batch_id, ledger.processed_at, strict=True)
+    ]
     blocked = ledger[ledger.batch_status == "blocked"]
     return {
-        "daily": _records(daily, ["dataset", "validation_day", "pass_rate", "batches_validated", "rows_quarantined"]),
-        "quarantined": {str(k): int(v) for k, v in ledger.groupby("dataset").rows_quarantined.sum().items() if v},
-        "blocked": _records(blocked, ["batch_id", "dataset", "blocked_reason", "data_docs_page"]),
+        "by_day": _records(
+            by_day.sort_values(["data_day", "dataset"]),
+            ["dataset", "data_day", "rows_loaded", "rows_quarantined", "rows_dismissed", "row_pass_rate"],
+        ),
+        "undated": {str(k): int(v) for k, v in held.groupby("dataset").size().items()},
+        "blocked": _records(blocked, ["batch_id", "dataset", "blocked_reason", "page"]),
         "batches": _records(
             ledger.assign(landed_at=ledger.landed_at.astype(str), processed_at=ledger.processed_at.astype(str)),
             [
@@ -290,7 +395,7 @@ def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
                 "rows_loaded",
                 "rows_quarantined",
                 "rows_duplicate",
-                "data_docs_page",
+                "page",
             ],
         ),
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from core.catalog import DATASETS
 from core.dialect import BI_SCHEMA, dialect_of, driver_connection
 from core.kpi_registry import REGISTRY
 from transforms.kpi_tables import CROSS_SOURCE_KPIS
@@ -31,6 +32,16 @@ class View:
 def qualified(name: str, bind: Connection | Engine | str) -> str:
     """The BI view's name on ``bind``'s database (a schema on PostgreSQL, a prefix on SQLite)."""
     return dialect_of(bind).view_name(name)
+
+
+def _union_of_loaded_rows() -> str:
+    """Each fact dataset's rows in the warehouse per day of their event date, as one union (from the catalog)."""
+    return "\n    union all\n".join(
+        f"    select '{d.name}' as dataset, day_of({d.event_date}) as data_day, count(*) as rows_loaded\n"
+        f"    from {d.fact_table}\n    group by day_of({d.event_date})"
+        for d in DATASETS
+        if d.event_date and not d.is_dimension
+    )
 
 
 _KPI_COLUMNS = {
@@ -704,6 +715,7 @@ select * from final
             "raw_record": "JSON of the row as the source sent it",
             "quarantine_status": "open, replayed once fixed, or dismissed (with why, in failed_rules)",
             "quarantined_at": "when it was quarantined (UTC)",
+            "data_day": "the day the row's event date names; NULL when it names none (a file that could not be read)",
             "awaiting_keys": "JSON {column: master data} when the row's only faults were keys the master data lacked: "
             "replayed by itself once they arrive",
         },
@@ -722,6 +734,7 @@ final as (
         raw_record,
         status as quarantine_status,
         quarantined_at,
+        event_day as data_day,
         awaiting_keys
     from source
 )
@@ -791,6 +804,60 @@ final as (
     from batches
     left join results
         on results.dataset = batches.dataset and results.validation_day = batches.validation_day
+)
+
+select * from final
+""",
+    ),
+    View(
+        name="data_quality_by_day",
+        grain="one row per fact dataset and day of the data (the rows' own event date)",
+        description="Data quality by the day the data describes, not the day it was validated: of each day's source "
+        "rows, how many the warehouse holds and how many validation holds back.",
+        columns={
+            "dataset": "the fact dataset",
+            "data_day": "the day the rows' event date names (production day, response day, booking day, ...)",
+            "rows_loaded": "rows of that day in the warehouse now (corrections replace the rows they correct)",
+            "rows_quarantined": "rows of that day held back and still open (waiting for a fix or a replay)",
+            "rows_dismissed": "rows of that day held back and given up on (`qp quarantine dismiss`)",
+            "row_pass_rate": "rows_loaded / (rows_loaded + rows_quarantined + rows_dismissed), 0..1: the share of the "
+            "day's rows that passed every row-level check (a row whose date can't be read counts on no day)",
+        },
+        sql=f"""
+with loaded as (
+{_union_of_loaded_rows()}
+),
+
+held as (
+    select
+        dataset,
+        event_day as data_day,
+        sum(case when status = 'open' then 1 else 0 end) as rows_quarantined,
+        sum(case when status = 'dismissed' then 1 else 0 end) as rows_dismissed
+    from quarantine
+    where event_day is not null
+    group by dataset, event_day
+),
+
+days as (
+    select dataset, data_day from loaded
+    union
+    select dataset, data_day from held
+),
+
+final as (
+    select
+        days.dataset,
+        days.data_day,
+        coalesce(loaded.rows_loaded, 0) as rows_loaded,
+        coalesce(held.rows_quarantined, 0) as rows_quarantined,
+        coalesce(held.rows_dismissed, 0) as rows_dismissed,
+        1.0 * coalesce(loaded.rows_loaded, 0) / nullif(
+            coalesce(loaded.rows_loaded, 0) + coalesce(held.rows_quarantined, 0) + coalesce(held.rows_dismissed, 0), 0
+        ) as row_pass_rate
+    from days
+    left join loaded on loaded.dataset = days.dataset and loaded.data_day = days.data_day
+    left join held on held.dataset = days.dataset and held.data_day = days.data_day
 )
 
 select * from final

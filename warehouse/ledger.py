@@ -409,3 +409,16 @@ def mark_failed(connection: Connection, batch_id: str, error: str) -> None:
         .where(batch_ledger.c.batch_id == batch_id)
         .values(status="failed", reason=error, processed_at=utcnow(), claimed_by=None, claimed_at=None)
     )
+
+
+def record_validation_pages(engine: Engine, pages: dict[str, str]) -> None:
+    """Note each batch's validation page ({batch_id: path}) in the ledger, where BI tools and the report find it."""
+    if not pages:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(batch_ledger)
+            .where(batch_ledger.c.batch_id == bindparam("batch"))
+            .values(data_docs_page=bindparam("page")),
+            [{"batch": batch_id, "page": page} for batch_id, page in pages.items()],
+        )

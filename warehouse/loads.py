@@ -81,7 +81,6 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
                 status="blocked" if verdict.blocked_reason else "loaded",
                 reason=verdict.blocked_reason,
                 processed_at=now,
-                data_docs_page=verdict.data_docs_page,
                 claimed_by=None,
                 claimed_at=None,
             )

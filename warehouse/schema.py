@@ -160,6 +160,8 @@ quarantine = Table(
     # JSON {column: dimension} when the row's only faults were keys its dimensions lacked: loading them makes it
     # replayable (``ledger.orphans_of``).
     Column("awaiting_keys", Text),
+    # The day the row's event date names (None when it names none): data quality by the data's day.
+    Column("event_day", Date),
     Index("ix_quarantine_dataset_record_hash", "dataset", "record_hash"),
 )
 
