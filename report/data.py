@@ -129,13 +129,14 @@ def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertCo
     tiles = []
     # The tiles, in the registry's order (the order a quality review reads them).
     for kpi in REGISTRY.tiles():
-        rows = daily[(daily.kpi_name == kpi.code) & daily.kpi_value.notna()]
-        if rows[rows.kpi_day >= first_day].empty:
+        # Days without a value (no revenue that day) still count towards a ratio's summed counts.
+        rows = daily[daily.kpi_name == kpi.code]
+        if rows[(rows.kpi_day >= first_day) & rows.kpi_value.notna()].empty:
             continue
         scopes = {}
         for (grain, site, line), one in rows.groupby(["grain", "site", "line"]):
             one = one.sort_values("kpi_day")
-            shown = one[one.kpi_day >= first_day]
+            shown = one[(one.kpi_day >= first_day) & one.kpi_value.notna()]
             if shown.empty:
                 continue
             latest = shown.iloc[-1]
@@ -176,7 +177,7 @@ def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str
     out: dict[str, Any] = {
         "first": start.isoformat(),
         "value": _pooled(kpi, now),
-        "days": int(now.kpi_value.notna().sum()),
+        "days": int(now.kpi_value.notna().sum()),  # days with a value
         "n": _clean(float(now.denominator.sum())) if REGISTRY[kpi].additivity == "ratio" else None,
         "before": _pooled(kpi, before),
         "before_days": int(before.kpi_value.notna().sum()),
@@ -201,11 +202,13 @@ def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str
 def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
     """The KPI over several days, the way the registry says it rolls up: a ratio from the summed counts (never an
     average of daily ratios); an amount, a quantile or a product of ratios as the mean of its daily values."""
-    if rows[rows.kpi_value.notna()].empty:
-        return None
     if REGISTRY[kpi].additivity == "ratio":
+        if rows.empty or not rows.denominator.sum():
+            return None
         numerator, denominator = pd.Series([rows.numerator.sum()]), pd.Series([rows.denominator.sum()])
         return _clean(float(kpi_value(kpi, numerator, denominator).iloc[0]))
+    if rows[rows.kpi_value.notna()].empty:
+        return None
     return _clean(float(rows.kpi_value.dropna().mean()))
 
 
