@@ -188,7 +188,7 @@ function renderAlerts() {
   for (const a of alerts) {
     table.append(el("tr", { id: "alert-" + a.alert_id, "data-alert": a.alert_id },
       el("td", { class: "sev-" + a.severity }, a.severity), el("td", {}, a.alert_status),
-      el("td", {}, a.message.split(". Rule:")[0]), el("td", {}, a.began_on), el("td", {}, a.last_adverse_day),
+      el("td", {}, a.headline), el("td", {}, a.began_on), el("td", {}, a.last_adverse_day),
       el("td", {}, a.days_adverse), el("td", {}, a.rule_fired), el("td", {}, a.drivers)));
   }
   box.replaceChildren(table);
