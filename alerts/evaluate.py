@@ -67,7 +67,7 @@ class Episode:
     days_adverse: int
     value: float  # on the latest adverse day
     centre: float
-    limit: float  # the bound it crossed: the control limit, the target, or the baseline less the allowed drop
+    limit: float  # the line the fired rule judged it against (the 2-sigma line for rule 2, the target, ...)
     sample_size: float
     fired: str  # what fired on the latest adverse day, as a code: a run rule ("rule_2") or the method ("target")
     resolved_date: date | None
