@@ -17,10 +17,8 @@ import numpy as np
 import pandas as pd
 
 from core.alert_rules import CHARTS, COUNT_CHARTS, DRIFT_CHARTS, Rule
-from core.kpi_format import format_amount, format_value
 from transforms.spc import (
-    NELSON_RULES,
-    WESTERN_ELECTRIC_RULES,
+    RUN_RULE_SIGMAS,
     cusum_chart,
     ewma_chart,
     imr_chart,
@@ -29,6 +27,7 @@ from transforms.spc import (
     nelson,
     overdispersion,
     p_chart,
+    probability_line,
     probability_p_chart,
     probability_u_chart,
     u_chart,
@@ -42,8 +41,17 @@ NELSON_RUN_LENGTH = 15  # the longest Nelson pattern (rule 7: fifteen in a row w
 # to leave a baseline in a quarter's history.
 DRIFT_WINDOW_DAYS = 28
 DISPERSION_HISTORY_DAYS = 91  # a quarter: how far back a Laney rule tests the place's counts for overdispersion
-RULE_WORDS = {**WESTERN_ELECTRIC_RULES, **NELSON_RULES}
-JUDGED_COLUMNS = ["kpi_date", "value", "centre", "lower", "upper", "sample_size", "fired", "adverse", "beyond"]
+# The run rules without a direction (Nelson 7 and 8 look at both sides of the centre line at once).
+EITHER_SIDE_RULES = ("nelson_7", "nelson_8")
+# ``fired``: what fired in the adverse direction, as a code ("rule_2", "nelson_3"; for the other methods the method:
+# "target", "drop", "ewma", "cusum", "leading"), else "". ``limit``: the line the judgement was made against on the
+# adverse side: the fired run rule's own line (the 2-sigma line for rule 2, the centre line for rule 4), the target,
+# the baseline less the allowed drop, the drift chart's bound. ``opposite_limit``: the other side's line, for the
+# rules that look at both (NaN otherwise). ``run_days``: the CUSUM's current run.
+JUDGED_COLUMNS = [
+    "kpi_date", "value", "centre", "lower", "upper", "sample_size", "fired", "adverse", "beyond",
+    "limit", "opposite_limit", "run_days",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,13 @@ class Episode:
     days_adverse: int
     value: float  # on the latest adverse day
     centre: float
-    limit: float  # the bound it crossed: the control limit, the target, or the baseline less the allowed drop
+    limit: float  # the line the fired rule judged it against (the 2-sigma line for rule 2, the target, ...)
     sample_size: float
-    fired: str  # the rule that fired on the latest adverse day, in words
+    fired: str  # what fired on the latest adverse day, as a code: a run rule ("rule_2") or the method ("target")
     resolved_date: date | None
     contributors: list[dict[str, object]] = field(default_factory=list)
+    opposite_limit: float = float("nan")  # for a rule that looks at both sides (Nelson 7, 8): the other side's line
+    run_days: int = 0  # for a CUSUM: how many days its current run has lasted
 
     @property
     def fingerprint(self) -> str:
@@ -199,8 +209,21 @@ def _judge_chart(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule, hi
     fired = next((r for r in rule.rules if bool(flags[r])), "")
     today = recent.iloc[-1]
     value, centre, lower, upper = float(days.value[i]), *(float(today[c]) for c in ("cl", "lcl", "ucl"))
-    words = f"{fired}: {RULE_WORDS[fired]}" if fired else ""
-    return _row(days, i, value, centre, lower, upper, words, bool(fired), bool(today["out_of_control"]))
+
+    def line(sigmas: int, above: bool) -> float:
+        """The day's line ``sigmas`` from the centre, in the KPI's unit: where the run rules drew their zone."""
+        if sigmas == 0:
+            return centre
+        if sigmas == 3:
+            return upper if above else lower
+        if scored:  # zones of normal scores: the counts' own tails at the day's sample size
+            kind = "p" if rule.method == "laney_p" else "u"
+            return probability_line(kind, centre, float(days.denominator[i]), sigmas, above)
+        return centre + (sigmas if above else -sigmas) * float(today["sigma"])
+
+    sigmas, up = RUN_RULE_SIGMAS[fired or "rule_1"], rule.adverse == "up"
+    lines = (line(sigmas, up), line(sigmas, not up) if fired in EITHER_SIDE_RULES else float("nan"))
+    return _row(days, i, value, centre, lower, upper, fired, bool(fired), bool(today["out_of_control"]), *lines)
 
 
 def _laney_where_needed(
@@ -249,14 +272,15 @@ def _judge_drift(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule) ->
         else:
             chart = cusum_chart(values, k=rule.cusum_k or 0.5, h=rule.cusum_h or 5.0, baseline=mask)
     except ValueError:  # a baseline without variation has no sigma: nothing to judge a drift against
-        return _row(days, i, float(days.value[i]), float("nan"), float("nan"), float("nan"), "", False)
+        nan = float("nan")
+        return _row(days, i, float(days.value[i]), nan, nan, nan, "", False, None, nan)
     today = chart.iloc[-1]
     if rule.method == "ewma":
         value, centre, lower, upper = (float(today[c]) for c in ("ewma", "cl", "lcl", "ucl"))
         adverse = value > upper if up else value < lower
-        fired = f"the EWMA (lambda {rule.ewma_lambda:g}) beyond its {rule.ewma_width:g}-sigma limit: a sustained shift"
         beyond = bool(today["out_of_control"])
-        return _row(days, i, value, centre, lower, upper, fired if adverse else "", adverse, beyond)
+        fired, limit = "ewma" if adverse else "", upper if up else lower
+        return _row(days, i, value, centre, lower, upper, fired, adverse, beyond, limit)
     sums = chart["c_plus" if up else "c_minus"].to_numpy()
     run = _run_length(sums)
     sigma, target = float(today["sigma"]), float(np.nanmean(values[mask]))
@@ -268,12 +292,9 @@ def _judge_drift(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule) ->
     else:
         value, bound = float(values[-1]), target + sign * (allowance + interval)
     adverse = bool(today["signal_upper"] if up else today["signal_lower"])
-    fired = (
-        f"the CUSUM of {'upward' if up else 'downward'} shifts beyond h = {rule.cusum_h:g} sigma: the mean of the last "
-        f"{run} day{'s' if run != 1 else ''} has moved by more than k = {rule.cusum_k:g} sigma"
-    )
     lower, upper = (target, bound) if up else (bound, target)
-    return _row(days, i, value, target, lower, upper, fired if adverse else "", adverse, bool(today["out_of_control"]))
+    fired, beyond = "cusum" if adverse else "", bool(today["out_of_control"])
+    return _row(days, i, value, target, lower, upper, fired, adverse, beyond, bound, run_days=run)
 
 
 def _run_length(sums: np.ndarray) -> int:
@@ -291,8 +312,12 @@ def _row(
     upper: float,
     fired: str,
     adverse: bool,
-    beyond: bool | None = None,
+    beyond: bool | None,
+    limit: float,
+    opposite_limit: float = float("nan"),
+    run_days: int = 0,
 ) -> dict[str, object]:
+    """One judged day (``JUDGED_COLUMNS``); ``beyond`` None: as ``adverse``."""
     return {
         "kpi_date": days.kpi_date[i],
         "value": value,
@@ -303,6 +328,9 @@ def _row(
         "fired": fired,
         "adverse": adverse,
         "beyond": adverse if beyond is None else beyond,
+        "limit": limit,
+        "opposite_limit": opposite_limit,
+        "run_days": run_days,
     }
 
 
@@ -312,18 +340,17 @@ def _judge_drop(days: DailySeries, baseline: np.ndarray, i: int, rule: Rule) -> 
     mean = float(np.average(days.value[baseline], weights=weights))
     value = float(days.value[i])
     allowed = float(rule.points or 0)
-    adverse = value < mean - allowed if rule.adverse == "down" else value > mean + allowed
-    fired = f"a drop of more than {format_amount(rule.kpi, allowed)} against the trailing baseline"
-    return _row(days, i, value, mean, mean - allowed, mean + allowed, fired if adverse else "", adverse)
+    down = rule.adverse == "down"
+    limit = mean - allowed if down else mean + allowed
+    adverse = value < limit if down else value > limit
+    return _row(days, i, value, mean, mean - allowed, mean + allowed, "drop" if adverse else "", adverse, None, limit)
 
 
 def _judge_target(days: DailySeries, i: int, rule: Rule) -> dict[str, object]:
     value, target = float(days.value[i]), float(rule.target or 0.0)
     adverse = value < target if rule.adverse == "down" else value > target
-    side = "below" if rule.adverse == "down" else "above"
-    fired = f"{side} the target {format_value(rule.kpi, target)}" if adverse else ""
     # A target has no baseline to keep clean: its days are never "beyond".
-    return _row(days, i, value, target, target, target, fired, adverse, beyond=False)
+    return _row(days, i, value, target, target, target, "target" if adverse else "", adverse, False, target)
 
 
 def episodes_of(judged: pd.DataFrame, rule: Rule, place: tuple[str, str, str]) -> list[Episode]:
@@ -349,7 +376,6 @@ def episodes_of(judged: pd.DataFrame, rule: Rule, place: tuple[str, str, str]) -
 
 def _episode(rule: Rule, place: tuple[str, str, str], state: dict[str, object], resolved_date: date | None) -> Episode:
     last = state["last"]
-    limit = last.upper if rule.adverse == "up" else last.lower  # type: ignore[attr-defined]
     return Episode(
         rule=rule,
         site_id=place[0],
@@ -360,10 +386,12 @@ def _episode(rule: Rule, place: tuple[str, str, str], state: dict[str, object], 
         days_adverse=int(state["days_adverse"]),  # type: ignore[call-overload]
         value=float(last.value),  # type: ignore[attr-defined]
         centre=float(last.centre),  # type: ignore[attr-defined]
-        limit=float(limit),
+        limit=float(last.limit),  # type: ignore[attr-defined]
         sample_size=float(last.sample_size),  # type: ignore[attr-defined]
         fired=str(last.fired),  # type: ignore[attr-defined]
         resolved_date=_as_date(resolved_date) if resolved_date is not None else None,
+        opposite_limit=float(last.opposite_limit),  # type: ignore[attr-defined]
+        run_days=int(last.run_days),  # type: ignore[attr-defined]
     )
 
 

@@ -26,7 +26,6 @@ from alerts.evaluate import (
     episodes_of,
 )
 from core.alert_rules import Rule
-from core.kpi_format import display_name, format_value
 from core.kpi_registry import REGISTRY
 from transforms.leading import LaggedRelation, lagged_relation
 
@@ -106,7 +105,7 @@ def judge_leading(
                 if relation is not None and relation.established(rule.min_correlation, rule.max_p_value):
                     opened_by = relation
             if opened_by is not None:
-                row["fired"] = fired_text(rule, row["value"], row["centre"], opened_by)  # type: ignore[arg-type]
+                row["fired"] = "leading"
                 row["relation"] = history_of(rule, opened_by)
             else:
                 row.update(fired="", adverse=False)
@@ -129,18 +128,6 @@ def history_of(rule: Rule, relation: LaggedRelation) -> dict[str, object]:
         "pairs": relation.n,
         "effective_pairs": round(relation.n_effective, 1),
     }
-
-
-def fired_text(rule: Rule, value: float, baseline: float, relation: LaggedRelation) -> str:
-    """What history says, in words: the fall, and how the outcome followed the leading KPI on this line before (short:
-    the alert's rule column holds 120 characters; the p-value and the pairs are in its contributors)."""
-    assert rule.leads is not None
-    lag = f"{relation.lag_days} day{'s' if relation.lag_days != 1 else ''}"
-    return (
-        f"{display_name(rule.kpi).lower()} fell to {format_value(rule.kpi, value)} "
-        f"(baseline {format_value(rule.kpi, baseline)}); {display_name(rule.leads).lower()} has followed it here "
-        f"by {lag} (r = {relation.correlation:.2f})"
-    )
 
 
 def find_leading_episodes(

@@ -19,50 +19,15 @@ import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, update
 
 from alerts.evaluate import Episode
+from alerts.headline import alert_text
 from alerts.incidents import Member, group_incidents
-from core.kpi_format import contributors_text, display_name, format_value
 from warehouse.schema import alert, alert_note, baseline_exclusion, incident, spc_point, training_lead
 
 
-def place_of(site_id: str, line_id: str, step_id: str) -> str:
-    if step_id != "ALL":
-        return f"step {step_id} of line {line_id} (site {site_id})"
-    if line_id != "ALL":
-        return f"line {line_id} (site {site_id})"
-    return f"site {site_id}" if site_id != "ALL" else "the company"
-
-
 def describe(episode: Episode) -> tuple[str, str]:
-    """The alert's subject line and message: what, where, since when, the value against the bound, the why."""
-    rule, kpi = episode.rule, episode.rule.kpi
-    name = display_name(kpi)
-    where = place_of(episode.site_id, episode.line_id, episode.step_id)
-    direction = "above" if rule.adverse == "up" else "below"
-    bound = {
-        "p_chart": "the p-chart's upper control limit" if rule.adverse == "up" else "the p-chart's lower limit",
-        "u_chart": "the u-chart's upper control limit" if rule.adverse == "up" else "the u-chart's lower limit",
-        "laney_p": "the Laney p' chart's upper control limit" if rule.adverse == "up" else "the p' chart's lower limit",
-        "laney_u": "the Laney u' chart's upper control limit" if rule.adverse == "up" else "the u' chart's lower limit",
-        "imr": "the individuals chart's limit",
-        "ewma": f"the EWMA chart's {'upper' if rule.adverse == 'up' else 'lower'} limit",
-        "cusum": "the CUSUM's bound for a run that long",
-        "target": "the target",
-        "drop": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
-        "leading": f"the trailing baseline {format_value(kpi, episode.centre)} less the allowed drop",
-    }[rule.method]
-    value, limit = format_value(kpi, episode.value), format_value(kpi, episode.limit)
-    subject = f"{name} on {where}: {value}, {direction} {limit} since {episode.since_date}"
-    days = f"{episode.days_adverse} adverse day{'s' if episode.days_adverse != 1 else ''}"
-    # A drift chart judges a statistic of the recent days, in the KPI's unit: say which.
-    was = {"ewma": "smoothed by the EWMA, was", "cusum": "averaged, over its current run,"}.get(rule.method, "was")
-    text = (
-        f"{name} on {where} {was} {value} on {episode.last_date}, {direction} {bound} ({limit}; "
-        f"centre {format_value(kpi, episode.centre)}, n={episode.sample_size:,.0f}). Rule: {episode.fired}. "
-        f"Began {episode.since_date}; {days}."
-    )
-    if episode.contributors:
-        text += " " + contributors_text(episode.contributors, kpi)
-    return subject, text
+    """The alert's subject line and message (``alerts.headline``)."""
+    text = alert_text(episode)
+    return text.subject, text.message
 
 
 @dataclass
@@ -80,7 +45,7 @@ def reconcile(connection: Connection, episodes: list[Episode], now: datetime, pi
     seen = set()
     for episode in episodes:
         seen.add(episode.alert_id)
-        subject, message = describe(episode)
+        text = alert_text(episode)
         values = {
             "last_date": episode.last_date,
             "days_adverse": episode.days_adverse,
@@ -88,10 +53,10 @@ def reconcile(connection: Connection, episodes: list[Episode], now: datetime, pi
             "centre_line": episode.centre,
             "limit_value": episode.limit,
             "sample_size": episode.sample_size,
-            "rule": episode.fired[:120],
+            "rule": text.rule,
             "contributors": json.dumps(episode.contributors),
-            "subject": subject,
-            "message": message,
+            "subject": text.subject,
+            "message": text.message,
             "updated_at": now,
             "pipeline_run_id": pipeline_run_id,
         }

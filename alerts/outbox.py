@@ -30,10 +30,10 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from alerts.channels import Channel, ChannelLookup, DeliveryFailed, Notification, redact
+from alerts.headline import place_words, regressed_where
 from alerts.incidents import severity_rank
-from alerts.lifecycle import place_of
 from core.alert_rules import AlertConfig
-from core.kpi_format import contributors_text, display_name
+from core.kpi_format import contributors_text
 from warehouse.schema import FACT_TABLES, alert, data_quality_alert, incident, notification
 
 log = logging.getLogger("qualitypulse.alerts")
@@ -111,6 +111,7 @@ def _incident_digests(
     legacy = _told_one_by_one(connection)
     owners = _line_owners(connection) if any(r.notify_owner for r in config.rules) else {}
     notify_owner = {r.name: bool(r.notify_owner) for r in config.rules}
+    windows = {r.name: r.window_days for r in config.rules}
     rows: list[dict[str, object]] = []
     for i in current:
         group = members.get(str(i["incident_id"]), [])
@@ -123,7 +124,7 @@ def _incident_digests(
         recipients = {
             owners[str(a["line_id"])] for a in group if notify_owner.get(str(a["rule_name"])) and a["line_id"] in owners
         }
-        digest = _Digest(i, group, state, told or {}, absorbed.get(str(i["incident_id"]), []), report_url)
+        digest = _Digest(i, group, state, told or {}, absorbed.get(str(i["incident_id"]), []), report_url, windows)
         event = "resolved" if i["status"] == "resolved" else "updated"
         queued = []
         for channel in config.channels_for(str(i["severity"])):
@@ -190,15 +191,16 @@ class _Digest:
         told: dict[str, str],
         absorbed: list[dict[str, object]],
         report_url: str,
+        windows: dict[str, int],
     ) -> None:
         self.incident, self.group, self.state, self.told = i, group, state, told
-        self.absorbed, self.report_url = absorbed, report_url
+        self.absorbed, self.report_url, self.windows = absorbed, report_url, windows
         self.state_key = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
     def note(self, event: str, recipients: set[str]) -> Notification:
         i, group = self.incident, self.group
         key = "opened" if event == "opened" else f"{event}|{self.state_key}"
-        where = place_of(str(i["site_id"]), "ALL", "ALL")
+        where = place_words(str(i["site_id"]), "ALL", "ALL")
         open_now = [a for a in group if self.state[str(a["alert_id"])] == "open"]
         alerts = f"{len(group)} alert{'s' if len(group) != 1 else ''}"
         if event == "opened":
@@ -237,15 +239,20 @@ class _Digest:
         left = [a for a in self.told if a not in self.state]
         parts = []
         if joined:
-            parts.append(f"Joined: {', '.join(_short(a) for a in joined)}.")
+            parts.append(f"Joined: {'; '.join(self._short(a) for a in joined)}.")
         if back:
-            parts.append(f"Back in control: {', '.join(_short(a) for a in back)}.")
+            parts.append(f"Back in control: {'; '.join(self._short(a) for a in back)}.")
         merged = [m for m in self.absorbed if set(json.loads(str(m["notified_members"]))) & set(self.state)]
         for m in merged:
             parts.append(f"Incident {str(m['incident_id'])[:12]} ({m['title']}) is part of this one now.")
         if left:
             parts.append(f"{len(left)} alert{'s' if len(left) != 1 else ''} moved to another incident.")
         return " ".join(parts)
+
+    def _short(self, a: Mapping[str, object]) -> str:
+        """What regressed where, as the alert's headline begins (a rule no longer in the rules file: no window)."""
+        window = self.windows.get(str(a["rule_name"]), 1)
+        return regressed_where(str(a["kpi"]), window, str(a["site_id"]), str(a["line_id"]), str(a["step_id"]))
 
     def _listing(self, event: str) -> list[str]:
         ordered = sorted(self.group, key=lambda a: (self.state[str(a["alert_id"])] != "open", *_worst_first(a)))
@@ -260,15 +267,11 @@ class _Digest:
             mark = f" ({', '.join(marks)})" if marks else ""
             lines.append(f"- [{a['severity']}] {a['subject']}{mark}")
             contributors = json.loads(str(a["contributors"] or "[]"))
-            drivers = f" {contributors_text(contributors, str(a['kpi']))}" if contributors else ""
-            lines.append(f"  Rule: {a['rule']}.{drivers} Alert {alert_id[:12]}.")
+            drivers = f"{contributors_text(contributors, str(a['kpi']))} " if contributors else ""
+            lines.append(f"  {drivers}Alert {alert_id[:12]}.")
         if len(ordered) > LISTED_ALERTS:
             lines.append(f"... and {len(ordered) - LISTED_ALERTS} more in the report.")
         return lines
-
-
-def _short(a: Mapping[str, object]) -> str:
-    return f"{display_name(str(a['kpi']))} on {place_of(str(a['site_id']), str(a['line_id']), str(a['step_id']))}"
 
 
 def _worst_first(a: Mapping[str, object]) -> tuple[int, str, str]:

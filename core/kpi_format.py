@@ -5,6 +5,10 @@ Ratios are shown as percentages (``KPIS.md``), NPS in signed points, the rest in
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from itertools import combinations
+
 from core.kpi_registry import REGISTRY, Registry
 
 
@@ -16,14 +20,49 @@ def is_percent(kpi: str, registry: Registry = REGISTRY) -> bool:
     return kpi in registry and registry[kpi].is_percent
 
 
-def format_amount(kpi: str, amount: float, registry: Registry = REGISTRY) -> str:
-    """A difference in the KPI's unit: percentage points for ratios."""
-    return f"{amount * 100:g} pts" if is_percent(kpi, registry) else f"{amount:g}"
+FALLBACK_FORMAT = "{:,.2f}"  # a KPI the registry doesn't know (a test's own)
+MORE_DECIMALS = 6  # at most this many decimals more than the unit's format, to tell two close numbers apart
+
+
+def _display_format(kpi: str, registry: Registry) -> str:
+    return registry[kpi].display_format if kpi in registry else FALLBACK_FORMAT
+
+
+def _with_more_decimals(display_format: str, more: int) -> str:
+    return re.sub(r"\.(\d+)", lambda m: f".{int(m.group(1)) + more}", display_format, count=1)
+
+
+def _apart(display_format: str, values: Sequence[float]) -> list[str]:
+    """``values`` in ``display_format``, with as many more decimals as it takes for different numbers to read
+    differently (a value just above its limit never reads as the limit itself)."""
+    texts: list[str] = []
+    for more in range(MORE_DECIMALS + 1):
+        texts = [_with_more_decimals(display_format, more).format(v) for v in values]
+        if all(texts[a] != texts[b] for a, b in combinations(range(len(values)), 2) if values[a] != values[b]):
+            break
+    return texts
 
 
 def format_value(kpi: str, value: float, registry: Registry = REGISTRY) -> str:
     """A KPI value as people read it, in the registry's display format for its unit."""
-    return registry[kpi].display_format.format(value) if kpi in registry else f"{value:,.2f}"
+    return _display_format(kpi, registry).format(value)
+
+
+def format_values(kpi: str, values: Sequence[float], registry: Registry = REGISTRY) -> list[str]:
+    """KPI values that are read together (a value and the limit it crossed), each as ``format_value`` puts it, with
+    more decimals where two different numbers would otherwise read the same."""
+    return _apart(_display_format(kpi, registry), values)
+
+
+def format_differences(kpi: str, amounts: Sequence[float], registry: Registry = REGISTRY) -> list[str]:
+    """Sizes of differences in the KPI's unit, told apart as ``format_values`` does: points (of a percentage) for
+    ratios and for scores (NPS), else the unit's number."""
+    if is_percent(kpi, registry):
+        decimals = int(re.search(r"\.(\d+)", _display_format(kpi, registry)).group(1))  # type: ignore[union-attr]
+        return [f"{t} points" for t in _apart(f"{{:.{decimals}f}}", [a * 100 for a in amounts])]
+    words = " points" if kpi in registry and registry[kpi].unit == "score" else ""
+    unsigned = _display_format(kpi, registry).replace("+", "")
+    return [f"{t}{words}" for t in _apart(unsigned, amounts)]
 
 
 def contributors_text(contributors: list[dict[str, object]], kpi: str, registry: Registry = REGISTRY) -> str:

@@ -384,7 +384,7 @@ def _alerts_section(engine: Engine) -> list[str]:
     lines += ["", f"Alerts: {len(alerts)} open, {resolved} resolved (table 'alert', BI view quality_alerts)"]
     for a in alerts:
         lines.append(f"  [{a['severity']}] {a['subject']}")
-        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {(a['incident_id'] or '-')[:12]}")
+        lines.append(f"      id {a['alert_id'][:12]}; incident {(a['incident_id'] or '-')[:12]}")
         contributors = json.loads(a["contributors"])
         if contributors:
             lines.append(f"      {contributors_text(contributors, a['kpi'])}")
@@ -402,5 +402,5 @@ def _alerts_section(engine: Engine) -> list[str]:
         lines += ["", f"Resolved alerts of the open incidents (the {shown} latest resolved{more})"]
     for a in earlier[-RESOLVED_SHOWN:]:
         lines.append(f"  [{a['severity']}] {a['subject']}, resolved {a['resolved_date']}")
-        lines.append(f"      {a['rule']}; id {a['alert_id'][:12]}; incident {a['incident_id'][:12]}")
+        lines.append(f"      id {a['alert_id'][:12]}; incident {a['incident_id'][:12]}")
     return lines

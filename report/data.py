@@ -22,12 +22,15 @@ from core.kpi_registry import REGISTRY, Unit
 from report.validation_pages import page_name
 from transforms.capability import CAPABLE_INDEX, MARGINAL_INDEX
 from transforms.kpi_tables import kpi_value
+from transforms.spc import NELSON_RULES, WESTERN_ELECTRIC_RULES
 from warehouse.bi_views import qualified
 
 # The periods the report's filter offers: the trailing 7 or 28 days, or the whole report ("all").
 PERIODS = (7, 28)
 # A tile's change is called better or worse only when the two periods' daily values differ beyond day-to-day noise.
 NOISE_ALPHA = 0.05
+# The run rules in words: the control charts store the code of the rule that fired.
+RUN_RULE_WORDS = WESTERN_ELECTRIC_RULES | NELSON_RULES
 # Run rules that read the 1 and 2 sigma zones: a chart judged by one of them draws its zones.
 ZONE_RULES = {"rule_2", "rule_3", "nelson_5", "nelson_6", "nelson_7", "nelson_8"}
 # What follows a value of each unit on the page (fractions are shown as percentages, scores signed).
@@ -238,7 +241,10 @@ def _control(connection: Connection, params: dict[str, Any], config: AlertConfig
                 "window_days": rule.window_days if rule else 1,
                 "zones": bool(rule and ZONE_RULES & set(rule.rules)),
                 "points": _records(
-                    one.assign(kpi_day=_day(one.kpi_day)),
+                    one.assign(
+                        kpi_day=_day(one.kpi_day),
+                        rule_fired=[RUN_RULE_WORDS.get(str(code), code) for code in one.rule_fired],
+                    ),
                     [
                         "kpi_day",
                         "kpi_value",

@@ -310,11 +310,12 @@ function renderAlerts() {
   const box = document.getElementById("alerts");
   const alerts = REPORT.alerts.filter((a) => inScope(a.site, a.line));
   if (!alerts.length) { box.replaceChildren(el("p", { class: "empty" }, "No open alert for this selection.")); return; }
-  const heads = ["severity", "status", "alert", "began", "latest", "days", "rule", "what drives it"];
+  const heads = ["severity", "status", "alert", "began", "latest", "days", "what drives it"];
   const table = el("table", { class: "alerts-table" }, el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, h)))));
   const body = el("tbody");
   for (const a of alerts) {
-    const cells = [a.severity, a.alert_status, a.message.split(". Rule:")[0], a.began_on, a.last_adverse_day, a.days_adverse, a.rule_fired, a.drivers];
+    // The stored headline says what fired, where, on which day and since when: the words every channel uses.
+    const cells = [a.severity, a.alert_status, a.headline, a.began_on, a.last_adverse_day, a.days_adverse, a.drivers];
     body.append(el("tr", { id: "alert-" + a.alert_id, "data-alert": a.alert_id },
       ...cells.map((value, i) => el("td", { "data-label": heads[i], class: i === 0 ? "sev-" + a.severity : "" }, value ?? ""))));
   }

@@ -709,6 +709,27 @@ NELSON_RULES = {
 }
 
 
+# Where each run rule draws its zone, in sigmas from the centre line (0: the centre line itself; Nelson 3 and 4 count
+# rises and falls, and are read against the centre line too). What an alert states its value against.
+RUN_RULE_SIGMAS = {
+    "rule_1": 3, "rule_2": 2, "rule_3": 1, "rule_4": 0,
+    "nelson_1": 3, "nelson_2": 0, "nelson_3": 0, "nelson_4": 0,
+    "nelson_5": 2, "nelson_6": 1, "nelson_7": 1, "nelson_8": 1,
+}  # fmt: skip
+
+
+def probability_line(kind: str, centre: float, size: float, sigmas: float, above: bool) -> float:
+    """The fraction (``kind`` "p") or rate ("u") a point of a probability chart must lie strictly beyond to score more
+    than ``sigmas`` from 0 (``probability_p_chart``): the ``sigmas`` line, in the chart's own unit, at sample size
+    ``size``. With 3 it is the chart's UCL (LCL), and a point scores beyond when its fraction is beyond the line."""
+    if kind not in ("p", "u"):
+        raise ValueError(f"kind must be p or u, not {kind!r}")
+    tail = float(stats.norm.sf(sigmas))
+    distribution, shape = (stats.binom, (round(size), centre)) if kind == "p" else (stats.poisson, (centre * size,))
+    count = distribution.isf(tail, *shape) if above else distribution.ppf(tail, *shape)
+    return float(count / size)
+
+
 def nelson(values: Any, center: Any, sigma: Any, side: str = "both") -> pd.DataFrame:
     """One boolean column per Nelson (1984) rule (``nelson_1`` .. ``nelson_8``), one row per point.
 

@@ -310,7 +310,8 @@ select * from final
             "lower_control_limit": "the lower limit for that day (for p and u charts: for that day's sample size)",
             "upper_control_limit": "the upper limit for that day",
             "sample_size": "the day's denominator (units inspected, responses, ...)",
-            "rule_fired": "the Western Electric rule, target or drop that fired in the adverse direction, or empty",
+            "rule_fired": "what fired in the adverse direction, as a code: a run rule (rule_1 .. rule_4, nelson_1 .. "
+            "nelson_8, KPIS.md) or the method (target, drop, ewma, cusum, leading); empty when nothing fired",
             "is_adverse": "true when the day counts as a regression",
         },
         sql="""
@@ -352,7 +353,8 @@ select * from final
             "rule_name": "the rule in alerts/rules.yaml",
             "kpi_name": "the KPI judged",
             "method": "p_chart, u_chart, laney_p, laney_u, imr, ewma, cusum, target or drop",
-            "rule_fired": "what fired on the latest adverse day, e.g. rule_1: one point beyond 3 sigma",
+            "rule_fired": "what fired on the latest adverse day, in words, e.g. 2 of the last 3 days beyond 2 sigma "
+            "above the centre line 2.10% (2-sigma line 3.05%)",
             "severity": "critical, warning or info",
             "site": "site id, or ALL",
             "line": "line id, or ALL",
@@ -362,10 +364,14 @@ select * from final
             "days_adverse": "adverse days so far",
             "observed_value": "the KPI's value on the latest adverse day",
             "centre_line": "the baseline's centre line (or the target)",
-            "limit_crossed": "the control limit, target or allowed drop that the value crossed",
+            "limit_crossed": "the line the fired rule judged the value against, on the adverse side: the control "
+            "limit (rule 1), the 2- or 1-sigma line (rules 2, 3), the centre line (runs), the target, the baseline "
+            "less the allowed drop, or the drift chart's bound",
             "sample_size": "the day's denominator (units inspected, responses, ...)",
             "contributors": "JSON: the day's top defect codes with count and share, or the segments that moved",
-            "message": "the alert as sent to people",
+            "headline": "the alert in one line, as people read it everywhere: what, where, the value on its day, what "
+            "fired, since when",
+            "message": "the alert as sent to people: the headline, then the baseline, the sample and the drivers",
             "alert_status": "open, acknowledged or resolved",
             "resolved_on": "the day it counted as back in control",
             "acknowledged_by": "who acknowledged it",
@@ -399,6 +405,7 @@ final as (
         limit_value as limit_crossed,
         sample_size,
         contributors,
+        subject as headline,
         message,
         status as alert_status,
         resolved_date as resolved_on,

@@ -296,7 +296,7 @@ alert = Table(
     Column("days_adverse", Integer, nullable=False),
     Column("value", Float, nullable=False),
     Column("centre_line", Float, nullable=False),
-    Column("limit_value", Float, nullable=False),  # the control limit, target or allowed drop it crossed
+    Column("limit_value", Float, nullable=False),  # the line the fired rule judged against (alerts.evaluate)
     Column("sample_size", Float, nullable=False),
     Column("contributors", Text, nullable=False),  # JSON: top defect codes, or the segments that moved
     Column("subject", Text, nullable=False),  # the one-line summary a notification leads with
@@ -388,7 +388,7 @@ spc_point = Table(
     Column("lower_limit", Float, nullable=False),
     Column("upper_limit", Float, nullable=False),
     Column("sample_size", Float, nullable=False),
-    Column("fired", String(120), nullable=False),  # the rule that fired in the adverse direction, or ""
+    Column("fired", String(120), nullable=False),  # what fired in the adverse direction, as a code, or ""
     Column("adverse", Boolean, nullable=False),
     Column("computed_at", DateTime, nullable=False),
 )

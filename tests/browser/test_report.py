@@ -24,6 +24,7 @@ import pytest
 from scipy import stats
 
 from core.kpi_registry import REGISTRY
+from report.data import RUN_RULE_WORDS
 from demo.source_systems import REGRESSION_LINE, REGRESSION_SITE
 from tests.conftest import IN_CI
 from tests.helpers import read_table
@@ -215,7 +216,7 @@ def test_filtering_by_line_redraws_the_charts_and_shows_the_injected_regression(
     assert pareto != pareto_all
     assert set(pareto[0]["x"][:2]) <= {"SOLDER_BRIDGE", "COLD_JOINT"}
     row = visit.page.query_selector(f"#alert-{alert.alert_id}")
-    assert row is not None and REGRESSION_LINE in row.inner_text()
+    assert row is not None and alert.subject in row.inner_text()  # the stored headline, as every reader shows it
     assert visit.errors == []
     visit.page.close()
 
@@ -321,7 +322,8 @@ def test_hovering_a_flagged_point_shows_its_day_value_n_limits_and_rule(report, 
     assert f"{100 * point.value:.2f}%" in text and f"n = {point.sample_size:,.0f}" in text
     assert f"centre line {100 * point.centre_line:.2f}%" in text
     assert f"limits {100 * point.lower_limit:.2f}% to {100 * point.upper_limit:.2f}%" in text
-    assert f"flagged: {point.fired}" in text  # the rule, in words, not cut off
+    assert f"flagged: {RUN_RULE_WORDS[point.fired]}" in text  # the rule, in words, not cut off
+    assert "rule_" not in text and "nelson_" not in text
     assert visit.errors == []
     visit.page.close()
 
@@ -342,7 +344,7 @@ def test_charts_judged_by_zone_rules_draw_their_zones(report, browser):
     upper_two = next(t for t in traces if t["name"] == "2 sigma")
     series = traces[0]
     spc = read_table(settings, "spc_point").query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE")
-    rule_two = {str(d)[:10] for d in spc[spc.fired.str.contains("2 sigma")].kpi_date}
+    rule_two = {str(d)[:10] for d in spc[spc.fired == "rule_2"].kpi_date}
     assert rule_two, "the demo's yield regression fires rule 2 on S1-L2"
     for day in rule_two:
         i = series["x"].index(day)

@@ -112,6 +112,6 @@ def test_a_kpi_added_to_the_registry_alone_reaches_tables_docs_report_summary_an
     assert set(toy_alerts["line_id"]) == set(runs["line_id"])
     assert (
         toy_alerts["subject"]
-        .str.contains(r"^Inspection coverage on line \S+ \(site \S+\): \d+\.\d\d%, below 150\.00%")
+        .str.contains(r"^Inspection coverage on line \S+ at site \S+: \d+\.\d\d% on \S+, below the target 150\.00%")
         .all()
     )

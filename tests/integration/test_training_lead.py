@@ -45,7 +45,8 @@ def test_the_leading_training_alert_comes_before_the_yield_alert_on_the_story_li
     assert SPEC.day(TRAINING_LAPSE_START) <= began < _day(yield_alert.since_date) <= SPEC.day(REGRESSION_START + 1)
     # It says what history says: the fall against the baseline, and how the yield followed before.
     assert lead.value < lead.limit_value < lead.centre_line
-    assert "training compliance fell to " in lead.message and "(baseline " in lead.message
+    assert lead.subject.startswith(f"Training compliance on line {REGRESSION_LINE} at site S1: ")
+    assert " points below its trailing 28-day mean " in lead.rule and lead.rule in lead.subject
     assert "; first pass yield has followed it here by " in lead.rule and "(r = 0." in lead.rule
     [history] = json.loads(lead.contributors)
     assert history["outcome_kpi"] == "fpy" and 0 <= history["lag_days"] <= 28 and history["p_value"] <= 0.05

@@ -131,7 +131,7 @@ def test_nelson_rules_are_chosen_per_rule_and_named_in_the_alert():
     fired = judged[judged["adverse"]]
     # The last history day (19) starts the climb: 19, 21, 22, 23, 24, 25 is six rising points on the fifth climb day.
     assert fired["kpi_date"].min() == date(2026, 1, 1) + timedelta(days=34)
-    assert fired["fired"].iloc[0] == "nelson_3: six points in a row steadily increasing or steadily decreasing"
+    assert fired["fired"].iloc[0] == "nelson_3"
     assert not judge_series(_series(history + climb), P_CHART)["adverse"].any()
     with pytest.raises(ValueError, match="nelson_9"):
         P_CHART.model_validate({**P_CHART.model_dump(), "rules": ["nelson_9"]})
@@ -195,12 +195,13 @@ def test_a_drift_alert_reads_in_the_kpis_unit_and_says_what_the_chart_summed():
 
     series = _drifting_line(1, 0.03)
     for rule, was, words in (
-        (EWMA, "smoothed by the EWMA, was", "the EWMA (lambda 0.2) beyond its 3-sigma limit"),
-        (CUSUM, "averaged, over its current run,", "the CUSUM of upward shifts beyond h = 5 sigma"),
+        (EWMA, "S1: EWMA ", "beyond the EWMA's upper 3-sigma limit "),
+        (CUSUM, " on average over the ", "where the CUSUM (k = 0.5, h = 5 sigma) signals an upward shift over "),
     ):
         judged = judge_series(series, rule)
         [episode] = episodes_of(judged, rule, ("S1", "L1", "ALL"))
         assert episode.value > episode.limit > episode.centre > 0.012  # the statistic beyond its bound, in fractions
-        assert episode.fired.startswith(words)
+        assert episode.fired == rule.method
         subject, text = describe(episode)
-        assert f"Fraction defective on line L1 (site S1) {was} " in text and "%" in subject
+        assert subject.startswith("Fraction defective on line L1 at site S1: ") and was in subject and words in subject
+        assert text.startswith(subject) and "%" in subject
