@@ -24,8 +24,8 @@ import pytest
 from scipy import stats
 
 from core.kpi_registry import REGISTRY
-from report.data import RUN_RULE_WORDS
 from demo.source_systems import REGRESSION_LINE, REGRESSION_SITE
+from report.data import RUN_RULE_WORDS
 from tests.conftest import IN_CI
 from tests.helpers import read_table
 
@@ -165,9 +165,11 @@ def test_kpi_tiles_show_the_warehouses_values_over_the_chosen_period(report, bro
             assert tile["n"] == f"n = {now.denominator.sum():,.0f} {kpi.denominator.counts.split(':')[0]}"  # type: ignore[union-attr]
             before = days(kpi.code, *where, first - timedelta(days=int(period)), first - timedelta(days=1))
             p_value = stats.ttest_ind(now.value.dropna(), before.value.dropna(), equal_var=False).pvalue
-            moved = "better" if (expected > before.numerator.sum() / before.denominator.sum() * kpi.scale) == (
-                kpi.higher_is_better
-            ) else "worse"
+            moved = (
+                "better"
+                if (expected > before.numerator.sum() / before.denominator.sum() * kpi.scale) == (kpi.higher_is_better)
+                else "worse"
+            )
             assert tile["change"] == (moved if p_value < 0.05 else ""), (tile, p_value)
             checked += 1
         fpy = next(t for t in tiles if t["kpi"] == "fpy")
@@ -343,7 +345,9 @@ def test_charts_judged_by_zone_rules_draw_their_zones(report, browser):
     assert names.count("1 sigma") == 2 and names.count("2 sigma") == 2  # above and below the centre line
     upper_two = next(t for t in traces if t["name"] == "2 sigma")
     series = traces[0]
-    spc = read_table(settings, "spc_point").query("rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE")
+    spc = read_table(settings, "spc_point").query(
+        "rule_name == 'line_fraction_defective' and line_id == @REGRESSION_LINE"
+    )
     rule_two = {str(d)[:10] for d in spc[spc.fired == "rule_2"].kpi_date}
     assert rule_two, "the demo's yield regression fires rule 2 on S1-L2"
     for day in rule_two:
@@ -489,7 +493,9 @@ def test_every_batchs_validation_page_is_there_from_the_file_and_from_the_server
         target = base + links[0]
         page.goto(target)
         batch_id = Path(links[0]).stem
-        checks = page.eval_on_selector_all("section:nth-of-type(2) tr td:first-child", "els => els.map(e => e.textContent)")
+        checks = page.eval_on_selector_all(
+            "section:nth-of-type(2) tr td:first-child", "els => els.map(e => e.textContent)"
+        )
         assert sorted(checks) == sorted(results[results.batch_id == batch_id].rule)
         assert requests == [target]
         page.close()
