@@ -460,12 +460,8 @@ def report(
     ] = None,
     days: Annotated[int, typer.Option(help="The default range's length in days.")] = 90,
     out: Annotated[Path | None, typer.Option(help="Where to write it (default: <data>/report/index.html).")] = None,
-    serve: Annotated[
-        int | None,
-        typer.Option(
-            is_flag=False, flag_value=8050, metavar="[PORT]", help="Serve it on 127.0.0.1 (default port 8050)."
-        ),
-    ] = None,
+    serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 until interrupted.")] = False,
+    port: Annotated[int, typer.Option(help="The port --serve listens on.")] = 8050,
 ) -> None:
     """Build the HTML quality report from the warehouse (default: the last 90 days with KPIs); optionally serve it."""
     from report.build import build_report, default_range
@@ -475,8 +471,8 @@ def report(
     first, last = default_range(settings, days)
     path = build_report(settings, first_day or first, last_day or last, out)
     print(f"Report: {path}")
-    if serve is not None:
-        serve_report(path, serve)
+    if serve:
+        serve_report(path, port)
 
 
 # --- alerts ----------------------------------------------------------------------------------------------------------

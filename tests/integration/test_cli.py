@@ -337,3 +337,31 @@ def test_the_installed_qp_fails_in_one_line_and_with_v_in_a_masked_traceback(tmp
     )
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
     assert SECRET not in verbose.stderr and verbose.stderr.splitlines()[-1] == line
+
+
+# --- progress --------------------------------------------------------------------------------------------------------
+
+
+def test_long_work_reports_each_step_on_stderr_and_keeps_stdout_for_results(environment, capsys, tmp_path):
+    environment(f"sqlite:///{tmp_path / 'warehouse' / 'qp.db'}")
+    demo = ["demo-sources", "--end-date", "2026-11-24", "--days", "20", "--customers", "40", "--sites", "1"]
+    assert main(demo) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith("demo sources for 2026-11-05..2026-11-24 (seed 7): ")
+    steps = printed.err.splitlines()
+    assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in steps] == [
+        "demo sources: [1/5] production and customer data: done",
+        "demo sources: [2/5] QMS/MES database: done",
+        "demo sources: [3/5] finance database: done",
+        "demo sources: [4/5] survey drops: done",
+        "demo sources: [5/5] LMS/HR exports: done",
+    ]
+    assert main(["migrate"]) == 0 and main(["ingest", "qms", "--interval-end", "2026-11-25"]) == 0
+    capsys.readouterr()
+    assert main(["load"]) == 0
+    printed = capsys.readouterr()
+    steps = printed.err.splitlines()
+    reports = [line for line in printed.out.splitlines() if line.startswith("BatchReport(")]
+    assert len(steps) == len(reports) > 1  # a line per batch as it is done, a report per batch when all are
+    assert re.fullmatch(r"load: \[1/\d+\] \w+: (loaded|blocked|failed) \(\d+\.\d s\)", steps[0])
+    assert steps[-1].startswith(f"load: [{len(steps)}/{len(steps)}] ")
