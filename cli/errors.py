@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from core.redaction import redact
 from core.settings import Settings
@@ -103,14 +102,15 @@ def _connection_failure(reason: str, settings: Settings | None) -> str | None:
 
 
 def sqlite_file_missing(settings: Settings) -> str | None:
-    """Why the configured SQLite warehouse can't be used as it is (its file or folder missing), or None."""
+    """Why the configured warehouse file (SQLite) can't be used as it is, its file or folder missing; else None.
+    Asked before connecting, which would create both."""
     from sqlalchemy.engine import make_url
 
+    from core.dialect import dialect_of
+
     url = make_url(settings.warehouse_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    path = Path(url.database)
-    if path.exists():
+    path = dialect_of(url).database_file(url)
+    if path is None or path.exists():
         return None
     if not path.parent.is_dir():
         return (
