@@ -192,19 +192,20 @@ def _differs(stored: object, value: object) -> bool:
     return stored != value
 
 
-def acknowledge(connection: Connection, alert_id: str, by: str, now: datetime) -> bool:
-    """Mark an open alert acknowledged by a person; False when there is no open alert with that id (or prefix)."""
-    matches = connection.execute(
-        select(alert.c.alert_id).where(alert.c.alert_id.startswith(alert_id), alert.c.status == "open")
-    ).all()
-    if len(matches) != 1:
-        return False
+def acknowledge(connection: Connection, prefix: str, by: str, now: datetime) -> dict[str, object]:
+    """Mark the open alert whose id starts with ``prefix`` (see :func:`find_alert`) acknowledged by a person;
+    returns the alert."""
+    found = find_alert(connection, prefix)
+    if found["status"] != "open":
+        raise AlertNotFound(
+            f"alert {str(found['alert_id'])[:12]} is {found['status']}, not open: nothing to acknowledge"
+        )
     connection.execute(
         update(alert)
-        .where(alert.c.alert_id == matches[0].alert_id)
+        .where(alert.c.alert_id == found["alert_id"])
         .values(status="acknowledged", acknowledged_by=by, acknowledged_at=now, updated_at=now)
     )
-    return True
+    return found
 
 
 def replace_spc_points(connection: Connection, points: pd.DataFrame, now: datetime) -> None:

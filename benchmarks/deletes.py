@@ -24,6 +24,8 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
+from benchmarks.progress import step
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,22 +38,26 @@ def main() -> None:
     from benchmarks.scale_data import Scale, defects, production_runs
     from benchmarks.scratch import scratch_database
 
-    frame = defects(production_runs(Scale()), Scale())
+    with step("generating the defect rows"):
+        frame = defects(production_runs(Scale()), Scale())
     if args.rows:
         frame = frame.iloc[: args.rows]
     interval_end = pd.Timestamp(frame["recorded_at"].max()).to_pydatetime() + timedelta(minutes=1)
     since = interval_end - timedelta(days=args.window_days)
     with scratch_database("qp_bench_qms") as source_url, scratch_database("qp_bench_wh") as warehouse_url:
-        _create_source(source_url, frame)
-        with psycopg.connect(source_url, autocommit=True) as connection:
-            connection.execute("create index on defects (recorded_at)")  # the event time a QMS indexes
-        _create_warehouse(warehouse_url, frame)
+        with step("writing the source and the warehouse"):
+            _create_source(source_url, frame)
+            with psycopg.connect(source_url, autocommit=True) as connection:
+                connection.execute("create index on defects (recorded_at)")  # the event time a QMS indexes
+            _create_warehouse(warehouse_url, frame)
         recent = frame[frame["recorded_at"] >= since]
         gone = recent.sample(args.deleted, random_state=7)["defect_id"].tolist()
         with psycopg.connect(source_url, autocommit=True) as connection:
             connection.execute("delete from defects where defect_id = any(%s)", (gone,))
-        floor = _copy_keys(warehouse_url, "fact_defect", since) + _copy_keys(source_url, "defects", since)
-        seconds, found = _reconcile(source_url, warehouse_url, interval_end, args.window_days)
+        with step("COPY of the window's keys: the floor"):
+            floor = _copy_keys(warehouse_url, "fact_defect", since) + _copy_keys(source_url, "defects", since)
+        with step("the pipeline's reconciliation"):
+            seconds, found = _reconcile(source_url, warehouse_url, interval_end, args.window_days)
     print(f"{len(frame):,} defect rows; window {args.window_days} days ({len(recent):,} keys); {len(gone)} deleted\n")
     print(f"{'method':<62}{'seconds':>9}")
     print(f"{'floor: COPY the window keys out of the warehouse and the source':<62}{floor:>9.2f}")

@@ -25,6 +25,8 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 
+from benchmarks.progress import step
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,14 +41,17 @@ def main() -> None:
     from benchmarks.scale_data import Scale, defects, production_runs
     from benchmarks.scratch import scratch_database
 
-    frame = defects(production_runs(Scale()), Scale())
+    with step("generating the defect rows"):
+        frame = defects(production_runs(Scale()), Scale())
     if args.rows:
         frame = frame.iloc[: args.rows]
     in_memory_mb = frame.memory_usage(deep=True).sum() / 2**20
     with scratch_database("qp_bench_qms") as url:
-        _create_source(url, frame)
-        copy_seconds, copy_bytes = _copy_out(url)
-        with tempfile.TemporaryDirectory(prefix="qp-bench-extract-") as folder:
+        with step("writing the source table"):
+            _create_source(url, frame)
+        with step("COPY TO: the floor"):
+            copy_seconds, copy_bytes = _copy_out(url)
+        with tempfile.TemporaryDirectory(prefix="qp-bench-extract-") as folder, step("the pipeline's extraction"):
             child = subprocess.run(
                 [sys.executable, "-m", "benchmarks.extract", "--child", url, folder, str(args.chunk_rows)],
                 check=True,

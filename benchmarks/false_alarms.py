@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from alerts.evaluate import PLACE_COLUMNS, episodes_of, false_alarms, judge_series
+from benchmarks.progress import step
 from core.alert_rules import Rule, load_rules
 from core.catalog import SOURCES
 from core.engine import engine_for
@@ -95,7 +96,7 @@ def main() -> None:
     production = [r for r in rules if r.scope in ("line", "step") and r.kpi in defect_kpis]
     tables, caught = [], []
     for seed in range(1, args.seeds + 1):
-        with tempfile.TemporaryDirectory(prefix="qp-false-alarms-") as folder:
+        with tempfile.TemporaryDirectory(prefix="qp-false-alarms-") as folder, step(f"seed {seed} of {args.seeds}"):
             kpis, lines, sites = demo_kpis(seed, Path(folder))
             tables.append(false_alarms(kpis, rules, {"line_id": lines, "site_id": sites}))
             spec = DemoSpec(end_date=END_DATE, seed=seed)

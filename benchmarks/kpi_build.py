@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import insert, update
 
+from benchmarks.progress import step
 from benchmarks.scale_data import Scale, defects, feedback, production_runs, products, training_assignments
 from benchmarks.scratch import scratch_database
 from core.catalog import BY_NAME
@@ -154,7 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args()
-    year, new_day = _year_and_one_more_day(args.days)
+    with step(f"generating {args.days} days of facts and one more day"):
+        year, new_day = _year_and_one_more_day(args.days)
     print(
         "year:",
         {k: f"{len(v):,}" for k, v in year.items()},
@@ -166,20 +168,25 @@ def main() -> None:
         try:
             upgrade(engine)
             settings = Settings(warehouse_url=url)
-            _load(engine, "products", products(), "products-1")
-            for name, frame in year.items():
-                _load(engine, name, frame, f"{name}-year")
+            with step("loading the year"):
+                _load(engine, "products", products(), "products-1")
+                for name, frame in year.items():
+                    _load(engine, name, frame, f"{name}-year")
             year.clear()  # loaded: the build's peak should not count the generator's frames
             _release_freed_memory()
             _reset_peak_memory()
             start = time.perf_counter()
-            full_rows = build_kpis("bench-full", settings, full=True)
+            with step("full KPI build"):
+                full_rows = build_kpis("bench-full", settings, full=True)
             full = time.perf_counter() - start
             peak = _peak_memory_mb()
-            floor, floor_rows = _copy_floor(url)
-            for name, frame in new_day.items():
-                _load(engine, name, frame, f"{name}-new-day")
-            incremental_rows, first, runs = _incremental_runs(engine, settings)
+            with step("binary COPY of its rows"):
+                floor, floor_rows = _copy_floor(url)
+            with step("loading the new day"):
+                for name, frame in new_day.items():
+                    _load(engine, name, frame, f"{name}-new-day")
+            with step(f"{_REBUILDS} incremental builds"):
+                incremental_rows, first, runs = _incremental_runs(engine, settings)
             incremental = statistics.median(runs)
             print(f"\n{'KPI build':<40}{'seconds':>9}{'rows written':>14}")
             print(f"{'full (every day of the year)':<40}{full:>9.2f}{full_rows:>14,}")

@@ -21,6 +21,7 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
+from benchmarks.progress import step
 from benchmarks.scale_data import Scale, defects, production_runs
 from benchmarks.scratch import scratch_database
 from core.engine import engine_for
@@ -40,9 +41,10 @@ def _rows(limit: int | None) -> pd.DataFrame:
     )
 
 
-def _timed(action: Callable[[], None]) -> float:
+def _timed(what: str, action: Callable[[], None]) -> float:
     start = time.perf_counter()
-    action()
+    with step(what):
+        action()
     return time.perf_counter() - start
 
 
@@ -52,7 +54,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the best of each method is reported")
     args = parser.parse_args()
     t = time.perf_counter()
-    frame = _rows(args.rows)
+    with step("generating the defect rows"):
+        frame = _rows(args.rows)
     print(f"generated {len(frame):,} defect rows in {time.perf_counter() - t:.1f} s")
     arrow = pa.Table.from_pandas(frame.astype({"defect_count": "int32"}), preserve_index=False)
 
@@ -69,13 +72,17 @@ def main() -> None:
                     connection.execute(f"create table copy_heap (like {target.name})")
                     connection.execute(f"truncate {target.name}")
                 timings = {
-                    "COPY into an empty table of the same definition": _timed(
-                        lambda: _adbc(url, "copy_same_definition", arrow)
-                    ),
-                    "COPY into an empty heap (no index)": _timed(lambda: _adbc(url, "copy_heap", arrow)),
+                    name: _timed(name, action)
+                    for name, action in (
+                        (
+                            "COPY into an empty table of the same definition",
+                            lambda: _adbc(url, "copy_same_definition", arrow),
+                        ),
+                        ("COPY into an empty heap (no index)", lambda: _adbc(url, "copy_heap", arrow)),
+                    )
                 }
-                timings["pipeline: stage + merge (fresh)"] = _timed(lambda: _merge(engine, target, frame))
-                timings["pipeline: reload of the same rows"] = _timed(lambda: _merge(engine, target, frame))
+                for name in ("pipeline: stage + merge (fresh)", "pipeline: reload of the same rows"):
+                    timings[name] = _timed(name, lambda: _merge(engine, target, frame))
                 for name, seconds in timings.items():
                     best[name] = min(best.get(name, seconds), seconds)
             print(f"\n{'method':<52}{'seconds':>9}{'rows/s':>14}")

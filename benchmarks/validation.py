@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from benchmarks.progress import step
 from benchmarks.scale_data import (
     DEFECT_CODES,
     Scale,
@@ -58,8 +59,10 @@ MASTER_CHANGED = datetime(2024, 12, 1)
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:
+    """What ``action`` returns and how long it took (shown on stderr by the name of what it calls)."""
     start = time.perf_counter()
-    result = action()
+    with step(getattr(action, "func", action).__name__.strip("_").replace("_", " ")):
+        result = action()
     return result, time.perf_counter() - start
 
 

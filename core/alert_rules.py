@@ -5,12 +5,15 @@ A mistake in the file is reported with the file, the rule and the field, before 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.config_files import load_validated
+from core.kpi_registry import REGISTRY
 
 # The bundled rules live with the alerting they configure.
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "alerts" / "rules.yaml"
@@ -179,20 +182,34 @@ class RulesFileError(ValueError):
     """The rules file is missing, not YAML, or breaks the schema; the message names the place."""
 
 
-def load_rules(path: Path | None = None, known_kpis: set[str] | None = None) -> AlertConfig:
-    """Read and validate the rules file; ``known_kpis`` (if given) are the KPI codes a rule may name."""
+def load_rules(path: Path | None = None, known_kpis: Collection[str] | None = None) -> AlertConfig:
+    """Read and validate the rules file. A rule's KPI must be one of ``known_kpis`` (default: the KPI registry's),
+    and for a registry KPI, its scope a grain the KPI is computed at."""
     path = path or DEFAULT_RULES_FILE
     try:
         config = load_validated(path, AlertConfig, RulesFileError, ("rules", "rule"))
     except FileNotFoundError:
         raise RulesFileError(f"{path}: no such rules file (QP_ALERT_RULES)") from None
-    if known_kpis is not None:
-        unknown = [f"  rule {r.name}: unknown KPI {r.kpi!r}" for r in config.rules if r.kpi not in known_kpis]
-        unknown += [
-            f"  rule {r.name}: `leads` names an unknown KPI {r.leads!r}"
-            for r in config.rules
-            if r.leads is not None and r.leads not in known_kpis
-        ]
-        if unknown:
-            raise RulesFileError(f"{path}: {len(unknown)} problem(s)\n" + "\n".join(unknown))
+    known = tuple(REGISTRY.codes() if known_kpis is None else known_kpis)
+    problems = []
+    for rule in config.rules:
+        if rule.kpi not in known:
+            problems.append(f"  rule {rule.name}: {_unknown_kpi(rule.kpi, known)}")
+        elif rule.kpi in REGISTRY and rule.scope not in REGISTRY[rule.kpi].grains:
+            grains = REGISTRY[rule.kpi].grains
+            problems.append(
+                f"  rule {rule.name}: KPI {rule.kpi} is not computed at scope {rule.scope}; its scopes: "
+                + ", ".join(grains)
+            )
+        if rule.leads is not None and rule.leads not in known:
+            problems.append(f"  rule {rule.name}: `leads` names an {_unknown_kpi(rule.leads, known)}")
+    if problems:
+        raise RulesFileError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems))
     return config
+
+
+def _unknown_kpi(code: str, known: tuple[str, ...]) -> str:
+    """What a rule naming a KPI nobody computes is told: the nearest codes first, then every one there is."""
+    near = get_close_matches(code, known, n=2)
+    guess = f" (did you mean {' or '.join(near)}?)" if near else ""
+    return f"unknown KPI {code!r}{guess}; the KPIs are: {', '.join(known)}"

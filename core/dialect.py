@@ -86,6 +86,10 @@ class Dialect:
     def create_engine(self, url: URL) -> Engine:
         raise NotImplementedError
 
+    def database_file(self, url: URL) -> Path | None:
+        """The file that holds the database, for a database that is a file; None for a server's."""
+        return None
+
     def begin_write(self, connection: Connection) -> None:
         """Start a transaction that reads, then writes what it read, safe beside other writing processes."""
 
@@ -139,9 +143,12 @@ class Dialect:
 class SQLiteDialect(Dialect):
     name = "sqlite"
 
+    def database_file(self, url: URL) -> Path | None:
+        return Path(url.database) if url.database and url.database != ":memory:" else None
+
     def create_engine(self, url: URL) -> Engine:
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if (path := self.database_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

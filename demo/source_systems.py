@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String,
 
 from core.catalog import PRODUCTION_RUNS
 from core.engine import engine_for
+from core.progress import OnStep, Step
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,8 +170,18 @@ def demo_improvements(spec: DemoSpec) -> list[dict[str, object]]:
     return dated
 
 
-def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
-    """Write all three demo sources; returns the row count of each source table or export."""
+def generate(spec: DemoSpec, where: DemoLocations, on_step: OnStep | None = None) -> dict[str, int]:
+    """Write all three demo sources; returns the row count of each source table or export. ``on_step`` hears of
+    each part as it is written."""
+    parts = ("production and customer data", "QMS/MES database", "finance database", "survey drops", "LMS/HR exports")
+    started = time.monotonic()
+
+    def finished(part: str) -> None:
+        nonlocal started
+        if on_step:
+            on_step(Step(parts.index(part) + 1, len(parts), part, seconds=time.monotonic() - started))
+        started = time.monotonic()
+
     rng = np.random.default_rng(spec.seed)
     runs = _production_runs(spec, rng)
     defects = _defects(runs, spec, rng)
@@ -182,13 +194,18 @@ def generate(spec: DemoSpec, where: DemoLocations) -> dict[str, int]:
     shipments = _shipments(spec, rng, accounts)
     complaints = _complaints(spec, rng, shipments)
     ledger = _cost_ledger(spec, runs, complaints)
+    finished("production and customer data")
     _write_database(where.qms_url, {**master, "production_runs": runs, "defects": defects, "complaints": complaints})
+    finished("QMS/MES database")
     finance_url = where.finance_url or where.qms_url.replace("qms.db", "finance.db")
     _write_database(finance_url, {"customer_accounts": accounts, "shipments": shipments, "cost_ledger": ledger})
+    finished("finance database")
     feedback_rows = _write_survey_drops(spec, rng, where.survey_drop_dir)
+    finished("survey drops")
     assignments = _with_missed_recertifications(_training_assignments(spec), spec)
     hr = _hr_exports(spec)
     _write_lms_exports({"training_assignments": assignments, **hr}, spec, where.lms_store_dir)
+    finished("LMS/HR exports")
     if where.improvements_file is not None:
         import yaml
 

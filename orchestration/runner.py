@@ -9,11 +9,13 @@ updated (a skipped task updates nothing).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core.catalog import SOURCES
+from core.progress import OnStep, Step
 from core.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,11 @@ class DagRunFailed(RuntimeError):
     pass
 
 
-def run_dags(run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> dict[str, str]:
+def run_dags(
+    run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags", on_step: OnStep | None = None
+) -> dict[str, str]:
     """Run each DAG once as a manual run due at ``run_after``; returns the final state per DAG, raises on failure.
+    ``on_step`` hears of each DAG as its run ends (its state and how long it took).
 
     Like any manual Airflow run, a run due at ``run_after`` covers the last complete data interval before it:
     the nightly run due at midnight covers the previous day.
@@ -39,16 +44,21 @@ def run_dags(run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags") -> 
         raise DagRunFailed(f"DAG import errors: {bag.import_errors}")
     states: dict[str, str] = {}
     updated: set[str] = set()
-    for dag_id in DAG_ORDER:
+    for done, dag_id in enumerate(DAG_ORDER, start=1):
         dag = bag.dags[dag_id]
         condition = dag.timetable.asset_condition
         # Ingest DAGs run nightly *or* on their source's signal: as the nightly run, they always run here.
         only_on_assets = _is_asset_condition(condition) and not isinstance(dag.timetable, AssetOrTimeSchedule)
         if only_on_assets and not condition_met(condition, updated):
             states[dag_id] = "not triggered"
+            if on_step:
+                on_step(Step(done, len(DAG_ORDER), dag_id, states[dag_id]))
             continue
+        started = time.monotonic()
         run = dag.test(run_after=run_after, logical_date=run_after)
         states[dag_id] = str(run.state)
+        if on_step:
+            on_step(Step(done, len(DAG_ORDER), dag_id, states[dag_id], time.monotonic() - started))
         if run.state != "success":
             raise DagRunFailed(f"{dag_id} ended {run.state}; see the task log above")
         for ti in run.get_task_instances():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from core import landing, redaction
 from core.catalog import BY_NAME
 from core.engine import Warehouse, stage_warehouse
+from core.progress import OnStep, Step
 from core.settings import Settings
 from warehouse import ledger
 from warehouse.schema import batch_ledger
@@ -109,11 +111,12 @@ def validate_and_load(
     datasets: Collection[str] | None = None,
     replay_orphaned: bool = True,
     warehouse: Warehouse | None = None,
+    on_step: OnStep | None = None,
 ) -> list[BatchReport]:
     """Validate every landed batch (of ``datasets``) with GX and load it: valid rows to facts, the rest to quarantine.
 
     Then, with ``replay_orphaned``, rows quarantined only for a key that a newly loaded dimension now has are
-    replayed (:func:`replay_orphans`).
+    replayed (:func:`replay_orphans`). ``on_step`` hears of each batch as it is done (its dataset and status).
     """
     from expectations.runner import BatchValidator
 
@@ -125,10 +128,13 @@ def validate_and_load(
         pending = [b for b in ledger.pending_batches(engine) if datasets is None or b.dataset in datasets]
         if pending and validator is None:
             validator = BatchValidator()
-        for batch in pending:
+        for done, batch in enumerate(pending, start=1):
+            started = time.monotonic()
             with ledger.claimed(engine, batch.batch_id, claimer, stale_after) as mine:
                 if not mine:
                     log.info("%s %s: another load holds it; left to that load", batch.dataset, batch.batch_id)
+                    if on_step:
+                        on_step(Step(done, len(pending), batch.dataset, "left to another load"))
                     continue
                 log.info("%s %s: claimed by %s", batch.dataset, batch.batch_id, claimer)
                 try:
@@ -141,6 +147,8 @@ def validate_and_load(
                 except Exception as error:  # noqa: BLE001 - one batch's fault must not stop the others
                     report = _fail_batch(engine, batch, error)
             reports.append(report)
+            if on_step:
+                on_step(Step(done, len(pending), batch.dataset, report.status, time.monotonic() - started))
         reports = reports + replay_orphans(reports, settings, warehouse) if replay_orphaned else reports
         write_batch_pages(engine, settings, [r.batch_id for r in reports])
         return reports

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time as clock
 from datetime import date, datetime, time, timedelta
 
 from core import landing
 from core.catalog import BY_NAME, datasets_of
 from core.engine import Warehouse, stage_warehouse
+from core.progress import OnStep, Step
 from core.settings import Settings
 from pipeline.ingest import IngestResult, ingest_dataset
 from pipeline.load import BatchReport, replay_rows, validate_and_load
@@ -17,23 +19,39 @@ log = logging.getLogger(__name__)
 
 
 def backfill(
-    source: str, first_day: date, last_day: date, pipeline_run_id: str, settings: Settings
+    source: str,
+    first_day: date,
+    last_day: date,
+    pipeline_run_id: str,
+    settings: Settings,
+    on_step: OnStep | None = None,
 ) -> list[IngestResult]:
-    """Re-extract ``source``'s changes from ``first_day`` to ``last_day`` (both included) and land them."""
+    """Re-extract ``source``'s changes from ``first_day`` to ``last_day`` (both included) and land them;
+    ``on_step`` hears of each dataset as it lands."""
     lower = datetime.combine(first_day, time(0)) - timedelta(microseconds=1)  # the window is (lower, upper]
     upper = datetime.combine(last_day + timedelta(days=1), time(0)) - timedelta(microseconds=1)
+    datasets = datasets_of(source)
+    results = []
     with Warehouse(settings.warehouse_url) as warehouse:
-        return [
-            ingest_dataset(d.name, upper, pipeline_run_id, settings, backfill_from=lower, warehouse=warehouse)
-            for d in datasets_of(source)
-        ]
+        for done, dataset in enumerate(datasets, start=1):
+            started = clock.monotonic()
+            result = ingest_dataset(
+                dataset.name, upper, pipeline_run_id, settings, backfill_from=lower, warehouse=warehouse
+            )
+            results.append(result)
+            if on_step:
+                landed = f"{result.rows} row(s) landed" if result.new else "nothing new"
+                on_step(Step(done, len(datasets), dataset.name, landed, clock.monotonic() - started))
+    return results
 
 
-def replay(batch_ids: list[str], settings: Settings, warehouse: Warehouse | None = None) -> list[BatchReport]:
+def replay(
+    batch_ids: list[str], settings: Settings, warehouse: Warehouse | None = None, on_step: OnStep | None = None
+) -> list[BatchReport]:
     """Validate and load landed batches again from the landing zone (after a fix), without the source."""
     with stage_warehouse(settings.warehouse_url, warehouse) as warehouse:
         ledger.reopen(warehouse.engine, batch_ids)
-        return validate_and_load(settings, warehouse=warehouse)
+        return validate_and_load(settings, warehouse=warehouse, on_step=on_step)
 
 
 def replay_quarantined(

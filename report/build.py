@@ -27,6 +27,10 @@ HERE = Path(__file__).resolve().parent
 DOCS_FOLDER = "data_docs"  # beside the report: every batch's validation page
 
 
+class ReportRangeError(ValueError):
+    """The range asked for can't make a report: reversed, or without a day of KPIs; nothing was written."""
+
+
 def default_range(settings: Settings, days: int = 90) -> tuple[date, date]:
     """The last ``days`` days that have KPI rows."""
     with Warehouse(settings.warehouse_url) as warehouse:
@@ -36,13 +40,9 @@ def default_range(settings: Settings, days: int = 90) -> tuple[date, date]:
             kpi_daily = qualified("kpi_daily", connection)
             last = connection.scalar(text(f"select max(kpi_day) from {kpi_daily}"))
     if last is None:
-        raise ValueError("the warehouse has no KPI rows yet: run the pipeline first (make run)")
+        raise ReportRangeError("the warehouse has no KPI rows yet: run the pipeline first (make run)")
     last = last if isinstance(last, date) else date.fromisoformat(str(last)[:10])
     return last - timedelta(days=days - 1), last
-
-
-class ReportRangeError(ValueError):
-    """The range asked for can't make a report: reversed, or without a day of KPIs; nothing was written."""
 
 
 def build_report(settings: Settings, first_day: date, last_day: date, out: Path | None = None) -> Path:

@@ -57,8 +57,9 @@ class SourceUnavailable(RuntimeError):
     ``extraction_event`` table, the task's failure notification and the summary.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, http_status: int | None = None) -> None:
         super().__init__(redact(message))
+        self.http_status = http_status  # what an HTTP source answered, when it answered with an error status
 
 
 @dataclass

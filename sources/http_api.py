@@ -225,8 +225,8 @@ def _get_page(
     except requests.exceptions.ChunkedEncodingError as error:
         raise SourceUnavailable(f"{name}: {shown_url} broke off its answer ({_reason(error)})") from None
     except requests.exceptions.HTTPError as error:
-        status = error.response.status_code if error.response is not None else "?"
-        raise SourceUnavailable(f"{name}: {shown_url} answered HTTP {status}") from None
+        status = error.response.status_code if error.response is not None else None
+        raise SourceUnavailable(f"{name}: {shown_url} answered HTTP {status or '?'}", http_status=status) from None
     except ValueError:
         raise SourceUnavailable(f"{name}: {shown_url} answered something that is not JSON") from None
     if not isinstance(body, dict):

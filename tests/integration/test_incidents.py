@@ -303,10 +303,10 @@ def test_qp_alerts_list_shows_each_alert_under_its_incident(engine, tmp_path, mo
     assert main(["alerts", "list"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"incident {incident_id_of(YIELD.alert_id)[:12]}: S1: fraction defective on S1-L2, NPS",
-        f"  {YIELD.alert_id[:12]}  open         [critical] {describe(YIELD)[0]}",
-        f"  {NPS.alert_id[:12]}  open         [critical] {describe(NPS)[0]}",
+        f"  {YIELD.alert_id[:12]}  open  [critical]  {describe(YIELD)[0]}",
+        f"  {NPS.alert_id[:12]}  open  [critical]  {describe(NPS)[0]}",
         f"incident {incident_id_of(OTHER_SITE.alert_id)[:12]}: S2: OEE on S2-L1",
-        f"  {OTHER_SITE.alert_id[:12]}  open         [warning] {describe(OTHER_SITE)[0]}",
+        f"  {OTHER_SITE.alert_id[:12]}  open  [warning]   {describe(OTHER_SITE)[0]}",
     ]
 
 

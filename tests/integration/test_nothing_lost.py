@@ -213,7 +213,7 @@ def test_a_batch_that_raises_fails_alone_then_replay_loads_it_and_resolves_its_a
     assert f"{poisoned.batch_id}: failed" in render(settings)
 
     Path(poisoned.raw_path).write_bytes(original)  # the fix
-    qp(["replay", str(poisoned.batch_id)])
+    assert qp(["replay", str(poisoned.batch_id)]) == 0
     batches = _assert_ledger_adds_up(settings).set_index("batch_id")
     assert batches.loc[poisoned.batch_id, "status"] == "loaded"
     alerts = read_table(settings, "data_quality_alert")
@@ -228,9 +228,9 @@ def test_a_failed_batch_can_be_dismissed_and_an_unknown_one_is_an_error(settings
         ledger.mark_failed(connection, batch.batch_id, "RuntimeError: the warehouse went away")
     engine.dispose()
 
-    with pytest.raises(SystemExit, match="not in the ledger: no-such-batch"):
-        qp(["quarantine", "dismiss", "--batch", "no-such-batch", "--reason", "typo"])
-    qp(["quarantine", "dismiss", "--batch", str(batch.batch_id), "--reason", "re-sent under a new batch"])
+    assert qp(["quarantine", "dismiss", "--batch", "no-such-batch", "--reason", "typo"]) == 1
+    assert "not in the ledger: no-such-batch" in capsys.readouterr().err
+    assert qp(["quarantine", "dismiss", "--batch", str(batch.batch_id), "--reason", "re-sent under a new batch"]) == 0
     assert f"{batch.rows_extracted} row(s) of {batch.batch_id} dismissed" in capsys.readouterr().out
     batches = _assert_ledger_adds_up(settings)
     assert list(batches.status) == ["blocked"] and batches.rows_quarantined.iloc[0] == batch.rows_extracted

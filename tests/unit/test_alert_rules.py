@@ -156,3 +156,47 @@ def test_a_leading_rule_names_what_it_leads_and_its_mistakes_are_named(tmp_path)
     )
     with pytest.raises(RulesFileError, match="rule typo: `leads` names an unknown KPI 'fyp'"):
         load_rules(unknown, known_kpis={"fpy", "training_compliance"})
+
+
+def test_a_rule_is_checked_against_the_kpi_registry_and_mistakes_list_what_is_allowed(tmp_path):
+    from core.kpi_registry import REGISTRY
+
+    path = _write(
+        tmp_path,
+        ROUTES
+        + textwrap.dedent("""
+        rules:
+          - {name: typo, kpi: oe, scope: line, method: target, adverse: down, target: 0.6, severity: critical}
+          - {name: nps_per_line, kpi: nps, scope: line, method: drop, adverse: down, points: 20, severity: critical}
+          - {name: made_up, kpi: happiness, scope: site, method: drop, adverse: down, points: 1, severity: critical}
+        """),
+    )
+    with pytest.raises(RulesFileError) as error:
+        load_rules(path)  # the registry's KPIs, no list given
+    lines = str(error.value).splitlines()
+    every_code = ", ".join(REGISTRY.codes())
+    assert lines == [
+        f"{path}: 3 problem(s)",
+        f"  rule typo: unknown KPI 'oe' (did you mean oee?); the KPIs are: {every_code}",
+        "  rule nps_per_line: KPI nps is not computed at scope line; its scopes: site, company",
+        f"  rule made_up: unknown KPI 'happiness'; the KPIs are: {every_code}",
+    ]
+
+    misspelt = _write(
+        tmp_path,
+        ROUTES + "rules:\n  - {name: oee, kpi: oee, scope: line, method: imr, adverse: down, rules: [rule_1], "
+        "severty: critical}\n",
+    )
+    with pytest.raises(RulesFileError) as error:
+        load_rules(misspelt)
+    message = str(error.value)
+    assert "rule oee, field severity: Field required" in message
+    assert (
+        "rule oee, field severty: unknown field; the fields here are: name, kpi, scope, method, adverse, severity"
+        in message
+    )
+    typo_in_defaults = _write(tmp_path, ROUTES + "defaults: {baseline_dys: 20}\nrules: []\n")
+    with pytest.raises(
+        RulesFileError, match=r"defaults\.baseline_dys: unknown field; the fields here are: baseline_days"
+    ):
+        load_rules(typo_in_defaults)
