@@ -468,8 +468,10 @@ def report(
     from report.build import serve as serve_report
 
     settings = get_settings()
-    first, last = default_range(settings, days)
-    path = build_report(settings, first_day or first, last_day or last, out)
+    if first_day is None or last_day is None:
+        first, last = default_range(settings, days)
+        first_day, last_day = first_day or first, last_day or last
+    path = build_report(settings, first_day, last_day, out)
     print(f"Report: {path}")
     if serve:
         serve_report(path, port)
