@@ -72,7 +72,7 @@ def _simulate(args: argparse.Namespace) -> None:
     spec = DemoSpec(end_date=end, days=(end - start).days + 1, **known)
     where = DemoLocations.of(settings)
     for _ in range(args.days):
-        spec, counts = simulate_day(spec, where)
+        spec, counts = simulate_day(spec, where, written_at=datetime.now(UTC).replace(tzinfo=None))
         marker.write_text(json.dumps({"start_date": start.isoformat(), **_size(spec)}, default=str))
         print(f"{spec.end_date}: {counts}")
         if args.run_dags:
@@ -88,16 +88,18 @@ def _size(spec: DemoSpec) -> dict[str, object]:
 
 
 def _run_dags(args: argparse.Namespace) -> None:
-    from demo.services import demo_alert_sink, demo_lms_api
+    from demo.services import demo_alert_sink, demo_lms_api, sink_deliveries
     from orchestration.runner import run_dags
 
     # The nightly run covering a day is due at the midnight that ends it.
     day = args.day or yesterday()
     with demo_lms_api(get_settings()), demo_alert_sink(get_settings()) as sink:
+        before = sink_deliveries(sink)
         states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
+        delivered = sink_deliveries(sink) - before
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
-    if sink:
-        print(f"Alert channels without a connection went to the local demo sink: {sink}")
+    if delivered:
+        print(f"{delivered} notification(s) for channels without a connection went to the local demo sink: {sink}")
 
 
 def _stage(args: argparse.Namespace) -> None:
