@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     event_date_skew_days: float = 1.0
     event_date_floor: date = date(2000, 1, 1)
     event_date_floors: dict[str, date] = {}
+    # The finance ledger's currency (ISO 4217): its amounts and the shipments' revenue carry none of their own.
+    ledger_currency: str = "EUR"
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
     lms_store_dir: Path = _UNSET
