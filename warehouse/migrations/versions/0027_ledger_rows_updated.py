@@ -18,4 +18,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The BI view batch_ledger reads the column: the views go first (``warehouse.migrate.upgrade`` re-creates them).
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        names = bind.exec_driver_sql("select table_name from information_schema.views where table_schema = 'bi'")
+        for (name,) in names.all():
+            op.execute(f'drop view if exists bi."{name}" cascade')
+    else:
+        for (name,) in bind.exec_driver_sql("select name from sqlite_master where type = 'view'").all():
+            op.execute(f'drop view if exists "{name}"')
     op.drop_column("batch_ledger", "rows_updated")
