@@ -37,8 +37,9 @@ run: install
 # One more day in every demo source, then the DAGs over it: the incremental path, live.
 simulate: install
 	$(BIN)/qp simulate --run-dags > $(AIRFLOW_HOME)/last-run.log 2>&1 || (tail -80 $(AIRFLOW_HOME)/last-run.log; exit 1)
-	@grep -h "^20..-..-..: \|DAG runs:" $(AIRFLOW_HOME)/last-run.log
+	@grep -h "^20..-..-..: \|DAG runs:\|demo sink" $(AIRFLOW_HOME)/last-run.log
 	$(BIN)/qp summary
+	@$(BIN)/qp report
 
 # The full local Airflow (scheduler, triggerer, dag-processor; API server and UI on 127.0.0.1:8080, user admin,
 # password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated) with the project's DAGs over the demo

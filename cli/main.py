@@ -196,7 +196,8 @@ def simulate(
     spec = DemoSpec(end_date=end, days=(end - start).days + 1, **known)
     where = DemoLocations.of(settings)
     for _ in range(days):
-        spec, counts = simulate_day(spec, where)
+        # Never stamped later than now: an event right after this picks the whole day up.
+        spec, counts = simulate_day(spec, where, written_at=datetime.now(UTC).replace(tzinfo=None))
         marker.write_text(json.dumps({"start_date": start.isoformat(), **_size(spec)}, default=str))
         print(f"{spec.end_date}: {counts}")
         if run_dags:
@@ -301,15 +302,17 @@ def run_dags(
 
 
 def _run_dags(day: date, settings: Settings) -> None:
-    from demo.services import demo_alert_sink, demo_lms_api
+    from demo.services import demo_alert_sink, demo_lms_api, sink_deliveries
     from orchestration.runner import run_dags
 
     # The nightly run covering a day is due at the midnight that ends it.
     with demo_lms_api(settings), demo_alert_sink(settings) as sink, progress(f"DAG runs for {day}") as on_step:
+        before = sink_deliveries(sink)
         states = run_dags(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC), on_step=on_step)
+        delivered = sink_deliveries(sink) - before
     print("DAG runs: " + ", ".join(f"{dag_id} {state}" for dag_id, state in states.items()))
-    if sink:
-        print(f"Alert channels without a connection went to the local demo sink: {sink}")
+    if delivered:
+        print(f"{delivered} notification(s) for channels without a connection went to the local demo sink: {sink}")
 
 
 @app.command()

@@ -69,6 +69,23 @@ _UNIT_WORDS: dict[Unit, str] = {
 }
 
 
+# What follows a number in a KPI's unit where people read it (a percentage carries its sign in its format; a currency
+# amount takes the ledger's currency code, which is configuration: ``Settings.ledger_currency``).
+_SYMBOLS: dict[Unit, str] = {
+    "fraction": "",
+    "score": "pts",
+    "points": "pts",
+    "per_million": "ppm",
+    "sigma": "sigma",
+    "per_unit": "per unit",
+    "per_thousand": "per 1000",
+    "minutes": "min",
+    "hours": "h",
+    "currency": "",
+    "count": "",
+}
+
+
 @dataclass(frozen=True)
 class Measure:
     """What a numerator or denominator counts, from which dataset, dated by which of its columns; ``column`` is
@@ -122,6 +139,17 @@ class Kpi:
     @property
     def display_format(self) -> str:
         return _FORMATS[self.unit]
+
+    @property
+    def unit_symbol(self) -> str:
+        """What follows a value in this unit ("ppm", "min"; "" for percentages, counts and currency amounts)."""
+        return _SYMBOLS[self.unit]
+
+    def with_unit(self, value: float, currency: str) -> str:
+        """``value`` in the display format, followed by its unit (``currency``: the code of a currency amount)."""
+        symbol = currency if self.unit == "currency" else self.unit_symbol
+        shown = self.display_format.format(value)
+        return f"{shown} {symbol}" if symbol else shown
 
     @property
     def unit_words(self) -> str:

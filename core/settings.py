@@ -55,13 +55,13 @@ class Settings(BaseSettings):
     event_date_skew_days: float = 1.0
     event_date_floor: date = date(2000, 1, 1)
     event_date_floors: dict[str, date] = {}
+    # The finance ledger's currency (ISO 4217): its amounts and the shipments' revenue carry none of their own.
+    ledger_currency: str = "EUR"
     # Unset paths ("") are derived from data_dir.
     survey_drop_dir: Path = _UNSET
     lms_store_dir: Path = _UNSET
     landing_dir: Path = _UNSET
     data_docs_dir: Path = _UNSET  # every batch's validation page (report.validation_pages)
-    # The finance ledger's currency (an ISO 4217 code): its amounts carry none, and money is shown with it.
-    currency: str = "USD"
 
     # Events that trigger ingestion between nightly runs (orchestration/events.py): ready markers in signal_dir, and
     # a message queue: "redis+pubsub" (channel <prefix>.<source>, Airflow connection event_conn_id), an SQS or

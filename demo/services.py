@@ -79,6 +79,14 @@ def demo_alert_sink(settings: Settings) -> Iterator[Path | None]:
         yield folder
 
 
+def sink_deliveries(folder: Path | None) -> int:
+    """How many notifications the demo alert sink in ``folder`` holds: mails, and Slack and webhook posts."""
+    if folder is None:
+        return 0
+    posts = sum(len(path.read_text().splitlines()) for path in folder.glob("*.jsonl"))
+    return len(list((folder / "mail").glob("*.eml"))) + posts
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from core.engine import Warehouse
 from core.kpi_format import contributors_text
-from core.kpi_registry import REGISTRY
+from core.kpi_registry import REGISTRY, Kpi
 from core.records import ALL
 from core.redaction import redact
 from core.settings import Settings
@@ -40,6 +41,7 @@ def ledger_totals(engine: Engine) -> pd.DataFrame:
             func.count().label("batches"),
             func.sum(batch_ledger.c.rows_extracted).label("extracted"),
             func.sum(batch_ledger.c.rows_loaded).label("loaded"),
+            func.sum(batch_ledger.c.rows_updated).label("updated"),
             func.sum(batch_ledger.c.rows_quarantined).label("quarantined"),
             func.sum(batch_ledger.c.rows_duplicate).label("duplicates"),
             func.sum((batch_ledger.c.status == "blocked").cast(type_=batch_ledger.c.rows_loaded.type)).label("blocked"),
@@ -88,19 +90,25 @@ def _value(kpi: str, rows: pd.DataFrame) -> float | None:
 def render(settings: Settings) -> str:
     with Warehouse(settings.warehouse_url) as warehouse:
         engine = warehouse.engine
-        lines = ["", "QualityPulse run summary", "=" * 24, "", "Rows per dataset (all batches in the ledger)"]
+        lines = [
+            "",
+            "QualityPulse run summary",
+            "=" * 24,
+            "",
+            "Rows per dataset (all batches in the ledger; updated: loaded rows that corrected an earlier version)",
+        ]
         totals = ledger_totals(engine)
         lines.append(
-            f"  {'dataset':<22}{'batches':>8}{'extracted':>11}{'loaded':>9}{'quarantined':>13}"
+            f"  {'dataset':<22}{'batches':>8}{'extracted':>11}{'loaded':>9}{'updated':>9}{'quarantined':>13}"
             f"{'duplicates':>12}{'blocked':>9}"
         )
         for row in totals.itertuples(index=False):
             lines.append(
-                f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}"
+                f"  {row.dataset:<22}{row.batches:>8}{row.extracted:>11}{row.loaded:>9}{row.updated:>9}"
                 f"{row.quarantined:>13}{row.duplicates:>12}{row.blocked:>9}"
             )
         lines += ["", "Extraction: what the sources did (latest 8 of each dataset's events)"]
-        lines += [f"  {e.dataset}: {e.kind} {e.subject}: {e.detail[:100]}" for e in _recent_events(engine)] or [
+        lines += [f"  {e.dataset}: {e.kind} {e.subject}: {shorten(e.detail, 100)}" for e in _recent_events(engine)] or [
             "  (nothing unusual)"
         ]
         lines += ["", "Quarantine: the most frequent reasons"]
@@ -109,31 +117,31 @@ def render(settings: Settings) -> str:
         lines += ["", "Validation: the rules that caught records (all batches; rows, or what GX observed)"]
         examples = _caught_records(reasons)
         lines += [
-            f"  {r.dataset:<22}{r.severity:<9}{r.rule[:44]:<45}{_caught(r)}{examples.get((r.dataset, r.rule), '')}"
+            f"  {r.dataset:<22}{r.severity:<9}{shorten(r.rule, 44):<45}{_caught(r)}"
+            f"{examples.get((r.dataset, r.rule), '')}"
             for r in _failed_rules(engine)
         ] or ["  (every rule held)"]
         lines += _blocked_section(engine)
         lines += _waiting_section(engine)
         lines += _data_quality_alerts_section(engine)
         lines += _freshness_section(engine)
-        lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>21}{'last 7 days':>13}{'28 days before':>16}"]
-        for kpi, label, fmt, higher_better in (
-            (k.code, k.narrow_label, k.display_format, k.higher_is_better) for k in REGISTRY.summary_rows()
-        ):
-            trend = kpi_trend(engine, kpi)
+        currency = settings.ledger_currency
+        lines += ["", "KPIs, company-wide", f"  {'':<22}{'latest day':>25}{'last 7 days':>17}{'28 days before':>18}"]
+        for kpi in REGISTRY.summary_rows():
+            trend = kpi_trend(engine, kpi.code)
             if not trend:
-                lines.append(f"  {label:<22} no data")
+                lines.append(f"  {kpi.narrow_label:<22} no data")
                 continue
             lines.append(
-                f"  {label:<22}{_show(trend['latest'], fmt):>10} {trend['latest_date']}"
-                f"{_show(trend['recent'], fmt):>13}{_show(trend['baseline'], fmt):>16}  "
-                f"{_arrow(trend['recent'], trend['baseline'], higher_better)}"
+                f"  {kpi.narrow_label:<22}{_show(trend['latest'], kpi, currency):>14} {trend['latest_date']}"
+                f"{_show(trend['recent'], kpi, currency):>17}{_show(trend['baseline'], kpi, currency):>18}  "
+                f"{_arrow(trend['recent'], trend['baseline'], kpi.higher_is_better)}"
             )
         headline = REGISTRY[REGISTRY.headline]
         lines += ["", f"{headline.label + ' per line':<27}{'last 7 days':>13}{'28 days before':>16}"]
         for line_id in _lines(engine, headline.code):
             trend = kpi_trend(engine, headline.code, line_id=line_id)
-            shown = [_show(trend[period], headline.display_format) for period in ("recent", "baseline")]
+            shown = [_show(trend[period], headline, currency) for period in ("recent", "baseline")]
             lines.append(
                 f"  {line_id:<25}{shown[0]:>13}{shown[1]:>16}  "
                 f"{_arrow(trend['recent'], trend['baseline'], headline.higher_is_better)}"
@@ -170,8 +178,17 @@ def _quarantine_reasons(engine: Engine) -> list[tuple[str, str | None, str]]:
 
 
 def _top_reasons(reasons: list[tuple[str, str | None, str]], top: int = 6) -> list[tuple[str, int]]:
-    counts = Counter(f"{dataset}: {reason[:90]}" for dataset, _, reason in reasons)
-    return counts.most_common(top)
+    """The most frequent reasons, the most first; equally frequent ones by their text."""
+    counts = Counter(f"{dataset}: {shorten(reason, 90)}" for dataset, _, reason in reasons)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at a word boundary and marked with an ellipsis."""
+    shortened = textwrap.shorten(text, width=width, placeholder=" ...")
+    if shortened == "...":  # a first word longer than the width: nothing else to cut at
+        return text[: width - 3] + "..."
+    return shortened
 
 
 def _failed_rules(engine: Engine) -> list[Any]:
@@ -207,7 +224,7 @@ def _caught(rule: Any) -> str:
     batches = f" in {rule.batches} batches" if rule.batches > 1 else ""
     if rule.rows is not None:
         return f"{rule.rows} rows{batches}"
-    return f"observed {str(rule.observed)[:30]}{batches}"
+    return f"observed {shorten(str(rule.observed), 30)}{batches}"
 
 
 def _blocked_section(engine: Engine) -> list[str]:
@@ -216,7 +233,7 @@ def _blocked_section(engine: Engine) -> list[str]:
         blocked = connection.execute(
             select(batch_ledger.c.batch_id, batch_ledger.c.reason, batch_ledger.c.data_docs_page)
             .where(batch_ledger.c.status == "blocked")
-            .order_by(batch_ledger.c.landed_at)
+            .order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)
         ).all()
         holds = pd.read_sql(select(kpi_hold).where(kpi_hold.c.released_at.is_(None)), connection)
     lines = ["", f"Blocked batches: {len(blocked)}"]
@@ -241,7 +258,7 @@ def _waiting_section(engine: Engine) -> list[str]:
         waiting = connection.execute(
             select(batch_ledger.c.batch_id, batch_ledger.c.status, batch_ledger.c.reason, batch_ledger.c.claimed_by)
             .where(batch_ledger.c.status.in_(("landed", "processing", "failed")))
-            .order_by(batch_ledger.c.landed_at)
+            .order_by(batch_ledger.c.landed_at, batch_ledger.c.batch_id)
         ).all()
     lines = ["", f"Batches waiting: {len(waiting)}" + ("" if waiting else " (every landed batch was processed)")]
     for batch in waiting:
@@ -259,10 +276,10 @@ def _data_quality_alerts_section(engine: Engine) -> list[str]:
         alerts = connection.execute(
             select(data_quality_alert)
             .where(data_quality_alert.c.status == "open")
-            .order_by(data_quality_alert.c.first_seen_at)
+            .order_by(data_quality_alert.c.first_seen_at, data_quality_alert.c.alert_id)
         ).all()
     lines = ["", f"Data-quality alerts: {len(alerts)} open"]
-    lines += [f"  {a.message[:160]}" for a in alerts[-8:]]
+    lines += [f"  {shorten(a.message, 160)}" for a in alerts[-8:]]
     return lines
 
 
@@ -286,8 +303,8 @@ def _lines(engine: Engine, kpi: str) -> list[str]:
         return sorted(connection.scalars(query))
 
 
-def _show(value: float | None, fmt: str) -> str:
-    return "n/a" if value is None else fmt.format(value)
+def _show(value: float | None, kpi: Kpi, currency: str) -> str:
+    return "n/a" if value is None else kpi.with_unit(value, currency)
 
 
 def _arrow(recent: float | None, before: float | None, higher_better: bool) -> str:
@@ -316,7 +333,8 @@ def _capability_section(engine: Engine) -> list[str]:
     latest = months.sort_values(["settled", "month_start"]).groupby(["step_id", "product_id"]).tail(1)
     lines = [
         "",
-        f"Process capability, cycle time (table process_capability; the latest month with {SETTLED_RUNS} runs or more)",
+        f"Process capability, cycle time in minutes (table process_capability; the latest month with {SETTLED_RUNS} "
+        "runs or more)",
         f"  {'step':<8}{'product':<9}{'month':<9}{'runs':>5}{'LSL':>7}{'USL':>7}{'Cp':>7}{'Cpk':>7}{'Ppk':>7}  reading",
     ]
     for row in latest.sort_values(["step_id", "product_id"]).itertuples():
@@ -340,7 +358,9 @@ def _alerts_section(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         alerts = (
             connection.execute(
-                select(alert).where(alert.c.status != "resolved").order_by(alert.c.severity, alert.c.since_date)
+                select(alert)
+                .where(alert.c.status != "resolved")
+                .order_by(alert.c.severity, alert.c.since_date, alert.c.subject, alert.c.alert_id)
             )
             .mappings()
             .all()
@@ -366,7 +386,9 @@ def _alerts_section(engine: Engine) -> list[str]:
             .all()
         )
         sent = connection.execute(
-            select(notification.c.alert_id, notification.c.channel, notification.c.status, notification.c.last_error)
+            select(
+                notification.c.alert_id, notification.c.channel, notification.c.status, notification.c.last_error
+            ).order_by(notification.c.channel, notification.c.notification_id)
         ).all()
     lines = ["", f"Incidents: {len(incidents)} open (table 'incident', BI views incidents and incident_timeline)"]
     for i in incidents:

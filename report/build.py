@@ -63,7 +63,9 @@ def build_report(settings: Settings, first_day: date, last_day: date, out: Path 
             days = _kpi_days(connection, first_day, last_day)
             if not days:
                 raise ReportRangeError(f"no KPI days between {first_day} and {last_day}: nothing to report")
-            data = report_data(connection, first_day, last_day, load_rules(settings.alert_rules), settings.currency)
+            data = report_data(
+                connection, first_day, last_day, load_rules(settings.alert_rules), settings.ledger_currency
+            )
             write_validation_pages(connection, out.parent / DOCS_FOLDER)
     data["warehouse"] = settings.warehouse_url_redacted
     data["docs"] = DOCS_FOLDER

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 
 from core.alert_rules import AlertConfig
 from core.kpi_format import contributors_text, display_name, is_percent
-from core.kpi_registry import REGISTRY, Unit
+from core.kpi_registry import REGISTRY
 from report.validation_pages import page_name
 from transforms.capability import CAPABLE_INDEX, MARGINAL_INDEX
 from transforms.kpi_tables import kpi_value
@@ -33,20 +33,6 @@ NOISE_ALPHA = 0.05
 RUN_RULE_WORDS = WESTERN_ELECTRIC_RULES | NELSON_RULES
 # Run rules that read the 1 and 2 sigma zones: a chart judged by one of them draws its zones.
 ZONE_RULES = {"rule_2", "rule_3", "nelson_5", "nelson_6", "nelson_7", "nelson_8"}
-# What follows a value of each unit on the page (fractions are shown as percentages, scores signed).
-UNIT_SUFFIX: dict[Unit, str] = {
-    "fraction": "",
-    "score": "",
-    "points": " pts",
-    "per_million": " per million",
-    "sigma": " sigma",
-    "per_unit": " per unit",
-    "per_thousand": " per 1,000",
-    "minutes": " min",
-    "hours": " h",
-    "currency": "",  # the currency code is prefixed
-    "count": "",
-}
 
 
 def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
@@ -156,7 +142,7 @@ def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertCo
                 "label": display_name(kpi.code),
                 "percent": kpi.is_percent,
                 "signed": kpi.unit == "score",  # NPS: a signed score on -100..100
-                "unit": UNIT_SUFFIX[kpi.unit],
+                "unit": f" {kpi.unit_symbol}" if kpi.unit_symbol else "",
                 "money": kpi.unit == "currency",
                 "per_day": kpi.additivity == "amount",  # an amount over a period is shown as its mean day
                 # What n counts, short (the registry's words up to a colon: "opportunities", not how they're made).

@@ -29,6 +29,7 @@ from core.dialect import dialect_of
 class MergeCounts:
     written: int  # rows inserted or updated
     unchanged: int  # rows already present with the same content from another batch
+    updated: int = 0  # of the written rows, those whose key was present with other content
 
 
 def merge_frame(
@@ -41,10 +42,11 @@ def merge_frame(
     # in ``finally`` (on a killed connection it would only hide the real error).
     stage = _stage(connection, target, frame)
     joined = stage.join(target, and_(*[stage.c[k] == target.c[k] for k in key]))
-    existing, unchanged = connection.execute(
+    existing, unchanged, updated = connection.execute(
         select(
             func.count(),
             func.count().filter(and_(target.c.row_hash == stage.c.row_hash, target.c.batch_id != batch_id)),
+            func.count().filter(target.c.row_hash != stage.c.row_hash),
         ).select_from(joined)
     ).one()
     columns = [c.name for c in target.columns]
@@ -64,7 +66,7 @@ def merge_frame(
     written = len(frame) - int(unchanged)
     if written:
         dialect_of(connection).refresh_statistics(connection, target, written)
-    return MergeCounts(written=written, unchanged=int(unchanged))
+    return MergeCounts(written=written, unchanged=int(unchanged), updated=int(updated))
 
 
 def insert_frame(connection: Connection, target: Table, frame: pd.DataFrame) -> int:

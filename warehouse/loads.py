@@ -23,6 +23,7 @@ class LoadCounts:
     loaded: int
     quarantined: int
     duplicates: int
+    updated: int = 0  # of the loaded rows, corrections of records loaded before
 
 
 def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) -> LoadCounts:
@@ -66,6 +67,7 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
             )
         counts = LoadCounts(
             loaded=merged.written,
+            updated=merged.updated,
             quarantined=len(entries),
             duplicates=verdict.duplicate_count + merged.unchanged + len(verdict.quarantined) - len(entries),
         )
@@ -76,6 +78,7 @@ def apply_verdict(engine: Engine, verdict: BatchVerdict, rows_extracted: int) ->
             .values(
                 rows_extracted=rows_extracted,
                 rows_loaded=counts.loaded,
+                rows_updated=counts.updated,
                 rows_quarantined=counts.quarantined,
                 rows_duplicate=counts.duplicates,
                 status="blocked" if verdict.blocked_reason else "loaded",

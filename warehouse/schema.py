@@ -84,6 +84,8 @@ batch_ledger = Table(
     Column("raw_checksum", String(64), nullable=False),
     Column("rows_extracted", Integer, nullable=False),
     Column("rows_loaded", Integer, nullable=False, server_default="0"),
+    # Of the rows loaded, those that replaced an earlier version of their record (a correction at the source).
+    Column("rows_updated", Integer, nullable=False, server_default="0"),
     Column("rows_quarantined", Integer, nullable=False, server_default="0"),
     Column("rows_duplicate", Integer, nullable=False, server_default="0"),
     Column("rows_deleted", Integer, nullable=False, server_default="0"),  # removed because the source deleted them

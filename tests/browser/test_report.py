@@ -178,7 +178,7 @@ def test_kpi_tiles_show_the_warehouses_values_over_the_chosen_period(report, bro
     # The regression's line, its last 28 days against the 28 before: first pass yield fell beyond the noise.
     assert fpy["scope"] == f"line:{REGRESSION_LINE}" and fpy["change"] == "worse"
     money = visit.page.text_content('.tile[data-kpi="coq_total"] .value')
-    assert money.startswith(f"{settings.currency} ") and money.endswith(" a day")
+    assert money.startswith(f"{settings.ledger_currency} ") and money.endswith(" a day")
     sigma = visit.page.text_content('.tile[data-kpi="sigma_level"]')
     assert "alert threshold: below 3.50 sigma" in sigma and "target" not in sigma  # a rule's bound is not a goal
     assert visit.errors == []

@@ -15,13 +15,16 @@ pytestmark = pytest.mark.dags
 RUN_AFTER = datetime.combine(DEMO_END + timedelta(days=1), time(0), tzinfo=UTC)  # the nightly run for DEMO_END
 
 
-def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings, demo_sources, monkeypatch):
+def test_the_dags_run_the_chain_as_the_scheduler_would_and_a_rerun_changes_nothing(
+    airflow_db, settings, demo_sources, monkeypatch
+):
     from orchestration.runner import run_dags
 
     # Tasks read their configuration from the environment, as they do under a scheduler.
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
 
+    started = datetime.now(UTC)
     states = run_dags(RUN_AFTER)
 
     assert states == {dag_id: "success" for dag_id in states} and len(states) == len(SOURCES) + 2
@@ -33,9 +36,64 @@ def test_the_dags_run_the_chain_and_a_rerun_changes_nothing(airflow_db, settings
     before = snapshot(settings)
 
     rerun = run_dags(RUN_AFTER)
+    ended = datetime.now(UTC)
 
     assert rerun["qp_validate_load"] == "not triggered" and rerun["qp_kpis"] == "not triggered"
     assert changed_tables(before, snapshot(settings)) == {}
+    _assert_a_scheduler_carries_on_from_the_nightly_runs(started, ended)
+
+
+def _assert_a_scheduler_carries_on_from_the_nightly_runs(started: datetime, ended: datetime) -> None:
+    """The in-process runs are the ones a scheduler would have made: each ingest DAG's is the scheduled run of
+    DEMO_END (its run id, logical date and interval), so the scheduler's next run of it is the following night's
+    and no run is in its way (a manual run dated at its logical date had it log "run already exists" forever and
+    never create it); the Asset-scheduled DAGs' are Asset-triggered runs that took the queued events; every run
+    started and ended when it really did."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.timetables.base import TimeRestriction
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    from orchestration.dag_defaults import START_DATE
+
+    day_start, next_night = RUN_AFTER - timedelta(days=1), RUN_AFTER + timedelta(days=1)
+    scheduler_dags = DBDagBag()
+    with create_session() as session:
+        for source in SOURCES:
+            dag_id = f"qp_ingest_{source}"
+            (run,) = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_after == RUN_AFTER))
+            assert (run.run_type, run.run_id) == ("scheduled", f"scheduled__{RUN_AFTER.isoformat()}"), dag_id
+            assert (run.logical_date, run.data_interval_start, run.data_interval_end) == (
+                day_start,
+                day_start,
+                RUN_AFTER,
+            )
+            assert started <= run.start_date < run.end_date <= ended  # real times, not midnight
+            dag = scheduler_dags.get_latest_version_of_dag(dag_id, session=session)  # the scheduler's copy
+            assert dag is not None
+            timetable = dag.timetable
+            following = timetable.next_dagrun_info(
+                last_automated_data_interval=timetable.run_info_from_dag_run(dag_run=run).data_interval,
+                restriction=TimeRestriction(earliest=START_DATE, latest=None, catchup=True),
+            )
+            assert following is not None
+            assert (following.logical_date, following.data_interval.end, following.run_after) == (
+                RUN_AFTER,
+                next_night,
+                next_night,
+            )
+            assert not session.scalar(  # the scheduler's own check before it creates a run
+                select(func.count()).where(DagRun.dag_id == dag_id, DagRun.logical_date == following.logical_date)
+            )
+        for dag_id in ("qp_validate_load", "qp_kpis"):
+            run = session.scalars(
+                select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+            ).one()
+            assert run.run_type == "asset_triggered" and run.run_id.startswith("asset_triggered__"), dag_id
+            assert run.logical_date is None and started <= run.start_date < run.end_date <= ended
+        assert not session.scalar(select(func.count()).select_from(AssetDagRunQueue))  # nothing left to trigger
 
 
 def test_validation_runs_one_mapped_task_per_dataset_dimensions_first(airflow_db, settings, demo_sources, monkeypatch):
