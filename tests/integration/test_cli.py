@@ -254,7 +254,7 @@ def _episode(rule_name: str, place: str, since: str) -> Episode:
         value=0.05,
         centre=0.02,
         limit=0.03,
-        fired="rule_1: one point beyond 3 sigma",
+        fired="rule_1" if rule.rules else rule.method,  # what fired, as the evaluation codes it
     )
 
 
