@@ -471,9 +471,10 @@ def report(
     from report.build import serve as serve_report
 
     settings = get_settings()
-    if first_day is None or last_day is None:
-        first, last = default_range(settings, days)
-        first_day, last_day = first_day or first, last_day or last
+    if last_day is None:
+        last_day = default_range(settings, days)[1]
+    if first_day is None:
+        first_day = last_day - timedelta(days=days - 1)  # --days back from the last day, given or found
     path = build_report(settings, first_day, last_day, out)
     print(f"Report: {path}")
     if serve:

@@ -143,12 +143,15 @@ def _quarantine_rows(
 
 
 def _event_day(value: object) -> date | None:
-    """The day a quarantined row's event date names, when it names one: data quality is reported by the data's day."""
+    """The day a quarantined row's event date names, read as conforming reads it (ISO 8601, offsets to UTC), or
+    None when it names none: data quality is reported by the data's day."""
+    if value is None:
+        return None
     try:
-        stamp = pd.Timestamp(str(value)) if value is not None else None
+        stamp = pd.to_datetime(str(value), format="ISO8601", utc=True)
     except (ValueError, OverflowError):
         return None
-    return None if stamp is None or pd.isna(stamp) else stamp.date()
+    return None if pd.isna(stamp) else stamp.tz_localize(None).date()
 
 
 # Where a record came from is not what it says: the same row re-delivered in another file or page is the same row.

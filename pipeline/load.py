@@ -70,6 +70,8 @@ def replay_rows(
             log.info("%s: %d quarantined row(s) replayed as %s", name, len(group), manifest.batch_id)
         datasets = {str(name) for name in rows["dataset"].unique()}
         replayed = validate_and_load(settings, datasets=datasets, warehouse=warehouse)
+        # The originals' pages now show those rows replayed.
+        write_batch_pages(engine, settings, [str(b) for b in rows["batch_id"].unique()])
     return [r for r in replayed if r.batch_id in replay_batches]
 
 
@@ -163,10 +165,9 @@ def write_batch_pages(engine: Engine, settings: Settings, batch_ids: list[str]) 
     try:
         with engine.connect() as connection:
             pages = write_validation_pages(connection, settings.data_docs_dir, batch_ids)
-    except OSError as error:  # the batches are loaded; a page can be written by the next run or `qp report`
-        log.warning("validation pages not written to %s: %s", settings.data_docs_dir, error)
-        return
-    ledger.record_validation_pages(engine, {batch: str(path) for batch, path in pages.items()})
+        ledger.record_validation_pages(engine, {batch: str(path) for batch, path in pages.items()})
+    except Exception as error:  # noqa: BLE001 - the batches are loaded; `qp report` writes any page missing
+        log.warning("validation pages not written to %s: %s", settings.data_docs_dir, redaction.redact(str(error)))
 
 
 def _validate_and_load_batch(

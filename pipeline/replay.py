@@ -12,7 +12,7 @@ from core.engine import Warehouse, stage_warehouse
 from core.progress import OnStep, Step
 from core.settings import Settings
 from pipeline.ingest import IngestResult, ingest_dataset
-from pipeline.load import BatchReport, replay_rows, validate_and_load
+from pipeline.load import BatchReport, replay_rows, validate_and_load, write_batch_pages
 from warehouse import ledger
 
 log = logging.getLogger(__name__)
@@ -99,4 +99,5 @@ def dismiss(batch_id: str, reason: str, settings: Settings) -> int:
         if status == "failed":
             with engine.begin() as connection:
                 resolve_blocked_batch(connection, batch_id, ledger.utcnow())
+        write_batch_pages(engine, settings, [batch_id])  # its page shows the rows dismissed, and why
     return dismissed

@@ -33,6 +33,7 @@ NOISE_ALPHA = 0.05
 RUN_RULE_WORDS = WESTERN_ELECTRIC_RULES | NELSON_RULES
 # Run rules that read the 1 and 2 sigma zones: a chart judged by one of them draws its zones.
 ZONE_RULES = {"rule_2", "rule_3", "nelson_5", "nelson_6", "nelson_7", "nelson_8"}
+SIGMA_CHARTS = {"p_chart", "u_chart", "imr"}
 
 
 def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
@@ -89,6 +90,7 @@ def report_data(
         "control": _control(connection, params, config),
         "pareto": _pareto(connection, params),
         "coq": _coq(shown),
+        "coq_span": _coq_span(daily),
         "coq_labels": {code: REGISTRY[code].narrow_label for code in _coq_categories()},
         "training": _training(connection, params),
         "alerts": _alerts(connection),
@@ -159,10 +161,17 @@ def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertCo
 
 
 def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str, Any]:
-    """The KPI over the ``days`` days ending ``last_day``, and the same length before it, judged against the noise."""
+    """The KPI over the ``days`` days ending ``last_day``, and the same length before it, judged against the noise.
+
+    An amount (a cost) counts a day without bookings as 0, so a period's amount per day is over its calendar days
+    (from the first day of the place's data), as the cost-of-quality chart reads it."""
     start = last_day - timedelta(days=days - 1)
     now = rows[(rows.kpi_day >= start) & (rows.kpi_day <= last_day)]
     before = rows[(rows.kpi_day >= start - timedelta(days=days)) & (rows.kpi_day < start)]
+    if REGISTRY[kpi].additivity == "amount" and not rows.empty:
+        data_first = rows.kpi_day.min()
+        now = _every_day(now, max(start, data_first), last_day)
+        before = _every_day(before, max(start - timedelta(days=days), data_first), start - timedelta(days=1))
     out: dict[str, Any] = {
         "first": start.isoformat(),
         "value": _pooled(kpi, now),
@@ -183,9 +192,20 @@ def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str
             warnings.simplefilter("ignore", RuntimeWarning)
             p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     out["p_value"] = _clean(p_value)
-    if p_value < NOISE_ALPHA and out["value"] != out["before"]:
+    # The test compares the daily values; the tile shows the pooled value: both must move the same way.
+    same_way = (a.mean() > b.mean()) == (out["value"] > out["before"])
+    if p_value < NOISE_ALPHA and out["value"] != out["before"] and same_way:
         out["verdict"] = "better" if (out["value"] > out["before"]) == REGISTRY[kpi].higher_is_better else "worse"
     return out
+
+
+def _every_day(rows: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """An amount's rows on every calendar day from ``first`` to ``last``, a day without a row as 0."""
+    if first > last:
+        return rows.iloc[0:0]
+    days = pd.Index([d.date() for d in pd.date_range(first, last)], name="kpi_day")
+    values = rows.set_index("kpi_day").kpi_value.groupby(level=0).sum().reindex(days, fill_value=0.0)
+    return pd.DataFrame({"kpi_day": days, "kpi_value": values.to_numpy(float), "numerator": values.to_numpy(float)})
 
 
 def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
@@ -225,7 +245,9 @@ def _control(connection: Connection, params: dict[str, Any], config: AlertConfig
                 "line": line,
                 # Pooled over the trailing days, the chart says so: each point is a window, not a day.
                 "window_days": rule.window_days if rule else 1,
-                "zones": bool(rule and ZONE_RULES & set(rule.rules)),
+                # Zones are drawn from the limits' width, which is 3 sigma on these charts; a Laney chart may fall
+                # back to probability limits, whose zones aren't evenly spaced: it draws none.
+                "zones": bool(rule and ZONE_RULES & set(rule.rules) and rule.method in SIGMA_CHARTS),
                 "points": _records(
                     one.assign(
                         kpi_day=_day(one.kpi_day),
@@ -263,6 +285,12 @@ def _coq(daily: pd.DataFrame) -> list[list[Any]]:
     chosen period, so a week the period or the data cuts short is known to be partial."""
     rows = daily[daily.kpi_name.isin(_coq_categories()) & daily.grain.isin(["company", "site"])]
     return _records(rows.sort_values(["kpi_day", "site", "kpi_name"]), ["kpi_day", "site", "kpi_name", "kpi_value"])
+
+
+def _coq_span(daily: pd.DataFrame) -> dict[str, list[str]]:
+    """Each site's (and the company's, ALL) first and last day of cost data: the days a week's cost per day is over."""
+    rows = daily[daily.kpi_name.isin(_coq_categories()) & daily.grain.isin(["company", "site"])]
+    return {str(site): [one.min().isoformat(), one.max().isoformat()] for site, one in rows.groupby("site").kpi_day}
 
 
 def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
@@ -366,7 +394,7 @@ def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     held = _view(connection, "quarantined_rows", "where quarantine_status = 'open' and data_day is null")
     ledger = _view(connection, "batch_ledger", "order by landed_at")
     ledger["page"] = [
-        page_name(str(d), str(b)) if p is not None else None
+        page_name(str(d), str(b)) if pd.notna(p) else None
         for d, b, p in zip(ledger.dataset, ledger.batch_id, ledger.processed_at, strict=True)
     ]
     blocked = ledger[ledger.batch_status == "blocked"]

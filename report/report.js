@@ -256,12 +256,12 @@ function renderCoq() {
   const site = chosenSite() || "ALL";
   const start = periodStart();
   const rows = REPORT.coq.filter(([day, s]) => s === site && inPeriod(day));
-  const dataFirst = rows.length ? rows.reduce((m, r) => (r[0] < m ? r[0] : m), rows[0][0]) : start;
+  const [dataFirst, dataLast] = REPORT.coq_span[site] || [start, REPORT.last_day];
   // Each week's cost per day over the days of it that the period and the data cover: a short week is not a drop.
   const weeks = [...new Set(rows.map((r) => mondayOf(r[0])))].sort();
   const covered = weeks.map((w) => {
     const first = [w, start, dataFirst].reduce((a, b) => (a > b ? a : b));
-    const last = [shiftDay(w, 6), REPORT.last_day].reduce((a, b) => (a < b ? a : b));
+    const last = [shiftDay(w, 6), REPORT.last_day, dataLast].reduce((a, b) => (a < b ? a : b));
     return daysBetween(first, last);
   });
   const traces = Object.entries(REPORT.coq_labels).map(([kpi, label]) => {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
+from core.redaction import redact
 from warehouse.bi_views import qualified
 
 INDEX = "index.html"
@@ -99,17 +101,19 @@ def _rows(connection: Connection, name: str, batch_ids: list[str], order: str) -
 
 
 def _write(path: Path, page: str) -> None:
-    """Write the page whole or not at all: a reader never sees half of it."""
+    """Write the page whole or not at all: a reader never sees half of it, and loads running side by side (one
+    mapped task per dataset) each write their own temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".html.partial")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, path)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".partial", delete=False) as part:
+        part.write(page)
+    os.replace(part.name, path)
 
 
 def _e(value: Any) -> str:
+    """Escaped for HTML, with any credential masked (raw records and reasons are shown as stored)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    return html.escape(str(value))
+    return html.escape(redact(str(value)))
 
 
 def _page(title: str, body: str, home: str) -> str:

@@ -43,11 +43,14 @@ def _drop_views() -> None:
 
 
 def _day(value: object) -> object:
+    """As conforming reads an event date: ISO 8601, offsets to UTC; None when it names no day."""
+    if value is None:
+        return None
     try:
-        stamp = pd.Timestamp(str(value)) if value is not None else None
+        stamp = pd.to_datetime(str(value), format="ISO8601", utc=True)
     except (ValueError, OverflowError):
         return None
-    return None if stamp is None or pd.isna(stamp) else stamp.date()
+    return None if pd.isna(stamp) else stamp.tz_localize(None).date()
 
 
 def upgrade() -> None:
@@ -63,18 +66,21 @@ def upgrade() -> None:
         sa.column("event_day", sa.Date),
     )
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.select(quarantine.c.batch_id, quarantine.c.source_row, quarantine.c.dataset, quarantine.c.raw_record)
-    ).all()
-    for batch_id, source_row, dataset, raw_record in rows:
-        column = _EVENT_DATE.get(dataset)
-        day = _day(json.loads(raw_record).get(column)) if column else None
-        if day is not None:
-            bind.execute(
-                sa.update(quarantine)
-                .where(quarantine.c.batch_id == batch_id, quarantine.c.source_row == source_row)
-                .values(event_day=day)
-            )
+    update = (
+        sa.update(quarantine)
+        .where(quarantine.c.batch_id == sa.bindparam("batch"), quarantine.c.source_row == sa.bindparam("row"))
+        .values(event_day=sa.bindparam("day"))
+    )
+    query = sa.select(quarantine.c.batch_id, quarantine.c.source_row, quarantine.c.dataset, quarantine.c.raw_record)
+    rows = bind.execute(query.where(quarantine.c.dataset.in_(list(_EVENT_DATE)))).all()
+    for start in range(0, len(rows), 5000):  # a large quarantine: one executemany per slice
+        days = []
+        for batch_id, source_row, dataset, raw_record in rows[start : start + 5000]:
+            day = _day(json.loads(raw_record).get(_EVENT_DATE[dataset]))
+            if day is not None:
+                days.append({"batch": batch_id, "row": source_row, "day": day})
+        if days:
+            bind.execute(update, days)
 
 
 def downgrade() -> None:
