@@ -9,9 +9,11 @@ import json
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 from sqlalchemy import Connection, text
@@ -135,7 +137,7 @@ def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertCo
             scopes[key] = {
                 "day": latest.kpi_day.isoformat(),
                 "value": _clean(float(latest.kpi_value)),
-                "periods": {name: _period(kpi.code, one, last_day, days) for name, days in periods.items()},
+                "periods": _periods(kpi.code, _DailySeries.of(one), last_day, periods),
                 "spark": _records(shown, ["kpi_day", "kpi_value"]),
             }
         tiles.append(
@@ -160,29 +162,72 @@ def _tiles(daily: pd.DataFrame, first_day: date, last_day: date, config: AlertCo
     return tiles
 
 
-def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str, Any]:
-    """The KPI over the ``days`` days ending ``last_day``, and the same length before it, judged against the noise.
+@dataclass(frozen=True)
+class _DailySeries:
+    """One place's daily rows of a KPI as arrays (the periods are cut from them many times: frames are slow)."""
+
+    day: np.ndarray  # days since the epoch
+    value: np.ndarray  # NaN where the day has no value
+    numerator: np.ndarray
+    denominator: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> _DailySeries:
+        days = pd.to_datetime(rows.kpi_day).to_numpy("datetime64[D]").astype("int64")
+        column = lambda name: rows[name].to_numpy("float64", na_value=np.nan)  # noqa: E731
+        return cls(days, column("kpi_value"), column("numerator"), column("denominator"))
+
+    def between(self, first: date, last: date) -> _DailySeries:
+        keep = (self.day >= _epoch_day(first)) & (self.day <= _epoch_day(last))
+        return _DailySeries(self.day[keep], self.value[keep], self.numerator[keep], self.denominator[keep])
+
+    def every_day(self, first: date, last: date) -> _DailySeries:
+        """An amount on every calendar day from ``first`` to ``last``: a day without a row is 0 (nothing booked)."""
+        days = np.arange(_epoch_day(first), _epoch_day(last) + 1)
+        values = np.zeros(len(days))
+        inside = self.between(first, last)
+        np.add.at(values, inside.day - days[0] if len(days) else inside.day, np.nan_to_num(inside.value))
+        return _DailySeries(days, values, values, np.ones(len(days)))
+
+
+def _epoch_day(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
+
+
+def _periods(kpi: str, series: _DailySeries, last_day: date, periods: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """The KPI over each period ending ``last_day`` and the same length before it, judged against the noise.
 
     An amount (a cost) counts a day without bookings as 0, so a period's amount per day is over its calendar days
     (from the first day of the place's data), as the cost-of-quality chart reads it."""
-    start = last_day - timedelta(days=days - 1)
-    now = rows[(rows.kpi_day >= start) & (rows.kpi_day <= last_day)]
-    before = rows[(rows.kpi_day >= start - timedelta(days=days)) & (rows.kpi_day < start)]
-    if REGISTRY[kpi].additivity == "amount" and not rows.empty:
-        data_first = rows.kpi_day.min()
-        now = _every_day(now, max(start, data_first), last_day)
-        before = _every_day(before, max(start - timedelta(days=days), data_first), start - timedelta(days=1))
+    spec = REGISTRY[kpi]
+    out = {}
+    data_first = date(1970, 1, 1) + timedelta(days=int(series.day.min())) if len(series.day) else last_day
+    for name, days in periods.items():
+        start = last_day - timedelta(days=days - 1)
+        before_start, before_end = start - timedelta(days=days), start - timedelta(days=1)
+        if spec.additivity == "amount":
+            now = series.every_day(max(start, data_first), last_day)
+            before = series.every_day(max(before_start, data_first), before_end)
+        else:
+            now, before = series.between(start, last_day), series.between(before_start, before_end)
+        out[name] = _judged(kpi, start, now, before)
+    return out
+
+
+def _judged(kpi: str, start: date, now: _DailySeries, before: _DailySeries) -> dict[str, Any]:
+    """The period's value and n, the period before, and Welch's t-test on their daily values."""
+    ratio = REGISTRY[kpi].additivity == "ratio"
     out: dict[str, Any] = {
         "first": start.isoformat(),
         "value": _pooled(kpi, now),
-        "days": int(now.kpi_value.notna().sum()),  # days with a value
-        "n": _clean(float(now.denominator.sum())) if REGISTRY[kpi].additivity == "ratio" else None,
+        "days": int((~np.isnan(now.value)).sum()),  # days with a value
+        "n": _clean(float(now.denominator.sum())) if ratio else None,
         "before": _pooled(kpi, before),
-        "before_days": int(before.kpi_value.notna().sum()),
+        "before_days": int((~np.isnan(before.value)).sum()),
         "p_value": None,
         "verdict": "",
     }
-    a, b = now.kpi_value.dropna().to_numpy(float), before.kpi_value.dropna().to_numpy(float)
+    a, b = now.value[~np.isnan(now.value)], before.value[~np.isnan(before.value)]
     if out["value"] is None or out["before"] is None or len(a) < 2 or len(b) < 2:
         return out
     if a.std() == 0 and b.std() == 0:
@@ -199,26 +244,16 @@ def _period(kpi: str, rows: pd.DataFrame, last_day: date, days: int) -> dict[str
     return out
 
 
-def _every_day(rows: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
-    """An amount's rows on every calendar day from ``first`` to ``last``, a day without a row as 0."""
-    if first > last:
-        return rows.iloc[0:0]
-    days = pd.Index([d.date() for d in pd.date_range(first, last)], name="kpi_day")
-    values = rows.set_index("kpi_day").kpi_value.groupby(level=0).sum().reindex(days, fill_value=0.0)
-    return pd.DataFrame({"kpi_day": days, "kpi_value": values.to_numpy(float), "numerator": values.to_numpy(float)})
-
-
-def _pooled(kpi: str, rows: pd.DataFrame) -> float | None:
+def _pooled(kpi: str, series: _DailySeries) -> float | None:
     """The KPI over several days, the way the registry says it rolls up: a ratio from the summed counts (never an
     average of daily ratios); an amount, a quantile or a product of ratios as the mean of its daily values."""
     if REGISTRY[kpi].additivity == "ratio":
-        if rows.empty or not rows.denominator.sum():
+        if not len(series.day) or not series.denominator.sum():
             return None
-        numerator, denominator = pd.Series([rows.numerator.sum()]), pd.Series([rows.denominator.sum()])
+        numerator, denominator = pd.Series([series.numerator.sum()]), pd.Series([series.denominator.sum()])
         return _clean(float(kpi_value(kpi, numerator, denominator).iloc[0]))
-    if rows[rows.kpi_value.notna()].empty:
-        return None
-    return _clean(float(rows.kpi_value.dropna().mean()))
+    values = series.value[~np.isnan(series.value)]
+    return _clean(float(values.mean())) if len(values) else None
 
 
 def _control(connection: Connection, params: dict[str, Any], config: AlertConfig) -> list[dict[str, Any]]:
