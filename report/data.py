@@ -22,6 +22,7 @@ from core.alert_rules import AlertConfig
 from core.kpi_format import contributors_text, display_name, is_percent
 from core.kpi_registry import REGISTRY
 from report.validation_pages import page_name
+from report.views import read_view
 from transforms.capability import CAPABLE_INDEX, MARGINAL_INDEX
 from transforms.kpi_tables import kpi_value
 from transforms.spc import NELSON_RULES, WESTERN_ELECTRIC_RULES
@@ -36,11 +37,6 @@ RUN_RULE_WORDS = WESTERN_ELECTRIC_RULES | NELSON_RULES
 # Run rules that read the 1 and 2 sigma zones: a chart judged by one of them draws its zones.
 ZONE_RULES = {"rule_2", "rule_3", "nelson_5", "nelson_6", "nelson_7", "nelson_8"}
 SIGMA_CHARTS = {"p_chart", "u_chart", "imr"}
-
-
-def _view(connection: Connection, name: str, where: str = "", **params: Any) -> pd.DataFrame:
-    sql = f"select * from {qualified(name, connection)} {where}"  # noqa: S608 (names are ours)
-    return pd.read_sql(text(sql), connection, params=params)
 
 
 def _day(values: pd.Series) -> pd.Series:
@@ -69,7 +65,7 @@ def report_data(
     params = {"first": first_day, "last": last_day}
     span = (last_day - first_day).days + 1
     # The tiles compare each period with the one before it: read that far back.
-    daily = _view(
+    daily = read_view(
         connection,
         "kpi_daily",
         "where kpi_day between :before and :last and grain <> 'step'",
@@ -258,7 +254,7 @@ def _pooled(kpi: str, series: _DailySeries) -> float | None:
 
 def _control(connection: Connection, params: dict[str, Any], config: AlertConfig) -> list[dict[str, Any]]:
     """The control charts of the chart rules at line or site scope, one per place."""
-    points = _view(
+    points = read_view(
         connection,
         "control_charts",
         "where kpi_day between :first and :last and method in ('p_chart', 'u_chart', 'laney_p', 'laney_u', 'imr') "
@@ -305,7 +301,7 @@ def _control(connection: Connection, params: dict[str, Any], config: AlertConfig
 
 
 def _pareto(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
-    defects = _view(connection, "defect_pareto_daily", "where production_day between :first and :last", **params)
+    defects = read_view(connection, "defect_pareto_daily", "where production_day between :first and :last", **params)
     defects["production_day"] = _day(defects["production_day"])
     return _records(defects, ["production_day", "site", "line", "defect_code", "defect_category", "defects"])
 
@@ -331,7 +327,7 @@ def _coq_span(daily: pd.DataFrame) -> dict[str, list[str]]:
 def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]:
     """Each line's months that overlap the report, with the last day of each month and whether the data covers the
     whole month (a month the data starts or ends inside is partial: its point is marked, not read as a change)."""
-    months = _view(connection, "training_vs_outcomes", "where period = 'month' and period_start <= :last", **params)
+    months = read_view(connection, "training_vs_outcomes", "where period = 'month' and period_start <= :last", **params)
     kpi_daily = qualified("kpi_daily", connection)
     data_first, data_last = (
         pd.Timestamp(day).date()
@@ -350,7 +346,7 @@ def _training(connection: Connection, params: dict[str, Any]) -> list[list[Any]]
 
 def _alerts(connection: Connection) -> list[dict[str, Any]]:
     """The open and acknowledged alerts, each with what drives it in words (as the notifications put it)."""
-    alerts = _view(connection, "quality_alerts", "where alert_status <> 'resolved' order by severity, began_on")
+    alerts = read_view(connection, "quality_alerts", "where alert_status <> 'resolved' order by severity, began_on")
     out = []
     for row in alerts.to_dict("records"):
         contributors = json.loads(row["contributors"] or "[]")
@@ -362,10 +358,10 @@ def _alerts(connection: Connection) -> list[dict[str, Any]]:
 def _improvements(connection: Connection) -> list[dict[str, Any]]:
     """Each improvement and KPI before and after its change (whatever the report's range: a change is judged on its
     own windows), with the KPI's days at its scope for the staged chart."""
-    effects = _view(connection, "improvement_effects", "order by change_date, improvement_id, kpi_name")
+    effects = read_view(connection, "improvement_effects", "order by change_date, improvement_id, kpi_name")
     out = []
     for row in effects.to_dict("records"):
-        days = _view(
+        days = read_view(
             connection,
             "kpi_daily",
             "where kpi_name = :kpi and site = :site and line = :line and process_step = :step "
@@ -394,13 +390,15 @@ def _improvements(connection: Connection) -> list[dict[str, Any]]:
 def _capability(connection: Connection, last_day: date) -> list[dict[str, Any]]:
     """Each product and step's capability in the latest month up to ``last_day``, with that month's cycle times for
     the histogram against the specification limits."""
-    months = _view(connection, "process_capability", "where month_start <= :last order by month_start", last=last_day)
+    months = read_view(
+        connection, "process_capability", "where month_start <= :last order by month_start", last=last_day
+    )
     if months.empty:
         return []
     months["month_start"] = _day(months["month_start"])
     latest = months[months.month_start == months.month_start.max()]
     month = latest.month_start.iloc[0]
-    runs = _view(
+    runs = read_view(
         connection,
         "cycle_times",
         "where production_day between :first and :last",
@@ -424,10 +422,10 @@ def _capability(connection: Connection, last_day: date) -> list[dict[str, Any]]:
 def _quality(connection: Connection, params: dict[str, Any]) -> dict[str, Any]:
     """Data quality by the data's own day (the rows' event date), the blocked batches, and the ledger's batches with
     their validation pages (written beside the report, ``report.validation_pages``)."""
-    by_day = _view(connection, "data_quality_by_day", "where data_day between :first and :last", **params)
+    by_day = read_view(connection, "data_quality_by_day", "where data_day between :first and :last", **params)
     by_day["data_day"] = _day(by_day["data_day"])
-    held = _view(connection, "quarantined_rows", "where quarantine_status = 'open' and data_day is null")
-    ledger = _view(connection, "batch_ledger", "order by landed_at")
+    held = read_view(connection, "quarantined_rows", "where quarantine_status = 'open' and data_day is null")
+    ledger = read_view(connection, "batch_ledger", "order by landed_at")
     ledger["page"] = [
         page_name(str(d), str(b)) if pd.notna(p) else None
         for d, b, p in zip(ledger.dataset, ledger.batch_id, ledger.processed_at, strict=True)

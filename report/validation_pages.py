@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
 from core.redaction import redact
+from report.views import read_view
 from warehouse.bi_views import qualified
 
 INDEX = "index.html"
@@ -59,7 +60,7 @@ def write_validation_pages(
 ) -> dict[str, Path]:
     """Write the page of each processed batch of ``batch_ids`` (default: every one whose page is missing or older
     than its processing) and the index; returns {batch_id: page} for the pages written."""
-    ledger = _view(connection, "batch_ledger", "where processed_at is not null")
+    ledger = read_view(connection, "batch_ledger", "where processed_at is not null")
     if ledger.empty:
         _write(folder / INDEX, _index_page(ledger))
         return {}
@@ -89,10 +90,6 @@ def _stale(path: Path, processed_at: datetime) -> bool:
         return True
     written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
     return written < pd.Timestamp(processed_at).to_pydatetime().replace(tzinfo=None)
-
-
-def _view(connection: Connection, name: str, where: str = "") -> pd.DataFrame:
-    return pd.read_sql(text(f"select * from {qualified(name, connection)} {where}"), connection)  # noqa: S608
 
 
 def _rows(connection: Connection, name: str, batch_ids: list[str], order: str) -> pd.DataFrame:
