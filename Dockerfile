@@ -1,20 +1,20 @@
-# The QualityPulse Airflow image: Airflow's own image plus the project and its pinned dependencies.
+# The QualityPulse Airflow image: Airflow's own image plus the QualityPulse wheel and the runtime lock only (no test,
+# lint or browser tools). The same wheel and lock are installed and run outside the repository by
+# tests/integration/test_packaging.py.
+
+# Stage 1: build the wheel from the source tree (package data included: migrations, rules, report assets).
+FROM python:3.11.14-slim-bookworm AS wheel
+RUN pip install --no-cache-dir uv==0.13.10
+COPY . /src
+RUN uv build --wheel --out-dir /dist /src
+
+# Stage 2: Airflow with the wheel. Keep the image's Airflow version while installing exactly the tested runtime set.
 FROM apache/airflow:3.3.2-python3.11
-
-COPY --chown=airflow:root requirements.lock pyproject.toml README.md /opt/qualitypulse/
-COPY --chown=airflow:root core /opt/qualitypulse/core
-COPY --chown=airflow:root transforms /opt/qualitypulse/transforms
-COPY --chown=airflow:root sources /opt/qualitypulse/sources
-COPY --chown=airflow:root expectations /opt/qualitypulse/expectations
-COPY --chown=airflow:root warehouse /opt/qualitypulse/warehouse
-COPY --chown=airflow:root alerts /opt/qualitypulse/alerts
-COPY --chown=airflow:root report /opt/qualitypulse/report
-COPY --chown=airflow:root pipeline /opt/qualitypulse/pipeline
-COPY --chown=airflow:root demo /opt/qualitypulse/demo
-COPY --chown=airflow:root orchestration /opt/qualitypulse/orchestration
-COPY --chown=airflow:root cli /opt/qualitypulse/cli
-COPY --chown=airflow:root dags /opt/airflow/dags
-
-# Keep the image's Airflow version while installing exactly the tested set of everything else.
+COPY --chown=airflow:root requirements.lock /opt/qualitypulse/requirements.lock
+COPY --from=wheel --chown=airflow:root /dist/ /opt/qualitypulse/dist/
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/qualitypulse/requirements.lock \
- && pip install --no-cache-dir --no-deps /opt/qualitypulse
+ && pip install --no-cache-dir --no-deps /opt/qualitypulse/dist/qualitypulse-*.whl
+# The DAG files are the only source the scheduler reads; everything they import comes from the wheel.
+COPY --chown=airflow:root dags /opt/airflow/dags
+ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
+    QP_DATA_DIR=/opt/qualitypulse-data

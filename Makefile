@@ -16,10 +16,12 @@ export AIRFLOW_CONN_QP_EVENTS ?= redis://127.0.0.1:6379/0
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# The development set: the runtime lock (requirements.lock, what the image and a deployment install) plus the test,
+# lint and browser tools, compiled together into requirements-dev.lock by `make lock`.
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3 setuptools==80.9.0 wheel==0.45.1
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -81,12 +83,15 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/deptry .
 
-# Re-pin after changing dependencies in pyproject.toml: installs them and freezes the tested set.
+# Re-pin after changing dependencies in pyproject.toml (uv, from PyPI): the runtime lock from the project's
+# dependencies, then the dev lock from them plus the `dev` extra, held to the runtime pins so both agree. Pins already
+# in the files are kept unless something requires otherwise; `make lock UPGRADE=--upgrade` takes the newest.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --quiet $(UPGRADE)
 lock:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip freeze --exclude-editable > requirements.lock
-	touch $(VENV)/.installed
+	@test -x $(BIN)/uv || (echo "no $(BIN)/uv: run make install first"; exit 1)
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock
+	$(MAKE) install
 
 clean:
 	rm -rf data $(AIRFLOW_HOME)

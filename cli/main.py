@@ -22,7 +22,7 @@ from cli.errors import Refused, explain, require_current_warehouse
 from cli.output import aligned, progress
 from core.catalog import SOURCES
 from core.redaction import PROJECT_LOGGERS, install_excepthook, install_log_redaction, redact
-from core.settings import PROJECT_ROOT, Settings, get_settings
+from core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -234,9 +234,9 @@ def demo_api(
 
 @app.command()
 def docs(
-    output: Annotated[Path, typer.Option(help="Where to write the warehouse's documentation.")] = PROJECT_ROOT
-    / "docs"
-    / "warehouse.md",
+    output: Annotated[Path, typer.Option(help="Where to write the warehouse's documentation.")] = Path(
+        "docs/warehouse.md"
+    ),
 ) -> None:
     """Write docs/warehouse.md from the schema."""
     from warehouse.docs import render

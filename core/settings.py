@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core import redaction
+from core.alert_rules import DEFAULT_RULES_FILE
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _UNSET = Path("")
+
+
+def _working_data_dir() -> Path:
+    """``./data`` in the directory the command runs from: never inside the installed package."""
+    return Path.cwd() / "data"
 
 
 class Settings(BaseSettings):
@@ -19,7 +24,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QP_", env_file=".env", extra="ignore")
 
-    data_dir: Path = PROJECT_ROOT / "data"
+    # Everything QualityPulse writes (the embedded warehouse, landing zone, report, validation pages) lives here.
+    # Set QP_DATA_DIR wherever the working directory is not the deployment's (Airflow workers, services).
+    data_dir: Path = Field(default_factory=_working_data_dir)
     # Empty means "derive from data_dir": the embedded SQLite defaults below.
     warehouse_url: str = ""
     qms_url: str = ""
@@ -105,7 +112,7 @@ class Settings(BaseSettings):
         if self.signal_dir == _UNSET:
             self.signal_dir = data / "signals"
         if self.alert_rules == _UNSET:
-            self.alert_rules = PROJECT_ROOT / "alerts" / "rules.yaml"
+            self.alert_rules = DEFAULT_RULES_FILE
         if not self.report_url:
             self.report_url = (data / "report" / "index.html").resolve().as_uri()
         if self.data_docs_dir == _UNSET:

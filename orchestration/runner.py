@@ -25,7 +25,6 @@ from typing import Any
 
 from core.catalog import SOURCES
 from core.progress import OnStep, Step
-from core.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +46,7 @@ class PlannedRun:
     run_after: datetime
 
 
-def run_dags(
-    run_after: datetime, dags_folder: Path = PROJECT_ROOT / "dags", on_step: OnStep | None = None
-) -> dict[str, str]:
+def run_dags(run_after: datetime, dags_folder: Path | None = None, on_step: OnStep | None = None) -> dict[str, str]:
     """Run each DAG once as the scheduler would at ``run_after``; returns the final state per DAG, raises on failure.
 
     An ingest DAG's run is its scheduled run due at ``run_after``: the nightly run due at midnight covers the
@@ -58,7 +55,7 @@ def run_dags(
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import AssetOrTimeSchedule
 
-    bag = DagBag(dag_folder=str(dags_folder))
+    bag = DagBag(dag_folder=str(dags_folder or configured_dags_folder()))
     if bag.import_errors:
         raise DagRunFailed(f"DAG import errors: {bag.import_errors}")
     states: dict[str, str] = {}
@@ -88,6 +85,13 @@ def run_dags(
             if ti.state == "success":
                 updated.update(getattr(o, "name", "") for o in dag.get_task(ti.task_id).outlets)
     return states
+
+
+def configured_dags_folder() -> Path:
+    """Airflow's DAG folder (``AIRFLOW__CORE__DAGS_FOLDER``, else ``$AIRFLOW_HOME/dags``): where the scheduler looks."""
+    from airflow.configuration import conf
+
+    return Path(conf.get_mandatory_value("core", "dags_folder")).expanduser()
 
 
 def planned_run(dag: Any, run_after: datetime) -> PlannedRun:

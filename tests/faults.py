@@ -22,8 +22,9 @@ import psycopg
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import Settings
 from demo.services import free_port
+from tests.helpers import PROJECT_ROOT
 
 # What `qp -v load` logs when it claims a batch, before working on it (its reports print only at the end, so a
 # load that dies later would not show them).

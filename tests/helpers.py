@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from pipeline.kpis import build_kpis
 from pipeline.load import BatchReport, validate_and_load
 from warehouse.schema import metadata
 
+# The repository's root: the tests run from its checkout (the installed package knows nothing of it).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 INTERVAL_END = datetime(2026, 11, 25)
 # Columns that record when or by which run something happened, not what the warehouse holds.
 AUDIT_COLUMNS = {

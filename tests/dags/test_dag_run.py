@@ -99,8 +99,8 @@ def _assert_a_scheduler_carries_on_from_the_nightly_runs(started: datetime, ende
 def test_validation_runs_one_mapped_task_per_dataset_dimensions_first(airflow_db, settings, demo_sources, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
-    from core.settings import PROJECT_ROOT
     from pipeline.ingest import ingest_source
+    from tests.helpers import PROJECT_ROOT
 
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)

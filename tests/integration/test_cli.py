@@ -27,9 +27,9 @@ from alerts.lifecycle import reconcile
 from cli.main import app, main
 from core.alert_rules import load_rules
 from core.engine import engine_for
-from core.settings import PROJECT_ROOT
 from demo.services import free_port
 from tests.conftest import migrated_settings
+from tests.helpers import PROJECT_ROOT
 from warehouse.schema import alert
 
 pytestmark = pytest.mark.integration
