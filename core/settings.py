@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Where a task that failed for good is reported: Airflow connection ids of alert channels (alerts/channels.py);
     # the ones not defined are skipped.
     task_failure_channels: str = "qp_alert_email,qp_alert_slack,qp_alert_webhook"
+    # A failed task's first retry waits this long (then doubles, up to 15 minutes): long enough for a restarted
+    # database or API to come back, short enough that a worker lost mid-task costs minutes, not an hour.
+    task_retry_delay_seconds: float = 60.0
 
     # The regression rules and their routing (alerts/rules.yaml); empty: the bundled defaults.
     alert_rules: Path = _UNSET

@@ -7,6 +7,7 @@ from typing import Any
 
 import pendulum
 
+from core.settings import get_settings
 from orchestration.notifiers import TaskFailureNotifier
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -14,7 +15,8 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "quality-data",
     "retries": 2,
-    "retry_delay": timedelta(minutes=1),
+    # Read when a DAG file is parsed (QP_TASK_RETRY_DELAY_SECONDS): the scheduler's and the workers' parse agree.
+    "retry_delay": timedelta(seconds=get_settings().task_retry_delay_seconds),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(minutes=30),

@@ -85,3 +85,25 @@ def test_workers_can_share_the_mapped_warehouse_writes_and_report_failures(compo
     worker = compose["services"]["airflow-worker"]["environment"]
     for channel in ("EMAIL", "SLACK", "WEBHOOK"):  # the notifier runs in the worker that ran the failed task
         assert f"AIRFLOW_CONN_QP_ALERT_{channel}" in worker
+
+
+def test_the_local_stack_runs_the_compose_topology_with_its_settings(compose):
+    """The end-to-end test's stack (orchestration/local_stack.py) is the compose file's, read from it: the same
+    Airflow services and replicas, and every shared setting except those that name a container or a variable."""
+    from orchestration.local_stack import HOST_SPECIFIC, compose_services, compose_settings
+
+    services = compose_services(ROOT / "docker-compose.yml")
+    assert [s.name for s in services] == [
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker-1",
+        "airflow-worker-2",
+    ]
+    common = {key: str(value) for key, value in compose["x-airflow-common"]["environment"].items()}
+    containers = ("postgres:", "redis:", "airflow-apiserver:", "lms-api:", "/opt/")
+    names_a_host = {k for k, v in common.items() if "${" in v or any(c in v for c in containers)}
+    assert names_a_host == set(HOST_SPECIFIC)  # the host supplies exactly these, and each is still in the file
+    assert compose_settings(ROOT / "docker-compose.yml") == {k: v for k, v in common.items() if k not in names_a_host}
+    assert compose_settings(ROOT / "docker-compose.yml")["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
