@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # Where a task that failed for good is reported: Airflow connection ids of alert channels (alerts/channels.py);
     # the ones not defined are skipped.
     task_failure_channels: str = "qp_alert_email,qp_alert_slack,qp_alert_webhook"
+    # Deadlines (Airflow DeadlineAlerts, orchestration/dag_defaults.py): a run of an ingest DAG, or of qp_kpis, that is
+    # not done this many minutes after it was queued is reported on the same channels; 0: no deadline. Read while the
+    # DAGs are parsed.
+    ingest_deadline_minutes: float = 60.0
+    kpis_deadline_minutes: float = 60.0
 
     # The regression rules and their routing (alerts/rules.yaml); empty: the bundled defaults.
     alert_rules: Path = _UNSET
