@@ -32,7 +32,7 @@ def report_lineage(lineage: Lineage, task: Any = None) -> None:
     """Add ``lineage`` to the inlets and outlets of ``task`` (default: the running task), once each."""
     if not openlineage_enabled():
         return
-    from openlineage.client.event_v2 import Dataset
+    from airflow.providers.common.compat.openlineage.facet import Dataset
 
     if task is None:
         from airflow.sdk import get_current_context

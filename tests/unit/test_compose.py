@@ -85,3 +85,17 @@ def test_workers_can_share_the_mapped_warehouse_writes_and_report_failures(compo
     worker = compose["services"]["airflow-worker"]["environment"]
     for channel in ("EMAIL", "SLACK", "WEBHOOK"):  # the notifier runs in the worker that ran the failed task
         assert f"AIRFLOW_CONN_QP_ALERT_{channel}" in worker
+
+
+def test_airflow_sends_lineage_to_marquez_which_has_its_own_database(compose):
+    services = compose["services"]
+    for name in ("airflow-worker", "airflow-scheduler"):  # task events from workers, DAG run events from the scheduler
+        env = services[name]["environment"]
+        assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["url"] == "http://marquez-api:5000", name
+        assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"]
+    api = services["marquez-api"]
+    assert api["environment"]["POSTGRES_DB"] == "marquez" and api["environment"]["POSTGRES_HOST"] == "postgres"
+    assert "create database marquez owner marquez" in (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+    assert services["marquez-web"]["environment"]["MARQUEZ_HOST"] == "marquez-api"
+    worker = services["airflow-worker"]["environment"]
+    assert {"QP_INGEST_DEADLINE_MINUTES", "QP_KPIS_DEADLINE_MINUTES"} <= set(worker)  # the deadlines, when parsing
