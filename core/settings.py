@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # A failed task's first retry waits this long (then doubles, up to 15 minutes): long enough for a restarted
     # database or API to come back, short enough that a worker lost mid-task costs minutes, not an hour.
     task_retry_delay_seconds: float = 60.0
+    # Deadlines (Airflow DeadlineAlerts, orchestration/dag_defaults.py): a run of an ingest DAG, or of qp_kpis, that is
+    # not done this many minutes after it was queued is reported on the same channels; 0: no deadline. Read while the
+    # DAGs are parsed.
+    ingest_deadline_minutes: float = 60.0
+    kpis_deadline_minutes: float = 60.0
 
     # The regression rules and their routing (alerts/rules.yaml); empty: the bundled defaults.
     alert_rules: Path = _UNSET

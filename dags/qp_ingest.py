@@ -24,7 +24,7 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 from core.catalog import SOURCES, datasets_of
 from core.settings import get_settings
 from orchestration.assets import raw_asset
-from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE
+from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, deadline_alert
 from orchestration.events import signal_asset
 
 SCHEDULE = os.environ.get("QP_INGEST_SCHEDULE", "0 0 * * *")
@@ -38,6 +38,8 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
         from airflow.sdk.exceptions import AirflowSkipException
 
         from orchestration.connections import with_airflow_connections
+        from orchestration.lineage import report_lineage
+        from pipeline import lineage
         from pipeline.ingest import ingest_run_interval
         from pipeline.load import work_waiting
 
@@ -46,6 +48,7 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
         interval_start = context.get("data_interval_start")
         interval_end = context.get("data_interval_end") or dag_run.run_after
         settings = with_airflow_connections(get_settings())
+        report_lineage(lineage.of_ingest(settings, dataset_name))
         result = ingest_run_interval(
             dataset_name,
             interval_start.replace(tzinfo=None) if interval_start else None,
@@ -62,23 +65,26 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 
 
 def _ingest_dag(source: str) -> None:
+    # The schedule's watchers, the Assets' URIs and the deadline are built while parsing: from the environment only.
+    settings = get_settings()
+
     @dag(
         dag_id=f"qp_ingest_{source}",
         schedule=AssetOrTimeSchedule(
             timetable=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
-            # Watchers are part of the schedule, so they are built while parsing: from the environment only.
-            assets=signal_asset(get_settings(), source),
+            assets=signal_asset(settings, source),
         ),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # runs share the source's watermark
         default_args=DEFAULT_ARGS,
+        deadline=deadline_alert(settings.ingest_deadline_minutes),  # not done this long after queued: notify
         tags=["qualitypulse", "ingest", source],
         doc_md=__doc__,
     )
     def ingest() -> None:
         for dataset in datasets_of(source):
-            _ingest_task(dataset.name, raw_asset(dataset))
+            _ingest_task(dataset.name, raw_asset(dataset, settings))
 
     ingest()
 

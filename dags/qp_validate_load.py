@@ -20,7 +20,8 @@ from typing import Any
 from airflow.sdk import AssetAny, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
-from orchestration.assets import RAW_ASSETS, WAREHOUSE_FACTS
+from core.settings import get_settings
+from orchestration.assets import raw_assets, warehouse_facts
 from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 Report = dict[str, Any]
@@ -28,7 +29,7 @@ Report = dict[str, Any]
 
 @dag(
     dag_id="qp_validate_load",
-    schedule=AssetAny(*RAW_ASSETS),  # any one source's new batch is enough
+    schedule=AssetAny(*raw_assets(get_settings())),  # any one source's new batch is enough
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one writer per dataset
@@ -50,17 +51,24 @@ def qp_validate_load() -> None:
         from dataclasses import asdict
 
         from core.settings import get_settings
+        from orchestration.lineage import report_lineage
+        from pipeline import lineage
         from pipeline.load import validate_and_load
 
-        return [asdict(r) for r in validate_and_load(get_settings(), datasets={dataset}, replay_orphaned=False)]
+        settings = get_settings()
+        report_lineage(lineage.of_load(settings, dataset))
+        return [asdict(r) for r in validate_and_load(settings, datasets={dataset}, replay_orphaned=False)]
 
-    @task(outlets=[WAREHOUSE_FACTS], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @task(outlets=[warehouse_facts(get_settings())], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     def replay_orphans_and_publish(dimension_reports: list[list[Report]], fact_reports: list[list[Report]]) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from core.settings import get_settings
+        from orchestration.lineage import report_lineage
+        from pipeline import lineage
         from pipeline.load import BatchReport, kpis_waiting, replay_orphans
 
+        report_lineage(lineage.of_publish(get_settings()))
         reports = [BatchReport(**r) for group in [*(dimension_reports or []), *(fact_reports or [])] for r in group]
         reports += replay_orphans(reports, get_settings())
         loaded = sum(r.status == "loaded" for r in reports)

@@ -1,4 +1,4 @@
-"""Operational defaults every QualityPulse DAG shares: owner, retries with backoff, timeouts."""
+"""Operational defaults every QualityPulse DAG shares: owner, retries with backoff, timeouts, deadlines."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 
 import pendulum
 
+# airflow.sdk exports these too; its type stub of 3.3 does not list them yet.
+from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
+
 from core.settings import get_settings
-from orchestration.notifiers import TaskFailureNotifier
+from orchestration.notifiers import DeadlineMissedNotifier, TaskFailureNotifier
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -28,3 +31,19 @@ DEFAULT_ARGS: dict[str, Any] = {
 # needs (one writer at a time) and which keeps loads and KPI builds from competing on PostgreSQL. Create it with
 # `airflow pools set qp_warehouse 1 "..."` (`make airflow` and the compose stack's init do).
 WAREHOUSE_POOL = "qp_warehouse"
+
+
+def deadline_alert(minutes: float) -> DeadlineAlert | None:
+    """A run not done ``minutes`` after it was queued is late: :class:`DeadlineMissedNotifier` tells the operators.
+
+    The scheduler creates the deadline when it queues the run and, once it passes with the run unfinished, has the
+    triggerer run the callback (``AsyncCallback``). None (no deadline) for 0 minutes or less.
+    """
+    if minutes <= 0:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=AsyncCallback(DeadlineMissedNotifier),
+        name="qualitypulse_late_run",
+    )

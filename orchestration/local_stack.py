@@ -49,6 +49,27 @@ HOST_SPECIFIC = (
     "AIRFLOW_CONN_QP_ALERT_SLACK",
     "AIRFLOW_CONN_QP_ALERT_WEBHOOK",
     "QP_TASK_FAILURE_CHANNELS",
+    "QP_INGEST_DEADLINE_MINUTES",
+    "QP_KPIS_DEADLINE_MINUTES",
+    "AIRFLOW__OPENLINEAGE__TRANSPORT",
+    "AIRFLOW__OPENLINEAGE__NAMESPACE",
+)
+# Of those, what a host may leave out: alert channels, lineage and deadlines (their defaults), the demo's SQLite
+# sources, and the Fernet key (connections come from the environment).
+OPTIONAL = frozenset(
+    {
+        "AIRFLOW_CONN_QP_ALERT_EMAIL",
+        "AIRFLOW_CONN_QP_ALERT_SLACK",
+        "AIRFLOW_CONN_QP_ALERT_WEBHOOK",
+        "QP_TASK_FAILURE_CHANNELS",
+        "QP_INGEST_DEADLINE_MINUTES",
+        "QP_KPIS_DEADLINE_MINUTES",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT",
+        "AIRFLOW__OPENLINEAGE__NAMESPACE",
+        "QP_QMS_URL",
+        "QP_FINANCE_URL",
+        "AIRFLOW__CORE__FERNET_KEY",
+    }
 )
 WORKER_NAME_VARIABLE = "QP_WORKER_NAME"
 

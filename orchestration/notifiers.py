@@ -1,4 +1,5 @@
-"""Airflow notifiers: a task that fails for good tells the people who run the pipeline, on the alert channels.
+"""Airflow notifiers: a task that fails for good, or a run that misses its deadline, tells the people who run the
+pipeline, on the alert channels.
 
 Attached to every QualityPulse task through ``DEFAULT_ARGS`` (``on_failure_callback``), so it fires after the
 last retry, in the worker that ran the task. Which channels: ``QP_TASK_FAILURE_CHANNELS`` (connection ids,
@@ -84,6 +85,72 @@ class TaskFailureNotifier(BaseNotifier):
             log.warning("%s (no alert channel configured)", notification.subject)
             return
         notify_through_outbox(notification, channels, settings.warehouse_url)
+
+
+def deadline_missed_notification(
+    dag_id: str, run_id: str, queued_at: str | None, deadline_time: str, state: str | None, link: str | None
+) -> Notification:
+    """A run that was not done by its deadline: which, queued when, due when, and where it stands."""
+    key = hashlib.sha256(f"deadline_missed|{dag_id}|{run_id}|{deadline_time}".encode()).hexdigest()[:32]
+    return Notification(
+        key=key,
+        kind="deadline_missed",
+        severity="warning",
+        subject=f"QualityPulse run late: {dag_id}",
+        text=(
+            f"{dag_id} run {run_id} was not done by its deadline {deadline_time} (queued {queued_at or 'unknown'}; "
+            f"now {state or 'unknown'}). Its data is late: look at the run in Airflow (a stuck task, a full pool, "
+            "a slow source)."
+        ),
+        facts={
+            "DAG": dag_id,
+            "Run": run_id,
+            "Queued": queued_at or "",
+            "Deadline": deadline_time,
+            "State": state or "",
+        },
+        link=link,
+    )
+
+
+class DeadlineMissedNotifier(BaseNotifier):
+    """A DeadlineAlert's callback (``orchestration.dag_defaults.deadline_alert``): tells the task-failure channels.
+
+    Airflow runs it in the triggerer (an ``AsyncCallback``), with the context the scheduler gave the missed deadline:
+    ``{"dag_run": <the run, as the REST API shows it>, "deadline": {"id": ..., "deadline_time": ...}}``. The
+    delivery (the warehouse's outbox, then the channels) is blocking I/O, so it runs in a thread, off the
+    triggerer's event loop.
+    """
+
+    async def async_notify(self, context: Any) -> None:
+        import asyncio
+
+        await asyncio.to_thread(notify_deadline_missed, dict(context))
+
+
+def notify_deadline_missed(context: dict[str, Any]) -> Delivery | None:
+    """Queue and deliver the notification of a missed deadline, from the context Airflow gives its callback."""
+    from airflow.configuration import conf
+
+    from core.settings import get_settings
+
+    run = context.get("dag_run") or {}
+    dag_id, run_id = str(run.get("dag_id", "")), str(run.get("dag_run_id") or run.get("run_id") or "")
+    base_url = conf.get("api", "base_url", fallback="").rstrip("/")
+    notification = deadline_missed_notification(
+        dag_id=dag_id,
+        run_id=run_id,
+        queued_at=str(run["queued_at"]) if run.get("queued_at") else None,
+        deadline_time=str((context.get("deadline") or {}).get("deadline_time", "")),
+        state=str(run["state"]) if run.get("state") else None,
+        link=f"{base_url}/dags/{dag_id}/runs/{run_id}" if base_url and dag_id else None,
+    )
+    settings = get_settings()
+    channels = configured_channels(settings.task_failure_channel_ids)
+    if not channels:
+        log.warning("%s (no alert channel configured)", notification.subject)
+        return None
+    return notify_through_outbox(notification, channels, settings.warehouse_url)
 
 
 def notify_through_outbox(

@@ -102,8 +102,20 @@ def test_the_local_stack_runs_the_compose_topology_with_its_settings(compose):
         "airflow-worker-2",
     ]
     common = {key: str(value) for key, value in compose["x-airflow-common"]["environment"].items()}
-    containers = ("postgres:", "redis:", "airflow-apiserver:", "lms-api:", "/opt/")
+    containers = ("postgres:", "redis:", "airflow-apiserver:", "lms-api:", "marquez-api:", "/opt/")
     names_a_host = {k for k, v in common.items() if "${" in v or any(c in v for c in containers)}
     assert names_a_host == set(HOST_SPECIFIC)  # the host supplies exactly these, and each is still in the file
     assert compose_settings(ROOT / "docker-compose.yml") == {k: v for k, v in common.items() if k not in names_a_host}
     assert compose_settings(ROOT / "docker-compose.yml")["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+def test_airflow_sends_lineage_to_marquez_which_has_its_own_database(compose):
+    services = compose["services"]
+    for name in ("airflow-worker", "airflow-scheduler"):  # task events from workers, DAG run events from the scheduler
+        env = services[name]["environment"]
+        assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["url"] == "http://marquez-api:5000", name
+        assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"]
+    api = services["marquez-api"]
+    assert api["environment"]["POSTGRES_DB"] == "marquez" and api["environment"]["POSTGRES_HOST"] == "postgres"
+    assert "create database marquez owner marquez" in (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+    assert services["marquez-web"]["environment"]["MARQUEZ_HOST"] == "marquez-api"
+    worker = services["airflow-worker"]["environment"]
+    assert {"QP_INGEST_DEADLINE_MINUTES", "QP_KPIS_DEADLINE_MINUTES"} <= set(worker)  # the deadlines, when parsing
