@@ -143,19 +143,7 @@ class LocalStack:
 
     @property
     def environment(self) -> dict[str, str]:
-        missing = (
-            set(HOST_SPECIFIC)
-            - set(self.host_settings)
-            - {
-                "AIRFLOW_CONN_QP_ALERT_EMAIL",  # alert channels are optional
-                "AIRFLOW_CONN_QP_ALERT_SLACK",
-                "AIRFLOW_CONN_QP_ALERT_WEBHOOK",
-                "QP_TASK_FAILURE_CHANNELS",
-                "QP_QMS_URL",  # the demo's SQLite sources by default
-                "QP_FINANCE_URL",
-                "AIRFLOW__CORE__FERNET_KEY",
-            }
-        )
+        missing = set(HOST_SPECIFIC) - set(self.host_settings) - OPTIONAL
         if missing:
             raise ValueError(f"the host must supply {sorted(missing)}")
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "QP_"))}
