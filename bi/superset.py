@@ -58,7 +58,7 @@ def uid(kind: str, name: str) -> str:
 
 def is_date(column: str) -> bool:
     """Whether a BI view's column is a date or a timestamp (the views name them so; a test checks the database)."""
-    return column in _DATE_NAMES or column.endswith(_DATE_SUFFIXES)
+    return column in _DATE_NAMES or (column.endswith(_DATE_SUFFIXES) and not column.endswith("_per_day"))
 
 
 def sql_type(column: str) -> str | None:
