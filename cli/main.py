@@ -246,6 +246,20 @@ def docs(
     print(f"wrote {output}")
 
 
+@app.command("superset-assets")
+def superset_assets(
+    output: Annotated[Path, typer.Option(help="Where to write Superset's asset files.")] = PROJECT_ROOT
+    / "deploy"
+    / "superset"
+    / "assets",
+) -> None:
+    """Write Superset's assets (database, datasets, KPI metrics, charts, dashboard) from the BI views and KPIs."""
+    from bi.superset import build, write
+
+    written = write(output, build())
+    print(f"wrote {len(written)} files under {output}")
+
+
 @app.command("bi-role")
 @warehouse_command
 def bi_role(

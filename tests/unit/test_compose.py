@@ -61,13 +61,33 @@ def test_airflow_services_share_the_common_anchor(compose):
 
 
 def test_the_bi_tool_reads_the_warehouse_through_the_read_only_role(compose):
-    superset = compose["services"]["superset"]
-    command = " ".join(superset["command"])
-    assert "postgresql://qp_bi_reader:" in command and "@postgres:5432/qualitypulse" in command
-    assert superset["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-    init = compose["services"]["airflow-init"]
-    assert "qp bi-role qp_bi_reader" in " ".join(init["command"])  # grants the bi views after the migration
+    init, superset = compose["services"]["superset-init"], compose["services"]["superset"]
+    uri = init["environment"]["QP_SUPERSET_WAREHOUSE_URI"]
+    assert (
+        uri.startswith("postgresql+psycopg2://qp_bi_reader:${WAREHOUSE_BI_PASSWORD")
+        and "@postgres:5432/qualitypulse" in uri
+    )
+    assert init["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert superset["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+    airflow_init = compose["services"]["airflow-init"]
+    assert "qp bi-role qp_bi_reader" in " ".join(airflow_init["command"])  # grants the bi views after the migration
     assert "create role qp_bi_reader" in (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+
+
+def test_the_bi_tool_imports_the_repositorys_assets_with_the_tested_superset(compose):
+    """superset-init runs deploy/superset/init.sh (the start-up tests/bi/test_superset.py runs) over the mounted
+    assets, and the image is the Superset release the lock pins."""
+    init = compose["services"]["superset-init"]
+    assert init["command"] == ["/bin/sh", "/app/qualitypulse/init.sh"]
+    assert "./deploy/superset:/app/qualitypulse:ro" in init["volumes"]
+    init_script = (ROOT / "deploy" / "superset" / "init.sh").read_text()
+    assert "import_assets.py" in init_script and "superset db upgrade" in init_script
+    lock = (ROOT / "deploy" / "superset" / "requirements.lock").read_text()
+    version = re.search(r"^apache[-_]superset==(\S+)$", lock, re.MULTILINE)
+    assert version is not None
+    dockerfile = (ROOT / "deploy" / "superset" / "Dockerfile").read_text()
+    assert f"FROM apache/superset:{version.group(1)}\n" in dockerfile
+    assert init["image"] == compose["services"]["superset"]["image"] == f"qualitypulse-superset:{version.group(1)}"
 
 
 def test_the_triggerer_listens_on_the_event_channel(compose):

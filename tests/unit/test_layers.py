@@ -13,7 +13,7 @@ from core.dialect import PostgreSQLDialect, SQLiteDialect, dialect_of
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "transforms", "sources", "expectations", "warehouse", "alerts", "report", "pipeline", "demo")
+PACKAGES = ("core", "transforms", "sources", "expectations", "warehouse", "alerts", "report", "bi", "pipeline", "demo")
 PACKAGES += ("orchestration", "cli", "dags")
 # Where a database is named: the dialect module, the revisions (fixed history), the mapping of Airflow's
 # connection types to SQLAlchemy URLs, and the mapping of database URLs to OpenLineage's dataset names (its naming
