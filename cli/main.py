@@ -248,10 +248,9 @@ def docs(
 
 @app.command("superset-assets")
 def superset_assets(
-    output: Annotated[Path, typer.Option(help="Where to write Superset's asset files.")] = PROJECT_ROOT
-    / "deploy"
-    / "superset"
-    / "assets",
+    output: Annotated[Path, typer.Option(help="Where to write Superset's asset files.")] = Path(
+        "deploy/superset/assets"
+    ),
 ) -> None:
     """Write Superset's assets (database, datasets, KPI metrics, charts, dashboard) from the BI views and KPIs."""
     from bi.superset import build, write

@@ -44,6 +44,7 @@ from orchestration import events
 from orchestration.local_stack import LocalStack
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import PROJECT_ROOT, changed_tables, read_table, snapshot
+from tests.receivers import HttpInbox, http_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("airflow-stack")]
 
@@ -56,6 +57,7 @@ class Running:
     stack: LocalStack
     settings: Settings
     spec: DemoSpec
+    hook: HttpInbox  # the alert channels' webhook: alerts, failed tasks and late runs arrive here
 
     def airflow_db(self, query: str, **params: Any) -> list[Any]:
         """Rows of Airflow's own metadata: runs, task instances (with the worker that ran them), the Asset queue."""
@@ -93,7 +95,7 @@ def _free_port() -> int:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("stack")
     with fresh_warehouse("postgresql", tmp) as warehouse_url, fresh_warehouse("postgresql", tmp) as metadata_url:
-        with demo_lms_api(migrated_settings(tmp, warehouse_url)) as settings:
+        with demo_lms_api(migrated_settings(tmp, warehouse_url)) as settings, http_receiver() as hook:
             # The scheduler runs on the wall clock: the sources end yesterday, as `make run`'s demo does, or the
             # batches' freshness checks would block them.
             spec = DemoSpec(end_date=yesterday())
@@ -130,10 +132,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
                 "QP_TASK_RETRY_DELAY_SECONDS": "5",
+                # The webhook channel, and a KPI deadline of 6 s that every KPI run misses: the scheduler marks it
+                # missed and the triggerer sends the notice, as in production after an hour.
+                "AIRFLOW_CONN_QP_ALERT_WEBHOOK": hook.url,
+                "QP_KPIS_DEADLINE_MINUTES": "0.1",
             }
             with LocalStack(COMPOSE, tmp / "airflow", host) as stack:
                 stack.wait("every component to be healthy and both workers ready", stack.ready, 300)
-                yield Running(stack, settings.model_copy(update={"event_channel_prefix": f"qp-e2e-{run}"}), spec)
+                prefixed = settings.model_copy(update={"event_channel_prefix": f"qp-e2e-{run}"})
+                yield Running(stack, prefixed, spec, hook)
 
 
 def _load_hosts(running: Running) -> dict[str, int]:
@@ -174,6 +181,15 @@ def test_the_nightly_runs_load_every_source_on_both_workers(running):
     hosts = _load_hosts(running)
     assert set(hosts) == set(stack.worker_names), f"mapped loads per worker: {hosts}"
     _accounted(settings)
+
+    def kinds() -> set[str]:
+        return {request["json"].get("kind") for request in running.hook.requests}
+
+    assert "kpi_incident" in kinds()  # the alerts reached the owners' webhook
+    # The KPI runs overran their 6-second deadline: Airflow's DeadlineAlert fired and the triggerer told the channel.
+    stack.wait("the missed KPI deadline's notice", lambda: "deadline_missed" in kinds(), 120)
+    late = next(r["json"] for r in running.hook.requests if r["json"].get("kind") == "deadline_missed")
+    assert late["facts"]["DAG"] == "qp_kpis"
 
 
 def test_a_worker_killed_mid_load_is_recovered_by_the_retry_on_the_other(running):

@@ -127,6 +127,8 @@ def test_the_local_stack_runs_the_compose_topology_with_its_settings(compose):
     assert names_a_host == set(HOST_SPECIFIC)  # the host supplies exactly these, and each is still in the file
     assert compose_settings(ROOT / "docker-compose.yml") == {k: v for k, v in common.items() if k not in names_a_host}
     assert compose_settings(ROOT / "docker-compose.yml")["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+
 def test_airflow_sends_lineage_to_marquez_which_has_its_own_database(compose):
     services = compose["services"]
     for name in ("airflow-worker", "airflow-scheduler"):  # task events from workers, DAG run events from the scheduler
