@@ -68,13 +68,14 @@ test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # Benchmarks on the local PostgreSQL (QP_BENCH_POSTGRES_URL): loads and extraction against COPY, KPI builds, validation,
-# the delete reconciliation.
+# the delete reconciliation, and the validation and load stage on 1 and 2 Celery workers (Redis on 127.0.0.1).
 bench: install
 	$(BIN)/python -m benchmarks.load
 	$(BIN)/python -m benchmarks.kpi_build
 	$(BIN)/python -m benchmarks.extract
 	$(BIN)/python -m benchmarks.validation
 	$(BIN)/python -m benchmarks.deletes
+	$(BIN)/python -m benchmarks.scaling
 
 # Style, types, the layers (.importlinter) and the declared dependencies: CI runs this before the tests.
 lint: install

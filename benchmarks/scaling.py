@@ -101,6 +101,8 @@ def timed_load(sources_dir: Path, end: date, workers: int, concurrency: int, wor
         with LocalStack(ROOT / "docker-compose.yml", work / f"airflow-{workers}", host, workers, concurrency) as stack:
             with step(f"start the stack with {workers} worker(s)"):
                 stack.wait("the stack", stack.ready, 300)
+                parsed = "select count(*) from dag where dag_id = 'qp_validate_load' and not is_paused"
+                stack.wait("the DAG to be parsed", lambda: _rows(metadata, parsed)[0][0] == 1, 300)
             started = time.monotonic()
             subprocess.run(
                 [str(stack.bin / "airflow"), "dags", "trigger", "qp_validate_load"],
