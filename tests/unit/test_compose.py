@@ -141,3 +141,23 @@ def test_airflow_sends_lineage_to_marquez_which_has_its_own_database(compose):
     assert services["marquez-web"]["environment"]["MARQUEZ_HOST"] == "marquez-api"
     worker = services["airflow-worker"]["environment"]
     assert {"QP_INGEST_DEADLINE_MINUTES", "QP_KPIS_DEADLINE_MINUTES"} <= set(worker)  # the deadlines, when parsing
+
+
+def test_the_image_installs_the_wheel_with_the_runtime_lock_and_nothing_else(compose):
+    """What tests/integration/test_packaging.py runs outside the repository is what the image does: the wheel and the
+    runtime lock, the DAG files in Airflow's DAG folder, the data directory the compose stack mounts."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    lines = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    runtime = [line for line in lines if not line.startswith(("FROM python", "RUN pip install --no-cache-dir uv"))]
+    assert "requirements-dev.lock" not in dockerfile
+    assert any("-r /opt/qualitypulse/requirements.lock" in line for line in runtime)
+    assert any("--no-deps /opt/qualitypulse/dist/qualitypulse-*.whl" in line for line in lines)
+    # The final stage copies the lock, the built wheel and the DAG files: no package source goes in beside the wheel.
+    final = lines[next(i for i, line in enumerate(lines) if line.startswith("FROM apache/airflow")) :]
+    copied = [line.split()[-2] for line in final if line.startswith("COPY")]
+    assert copied == ["requirements.lock", "/dist/", "dags"]
+    assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags" in dockerfile
+    data_dir = compose["x-airflow-common"]["environment"]["QP_DATA_DIR"]
+    assert f"QP_DATA_DIR={data_dir}" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "data", ".airflow", ".git"} <= set(ignored)
