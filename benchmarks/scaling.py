@@ -14,8 +14,6 @@ time (``--concurrency``), so the workers are the unit that scales. The last line
 from __future__ import annotations
 
 import argparse
-import secrets
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,17 +30,11 @@ from core.engine import engine_for
 from core.settings import Settings
 from demo.services import demo_lms_api
 from demo.source_systems import DemoLocations, DemoSpec, generate
-from orchestration.local_stack import LocalStack
+from orchestration.local_stack import LocalStack, free_port, local_host_settings
 from pipeline.ingest import ingest_source
 from warehouse.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _rows(url: str, query: str) -> list[tuple]:
@@ -75,18 +67,8 @@ def timed_load(sources_dir: Path, end: date, workers: int, concurrency: int, wor
             for source in SOURCES:
                 ingest_source(source, interval_end, f"bench-{uuid.uuid4().hex[:6]}", served)
         metadata = metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
-        port = _free_port()
         host = {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata,
-            "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/2",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW_CONN_QP_EVENTS": "redis://127.0.0.1:6379/0",
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"qp-bench-{uuid.uuid4().hex[:8]}",
+            **local_host_settings(metadata_url, free_port(), queue=f"qp-bench-{uuid.uuid4().hex[:8]}"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "QP_DATA_DIR": str(data),
             "QP_SIGNAL_DIR": str(data / "signals"),

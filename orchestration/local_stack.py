@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,9 +29,10 @@ import yaml
 
 # The compose services that are Airflow components, by their command (the image's entrypoint is `airflow`).
 AIRFLOW_COMMANDS = ("api-server", "scheduler", "dag-processor", "triggerer", "celery worker")
-# Settings whose compose value names a container or a variable: the host supplies these (see host_settings).
-HOST_SPECIFIC = (
-    "AIRFLOW__CORE__FERNET_KEY",
+# Settings whose compose value names a container or a variable: the host supplies these (``local_host_settings``
+# gives the Airflow ones). Required ones first, then those a host may leave out: alert channels, lineage and deadlines
+# (their defaults), the demo's SQLite sources, and the Fernet key (connections come from the environment).
+REQUIRED_FROM_HOST = (
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
     "AIRFLOW__API_AUTH__JWT_SECRET",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
@@ -41,10 +44,13 @@ HOST_SPECIFIC = (
     "QP_SIGNAL_DIR",
     "QP_WAREHOUSE_URL",
     "QP_INGEST_SCHEDULE",
-    "QP_QMS_URL",
-    "QP_FINANCE_URL",
     "QP_LMS_API_URL",
     "QP_LMS_API_TOKEN",
+)
+OPTIONAL_FROM_HOST = (
+    "AIRFLOW__CORE__FERNET_KEY",
+    "QP_QMS_URL",
+    "QP_FINANCE_URL",
     "AIRFLOW_CONN_QP_ALERT_EMAIL",
     "AIRFLOW_CONN_QP_ALERT_SLACK",
     "AIRFLOW_CONN_QP_ALERT_WEBHOOK",
@@ -54,23 +60,7 @@ HOST_SPECIFIC = (
     "AIRFLOW__OPENLINEAGE__TRANSPORT",
     "AIRFLOW__OPENLINEAGE__NAMESPACE",
 )
-# Of those, what a host may leave out: alert channels, lineage and deadlines (their defaults), the demo's SQLite
-# sources, and the Fernet key (connections come from the environment).
-OPTIONAL = frozenset(
-    {
-        "AIRFLOW_CONN_QP_ALERT_EMAIL",
-        "AIRFLOW_CONN_QP_ALERT_SLACK",
-        "AIRFLOW_CONN_QP_ALERT_WEBHOOK",
-        "QP_TASK_FAILURE_CHANNELS",
-        "QP_INGEST_DEADLINE_MINUTES",
-        "QP_KPIS_DEADLINE_MINUTES",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT",
-        "AIRFLOW__OPENLINEAGE__NAMESPACE",
-        "QP_QMS_URL",
-        "QP_FINANCE_URL",
-        "AIRFLOW__CORE__FERNET_KEY",
-    }
-)
+HOST_SPECIFIC = REQUIRED_FROM_HOST + OPTIONAL_FROM_HOST
 WORKER_NAME_VARIABLE = "QP_WORKER_NAME"
 
 
@@ -79,6 +69,35 @@ def worker_hostname() -> str:
     from airflow.utils.net import getfqdn
 
     return os.environ.get(WORKER_NAME_VARIABLE) or getfqdn()
+
+
+def local_host_settings(metadata_url: str, api_port: int, queue: str) -> dict[str, str]:
+    """The Airflow settings the compose stack gets from its containers' names and .env, for this host.
+
+    Airflow's metadata in the PostgreSQL database ``metadata_url`` (psycopg 3 for its sync and async sessions, and
+    Celery's results), Celery's queue ``queue`` on the local Redis (database 2, as compose keeps it apart from the
+    events on database 0), and the API server on 127.0.0.1:``api_port`` with a fresh JWT secret.
+    """
+    metadata = metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata,
+        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/2",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW_CONN_QP_EVENTS": "redis://127.0.0.1:6379/0",
+    }
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for the API server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,7 @@ class LocalStack:
 
     @property
     def environment(self) -> dict[str, str]:
-        missing = set(HOST_SPECIFIC) - set(self.host_settings) - OPTIONAL
+        missing = set(REQUIRED_FROM_HOST) - set(self.host_settings)
         if missing:
             raise ValueError(f"the host must supply {sorted(missing)}")
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "QP_"))}

@@ -17,9 +17,7 @@ Slow (several minutes): marked ``slow``; CI runs it.
 
 from __future__ import annotations
 
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -41,7 +39,7 @@ from demo.services import demo_lms_api
 from demo.simulate import simulate_day
 from demo.source_systems import DemoLocations, DemoSpec
 from orchestration import events
-from orchestration.local_stack import LocalStack
+from orchestration.local_stack import LocalStack, free_port, local_host_settings
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
 from tests.helpers import PROJECT_ROOT, changed_tables, read_table, snapshot
 from tests.receivers import HttpInbox, http_receiver
@@ -85,12 +83,6 @@ class Running:
         return not mine.empty
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("stack")
@@ -100,28 +92,17 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             # batches' freshness checks would block them.
             spec = DemoSpec(end_date=yesterday())
             write_demo_sources(settings, end_date=spec.end_date)
-            metadata = metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
-            port = _free_port()
             run = uuid.uuid4().hex[:8]
             host = {
-                # What the containers' names and the .env file give the compose stack.
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata,
-                "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/2",
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW_CONN_QP_EVENTS": "redis://127.0.0.1:6379/0",
+                # What the containers' names and the .env file give the compose stack; this test's own queue.
+                **local_host_settings(metadata_url, free_port(), queue=f"qp-e2e-{run}"),
                 "QP_DATA_DIR": str(settings.data_dir),
                 "QP_SIGNAL_DIR": str(settings.signal_dir),
                 "QP_WAREHOUSE_URL": settings.warehouse_url,
                 "QP_INGEST_SCHEDULE": "0 0 * * *",
                 "QP_LMS_API_URL": settings.lms_api_url,
                 "QP_LMS_API_TOKEN": settings.lms_api_token.get_secret_value(),
-                # This test's own queue and channels on the machine's Redis; the DAGs from the repository.
-                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"qp-e2e-{run}",
+                # This test's own event channels on the machine's Redis; the DAGs from the repository.
                 "QP_EVENT_CHANNEL_PREFIX": f"qp-e2e-{run}",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 # Quicker than production, so the test takes minutes: parsing, marker polls, the heartbeat timeout
