@@ -23,7 +23,7 @@ from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL,
 
 @dag(
     dag_id="qp_kpis",
-    schedule=[warehouse_facts(get_settings())],
+    schedule=[warehouse_facts()],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -33,9 +33,8 @@ from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL,
     doc_md=__doc__,
 )
 def qp_kpis() -> None:
-    settings = get_settings()  # parsing: the Assets' URIs
 
-    @task(outlets=[kpi_tables(settings)], pool=WAREHOUSE_POOL)
+    @task(outlets=[kpi_tables()], pool=WAREHOUSE_POOL)
     def build_kpis() -> int:
         from core.settings import get_settings
         from orchestration.lineage import report_lineage
@@ -45,7 +44,7 @@ def qp_kpis() -> None:
         report_lineage(lineage.of_kpis(get_settings()))
         return build_kpis(get_current_context()["run_id"], get_settings())
 
-    @task(outlets=[alerts(settings)], pool=WAREHOUSE_POOL)
+    @task(outlets=[alerts()], pool=WAREHOUSE_POOL)
     def check_regressions() -> int:
         from core.settings import get_settings
         from orchestration.connections import configured_channels

@@ -1,11 +1,10 @@
 """What each stage of the pipeline reads and writes, as lineage datasets named the way OpenLineage names them.
 
 A dataset is a namespace (where: a database server, a file system, an API's host) and a name (what there):
-``postgres://db:5432`` + ``qms.public.defects``, ``file`` + ``/data/landing/qms/defects``. Airflow's Assets take
-their URIs from the same datasets (``orchestration/assets.py``) and each task reports its inputs and outputs from
-here (``orchestration/lineage.py``), so the graph a lineage tool (Marquez) draws and the Assets Airflow schedules
-on name the same things: source tables and API endpoints -> the landing zone's batches -> the warehouse's fact
-tables -> its KPI tables -> alerts -> the report and the notifications.
+``postgres://db:5432`` + ``qms.public.defects``, ``file`` + ``/data/landing/qms/defects``. Each task reports its
+inputs and outputs from here (``orchestration/lineage.py``), so the graph a lineage tool (Marquez) draws runs:
+source tables and API endpoints -> the landing zone's batches -> the warehouse's fact tables -> its KPI tables ->
+alerts -> the report and the notifications. (Airflow's Assets keep names only: ``orchestration/assets.py`` says why.)
 
 Locations come from the settings a task runs with (Airflow connections included); credentials never reach a name.
 Pure: no database, file or network is touched.
