@@ -10,7 +10,7 @@ name. One stack serves the tests of this module, in order (each picks up where t
    middle of it: Airflow notices the missing heartbeat, the task's retry runs on the other worker, and nothing is
    lost or doubled;
 3. a message on Redis brings the finance data in;
-4. a few days of QMS history backfilled twice with ``airflow backfill create`` leave the warehouse as it was.
+4. two days of QMS history backfilled twice with ``airflow backfill create`` leave the warehouse as it was.
 
 Slow (several minutes): marked ``slow``; CI runs it.
 """
@@ -41,8 +41,9 @@ from demo.source_systems import DemoLocations, DemoSpec
 from orchestration import events
 from orchestration.local_stack import LocalStack, free_port, local_host_settings
 from tests.conftest import fresh_warehouse, migrated_settings, write_demo_sources
-from tests.helpers import PROJECT_ROOT, changed_tables, read_table, snapshot
+from tests.helpers import AUDIT_COLUMNS, PROJECT_ROOT, changed_tables, read_table, snapshot
 from tests.receivers import HttpInbox, http_receiver
+from warehouse.schema import metadata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("airflow-stack")]
 
@@ -240,6 +241,15 @@ def test_a_redis_message_brings_the_finance_data_in(running):
     _accounted(settings)
 
 
+def _warehouse(settings: Settings) -> dict[str, list[tuple]]:
+    """The warehouse's snapshot without the late-run notices: every KPI run here misses its 6-second deadline, and
+    the triggerer's notice of it is written whenever the scheduler gets to it, also during a later test."""
+    taken = snapshot(settings)
+    kind = [c for c in metadata.tables["notification"].columns.keys() if c not in AUDIT_COLUMNS].index("alert_kind")
+    taken["notification"] = [row for row in taken["notification"] if row[kind] != "deadline_missed"]
+    return taken
+
+
 def _backfill(running: Running, first: str, last: str, reprocess: str) -> None:
     command = ["backfill", "create", "--dag-id", "qp_ingest_qms", "--from-date", first, "--to-date", last]
     done = subprocess.run(
@@ -259,14 +269,14 @@ def _backfill_runs(running: Running) -> list[tuple[str, int]]:
 
 def test_a_backfill_run_twice_changes_nothing(running):
     stack, settings = running.stack, running.settings
-    before = snapshot(settings)
-    # Three days of history before the latest night; the nightly run already loaded them.
-    first, last = (str(yesterday() - timedelta(days=days)) for days in (3, 1))
+    before = _warehouse(settings)
+    # Two days of history before the latest night; the nightly run already loaded them.
+    first, last = (str(yesterday() - timedelta(days=days)) for days in (2, 1))
     _backfill(running, first, last, reprocess="none")
     stack.wait("the backfill and the chain after it", running.settled, 420)
-    assert _backfill_runs(running) == [("success", 0)] * 3  # one run per day
+    assert _backfill_runs(running) == [("success", 0)] * 2  # one run per day
 
-    after_first = snapshot(settings)
+    after_first = _warehouse(settings)
     # Only the ledger knows: it records the re-extracted batches, every row a duplicate of a loaded one.
     assert set(changed_tables(before, after_first)) <= {"batch_ledger", "validation_result", "extraction_event"}
     ledger = read_table(settings, "batch_ledger")
@@ -276,6 +286,6 @@ def test_a_backfill_run_twice_changes_nothing(running):
 
     _backfill(running, first, last, reprocess="completed")
     stack.wait("the second backfill and the chain after it", running.settled, 420)
-    assert _backfill_runs(running) == [("success", 1)] * 3  # each day ran again
-    assert changed_tables(after_first, snapshot(settings)) == {}  # the same batches again: the ledger knew them
+    assert _backfill_runs(running) == [("success", 1)] * 2  # each day ran again
+    assert changed_tables(after_first, _warehouse(settings)) == {}  # the same batches again: the ledger knew them
     _accounted(settings)
