@@ -21,7 +21,7 @@ from airflow.sdk import AssetAny, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
 from core.settings import get_settings
-from orchestration.assets import raw_assets, warehouse_facts
+from orchestration.assets import RAW_ASSETS, WAREHOUSE_FACTS
 from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 Report = dict[str, Any]
@@ -29,7 +29,7 @@ Report = dict[str, Any]
 
 @dag(
     dag_id="qp_validate_load",
-    schedule=AssetAny(*raw_assets()),  # any one source's new batch is enough
+    schedule=AssetAny(*RAW_ASSETS),  # any one source's new batch is enough
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one writer per dataset
@@ -57,7 +57,7 @@ def qp_validate_load() -> None:
         report_lineage(lineage.of_load(settings, dataset))
         return [asdict(r) for r in validate_and_load(settings, datasets={dataset}, replay_orphaned=False)]
 
-    @task(outlets=[warehouse_facts()], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @task(outlets=[WAREHOUSE_FACTS], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     def replay_orphans_and_publish(dimension_reports: list[list[Report]], fact_reports: list[list[Report]]) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 

@@ -13,28 +13,13 @@ from airflow.sdk import Asset
 
 from core.catalog import DATASETS, Dataset
 
-FACTS_NAME = "qualitypulse.warehouse.facts"
-KPI_TABLES_NAME = "qualitypulse.warehouse.kpi_daily"
-ALERTS_NAME = "qualitypulse.warehouse.alerts"
-
 
 def raw_asset(dataset: Dataset) -> Asset:
     """A dataset's raw batches in the landing zone."""
     return Asset(name=dataset.asset_name, group="qualitypulse-raw")
 
 
-def raw_assets() -> tuple[Asset, ...]:
-    return tuple(raw_asset(d) for d in DATASETS)
-
-
-def warehouse_facts() -> Asset:
-    """Batches loaded into the warehouse (the batch ledger records each load and the KPI days it touched)."""
-    return Asset(name=FACTS_NAME, group="qualitypulse-warehouse")
-
-
-def kpi_tables() -> Asset:
-    return Asset(name=KPI_TABLES_NAME, group="qualitypulse-warehouse")
-
-
-def alerts() -> Asset:
-    return Asset(name=ALERTS_NAME, group="qualitypulse-warehouse")
+RAW_ASSETS: tuple[Asset, ...] = tuple(raw_asset(d) for d in DATASETS)
+WAREHOUSE_FACTS = Asset(name="qualitypulse.warehouse.facts", group="qualitypulse-warehouse")
+KPI_TABLES = Asset(name="qualitypulse.warehouse.kpi_daily", group="qualitypulse-warehouse")
+ALERTS = Asset(name="qualitypulse.warehouse.alerts", group="qualitypulse-warehouse")
