@@ -65,7 +65,7 @@ def _ingest_task(dataset_name: str, asset):  # type: ignore[no-untyped-def]
 
 
 def _ingest_dag(source: str) -> None:
-    # The schedule's watchers and the deadline are built while parsing: from the environment only.
+    # The schedule's watchers, the Assets' URIs and the deadline are built while parsing: from the environment only.
     settings = get_settings()
 
     @dag(
@@ -84,7 +84,7 @@ def _ingest_dag(source: str) -> None:
     )
     def ingest() -> None:
         for dataset in datasets_of(source):
-            _ingest_task(dataset.name, raw_asset(dataset))
+            _ingest_task(dataset.name, raw_asset(dataset, settings))
 
     ingest()
 

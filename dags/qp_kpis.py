@@ -17,13 +17,13 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.task.trigger_rule import TriggerRule
 
 from core.settings import get_settings
-from orchestration.assets import ALERTS, KPI_TABLES, WAREHOUSE_FACTS
+from orchestration.assets import alerts, kpi_tables, warehouse_facts
 from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL, deadline_alert
 
 
 @dag(
     dag_id="qp_kpis",
-    schedule=[WAREHOUSE_FACTS],
+    schedule=[warehouse_facts(get_settings())],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -33,8 +33,9 @@ from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL,
     doc_md=__doc__,
 )
 def qp_kpis() -> None:
+    settings = get_settings()  # parsing: the Assets' URIs
 
-    @task(outlets=[KPI_TABLES], pool=WAREHOUSE_POOL)
+    @task(outlets=[kpi_tables(settings)], pool=WAREHOUSE_POOL)
     def build_kpis() -> int:
         from core.settings import get_settings
         from orchestration.lineage import report_lineage
@@ -44,7 +45,7 @@ def qp_kpis() -> None:
         report_lineage(lineage.of_kpis(get_settings()))
         return build_kpis(get_current_context()["run_id"], get_settings())
 
-    @task(outlets=[ALERTS], pool=WAREHOUSE_POOL)
+    @task(outlets=[alerts(settings)], pool=WAREHOUSE_POOL)
     def check_regressions() -> int:
         from core.settings import get_settings
         from orchestration.connections import configured_channels

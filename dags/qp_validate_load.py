@@ -21,7 +21,7 @@ from airflow.sdk import AssetAny, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
 from core.settings import get_settings
-from orchestration.assets import RAW_ASSETS, WAREHOUSE_FACTS
+from orchestration.assets import raw_assets, warehouse_facts
 from orchestration.dag_defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 Report = dict[str, Any]
@@ -29,7 +29,7 @@ Report = dict[str, Any]
 
 @dag(
     dag_id="qp_validate_load",
-    schedule=AssetAny(*RAW_ASSETS),  # any one source's new batch is enough
+    schedule=AssetAny(*raw_assets(get_settings())),  # any one source's new batch is enough
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # one writer per dataset
@@ -40,6 +40,7 @@ Report = dict[str, Any]
 def qp_validate_load() -> None:
     @task
     def waiting_datasets(kind: str) -> list[str]:
+        from core.settings import get_settings
         from pipeline.load import pending_datasets
 
         dimensions, facts = pending_datasets(get_settings())
@@ -49,6 +50,7 @@ def qp_validate_load() -> None:
     def validate_and_load(dataset: str) -> list[Report]:
         from dataclasses import asdict
 
+        from core.settings import get_settings
         from orchestration.lineage import report_lineage
         from pipeline import lineage
         from pipeline.load import validate_and_load
@@ -57,10 +59,11 @@ def qp_validate_load() -> None:
         report_lineage(lineage.of_load(settings, dataset))
         return [asdict(r) for r in validate_and_load(settings, datasets={dataset}, replay_orphaned=False)]
 
-    @task(outlets=[WAREHOUSE_FACTS], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @task(outlets=[warehouse_facts(get_settings())], pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     def replay_orphans_and_publish(dimension_reports: list[list[Report]], fact_reports: list[list[Report]]) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from core.settings import get_settings
         from orchestration.lineage import report_lineage
         from pipeline import lineage
         from pipeline.load import BatchReport, kpis_waiting, replay_orphans

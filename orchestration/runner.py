@@ -173,6 +173,10 @@ def _dag_test_creating(planned: PlannedRun) -> Iterator[None]:
             start_date=timezone.utcnow(),
             session=session,
         )
+        # dag.test has just written the DAG files' Assets: hand each name over to its current URI, as the scheduler
+        # does in its orphanage pass, or a task writing an Asset whose data moved (another warehouse or data
+        # folder) fails on an inactive Asset.
+        _update_asset_orphanage(session)
         if planned.run_type == DagRunType.SCHEDULED:
             dag_model = session.get(DagModel, dag.dag_id)
             dag_model.calculate_dagrun_date_fields(dag=dag, reference_run=run)
@@ -184,6 +188,19 @@ def _dag_test_creating(planned: PlannedRun) -> Iterator[None]:
 
     with mock.patch.object(dagrun_module, "get_or_create_dagrun", create_planned_run):
         yield
+
+
+def _update_asset_orphanage(session: Any) -> None:
+    """The scheduler's orphanage pass: Assets no DAG references lose their active name, referenced ones take it.
+
+    An Asset's name is active for one URI at a time; when the DAG files name it with another URI (the settings
+    moved the data), only this pass moves it over. ``make run`` and the tests have no scheduler, so the runner
+    runs Airflow's own pass (its steps are static methods) before each run.
+    """
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    SchedulerJobRunner._update_asset_orphanage(SchedulerJobRunner, session=session)  # type: ignore[arg-type]
+    session.flush()
 
 
 def _is_asset_condition(condition: Any) -> bool:

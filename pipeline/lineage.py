@@ -1,10 +1,11 @@
 """What each stage of the pipeline reads and writes, as lineage datasets named the way OpenLineage names them.
 
 A dataset is a namespace (where: a database server, a file system, an API's host) and a name (what there):
-``postgres://db:5432`` + ``qms.public.defects``, ``file`` + ``/data/landing/qms/defects``. Each task reports its
-inputs and outputs from here (``orchestration/lineage.py``), so the graph a lineage tool (Marquez) draws runs:
-source tables and API endpoints -> the landing zone's batches -> the warehouse's fact tables -> its KPI tables ->
-alerts -> the report and the notifications. (Airflow's Assets keep names only: ``orchestration/assets.py`` says why.)
+``postgres://db:5432`` + ``qms.public.defects``, ``file`` + ``/data/landing/qms/defects``. Airflow's Assets take
+their URIs from the same datasets (``orchestration/assets.py``) and each task reports its inputs and outputs from
+here (``orchestration/lineage.py``), so the graph a lineage tool (Marquez) draws and the Assets Airflow schedules
+on name the same things: source tables and API endpoints -> the landing zone's batches -> the warehouse's fact
+tables -> its KPI tables -> alerts -> the report and the notifications.
 
 Locations come from the settings a task runs with (Airflow connections included); credentials never reach a name.
 Pure: no database, file or network is touched.
@@ -51,13 +52,14 @@ def table_dataset(database_url: str, table: str) -> LineageDataset:
 
     PostgreSQL (and other servers): namespace ``postgres://host:port``, name ``database.schema.table``, URI
     ``postgres://host:port/database/schema/table`` (the form the Airflow postgres provider translates the same way).
-    SQLite: namespace ``sqlite://<absolute path of the file>``, name ``main.table``.
+    SQLite: namespace ``sqlite://localhost<absolute path of the file>``, name ``main.table`` (a URI with no host
+    would not survive Airflow's normalisation of Asset URIs: ``sqlite:///x`` becomes ``sqlite:/x``).
     """
     parts = urlsplit(database_url)
     backend = parts.scheme.split("+")[0].lower()
     if backend == "sqlite":
         path = database_url.split("://", 1)[1][1:]  # sqlite:///relative.db, sqlite:////absolute.db
-        namespace = f"sqlite://{os.path.abspath(path) if path else ':memory:'}"
+        namespace = f"sqlite://localhost{os.path.abspath(path) if path else '/:memory:'}"
         return LineageDataset(namespace, f"main.{table}", f"{namespace}/main/{table}")
     if backend == "postgresql":
         backend = "postgres"

@@ -104,7 +104,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def fresh_warehouse(kind: str, folder: Path) -> Iterator[str]:
     """The URL of a new, empty warehouse database of ``kind``; a PostgreSQL one is dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'core.engine'}"
+        yield f"sqlite:///{folder / 'warehouse.db'}"
         return
     name, url = _create_postgres_database()
     try:

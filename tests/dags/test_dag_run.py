@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -24,10 +25,12 @@ def test_the_dags_run_the_chain_as_the_scheduler_would_and_a_rerun_changes_nothi
     monkeypatch.setenv("QP_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QP_WAREHOUSE_URL", settings.warehouse_url)
 
+    _assets_name_another_deployments_data()
     started = datetime.now(UTC)
     states = run_dags(RUN_AFTER)
 
     assert states == {dag_id: "success" for dag_id in states} and len(states) == len(SOURCES) + 2
+    _assert_the_active_assets_name_this_runs_data(settings)
     ledger = read_table(settings, "batch_ledger")
     assert (ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_duplicate == ledger.rows_extracted).all()
     assert ledger.groupby("dataset")["rows_extracted"].sum().to_dict() == demo_sources
@@ -41,6 +44,47 @@ def test_the_dags_run_the_chain_as_the_scheduler_would_and_a_rerun_changes_nothi
     assert rerun["qp_validate_load"] == "not triggered" and rerun["qp_kpis"] == "not triggered"
     assert changed_tables(before, snapshot(settings)) == {}
     _assert_a_scheduler_carries_on_from_the_nightly_runs(started, ended)
+
+
+def _assets_name_another_deployments_data() -> None:
+    """Airflow's metadata as a run on another warehouse and data folder left it: each QualityPulse Asset's name is
+    active for the URI of that other data (the situation after QP_WAREHOUSE_URL or QP_DATA_DIR change)."""
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    from core.catalog import DATASETS
+    from orchestration.assets import ALERTS_NAME, FACTS_NAME, KPI_TABLES_NAME
+
+    names = [d.asset_name for d in DATASETS] + [FACTS_NAME, KPI_TABLES_NAME, ALERTS_NAME]
+    with create_session() as session:
+        session.execute(delete(AssetActive).where(AssetActive.name.in_(names)))
+        for name in names:
+            stale = AssetModel(name=name, uri=f"file:///elsewhere/{uuid.uuid4().hex}/{name}", group="qualitypulse")
+            session.add(stale)
+            session.flush()
+            session.add(AssetActive.for_asset(stale))
+
+
+def _assert_the_active_assets_name_this_runs_data(settings) -> None:  # type: ignore[no-untyped-def]
+    """Each Asset's name is active for the URI of this run's data: its landing folder, its warehouse's tables (the
+    URIs lineage events name them by)."""
+    from airflow.models.asset import AssetActive
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from core.catalog import DATASETS
+    from orchestration.assets import ALERTS_NAME, FACTS_NAME, KPI_TABLES_NAME
+    from pipeline import lineage
+
+    expected = {d.asset_name: lineage.landing(settings, d).uri for d in DATASETS}
+    expected[FACTS_NAME] = lineage.warehouse_table(settings, "batch_ledger").uri
+    expected[KPI_TABLES_NAME] = lineage.warehouse_table(settings, "kpi_daily").uri
+    expected[ALERTS_NAME] = lineage.warehouse_table(settings, "alert").uri
+    with create_session() as session:
+        query = select(AssetActive.name, AssetActive.uri).where(AssetActive.name.in_(expected))
+        active = {name: uri for name, uri in session.execute(query)}
+    assert active == expected
 
 
 def _assert_a_scheduler_carries_on_from_the_nightly_runs(started: datetime, ended: datetime) -> None:

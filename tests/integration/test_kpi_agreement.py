@@ -21,7 +21,7 @@ def both(tmp_path_factory):  # type: ignore[no-untyped-def]
     with fresh_warehouse("postgresql", tmp_path_factory.mktemp("pg")) as pg_url:
         for kind, url in (("sqlite", None), ("postgresql", pg_url)):
             folder = tmp_path_factory.mktemp(kind)
-            with demo_lms_api(migrated_settings(folder, url or f"sqlite:///{folder / 'core.engine'}")) as settings:
+            with demo_lms_api(migrated_settings(folder, url or f"sqlite:///{folder / 'warehouse.db'}")) as settings:
                 write_demo_sources(settings)
                 run_chain(settings)
             built[kind] = settings

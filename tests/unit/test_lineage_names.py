@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airflow.sdk import Asset
 
 from core.catalog import BY_NAME
 from core.settings import Settings
@@ -30,9 +31,9 @@ pytestmark = pytest.mark.unit
         ),
         (
             "sqlite:////srv/qp/warehouse/qualitypulse.db",
-            "sqlite:///srv/qp/warehouse/qualitypulse.db",
+            "sqlite://localhost/srv/qp/warehouse/qualitypulse.db",
             "main.kpi_daily",
-            "sqlite:///srv/qp/warehouse/qualitypulse.db/main/kpi_daily",
+            "sqlite://localhost/srv/qp/warehouse/qualitypulse.db/main/kpi_daily",
         ),
     ],
 )
@@ -41,6 +42,8 @@ def test_a_table_is_named_by_its_server_database_schema_and_table(url, namespace
 
     assert (dataset.namespace, dataset.name, dataset.uri) == (namespace, name, uri)
     assert "s3cret" not in str(dataset)
+    # The Airflow Asset of the table keeps the URI as given: Airflow and lineage name it alike.
+    assert Asset(name="qualitypulse.warehouse.kpi_daily", uri=dataset.uri).uri == uri
 
 
 def test_each_kind_of_source_has_its_own_dataset(tmp_path: Path):
@@ -59,6 +62,7 @@ def test_each_kind_of_source_has_its_own_dataset(tmp_path: Path):
     assert (drops.namespace, drops.name) == ("file", str(settings.survey_drop_dir))
     landed = lineage.landing(settings, BY_NAME["defects"])
     assert (landed.namespace, landed.uri) == ("file", f"file://{tmp_path}/landing/qms/defects")
+    assert Asset(name="qualitypulse.raw.defects", uri=landed.uri).uri == landed.uri
     assert "pw" not in str(lineage.of_ingest(settings, "defects"))
 
 
