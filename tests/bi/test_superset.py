@@ -58,7 +58,18 @@ def superset_venv() -> Path:
     uv = str(Path(sys.executable).parent / "uv")
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--no-deps", "--python", str(venv / "bin" / "python"), "-r", str(LOCK)],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--no-deps",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-r",
+            str(LOCK),
+        ],
         check=True,
         capture_output=True,
     )

@@ -79,6 +79,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
             "pip",
             "install",
             "--quiet",
+            "--compile-bytecode",  # as pip does: the chain's processes don't each compile Airflow and GX again
             "--python",
             str(venv / "bin" / "python"),
             "-r",
