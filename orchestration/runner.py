@@ -78,15 +78,7 @@ def run_dags(
                 on_step(Step(done, len(order), dag_id, states[dag_id]))
             continue
         started = time.monotonic()
-        planned = planned_run(dag, run_after)
-        # A deadline counts from when a run is queued, and these runs never are: none applies (Airflow would skip it
-        # too). Left on, dag.test() of Airflow 3.3.2 fails once such a run succeeds: DagRun.update_state looks the
-        # DeadlineAlerts up by the ids the DAG processor gives them, which dag.test's own copy of the DAG lacks.
-        dag.deadline = None
-        with _dag_test_creating(planned):
-            # dag.test clears the task instances of earlier runs at the logical date it is given: an
-            # Asset-triggered run has none, so it is given the run's own due time, which no earlier run has.
-            run = dag.test(run_after=planned.run_after, logical_date=planned.logical_date or planned.run_after)
+        run = run_dag(dag, run_after)
         states[dag_id] = str(run.state)
         if on_step:
             on_step(Step(done, len(order), dag_id, states[dag_id], time.monotonic() - started))
@@ -96,6 +88,29 @@ def run_dags(
             if ti.state == "success":
                 updated.update(getattr(o, "name", "") for o in dag.get_task(ti.task_id).outlets)
     return states
+
+
+def run_dag(dag: Any, run_after: datetime) -> Any:
+    """Run ``dag`` once with ``dag.test()`` as the scheduler would at ``run_after``; returns the DagRun.
+
+    The run is the one the scheduler would create (``planned_run``), of the DAG as it is parsed now: the Assets its
+    tasks write take their current URIs (the data folder and warehouse of this environment) first.
+    """
+    from airflow.configuration import conf
+
+    # Airflow rewrites a DAG's stored copy at most every min_serialized_dag_update_interval (30 s), and the in-process
+    # execution API serves its cached copy as long: a run right after one under other settings (another warehouse,
+    # another data folder) would check its tasks' Assets against the old URIs. Each run here is of the DAG as parsed.
+    conf.set("core", "min_serialized_dag_update_interval", "0")
+    planned = planned_run(dag, run_after)
+    # A deadline counts from when a run is queued, and these runs never are: none applies (Airflow would skip it
+    # too). Left on, dag.test() of Airflow 3.3.2 fails once such a run succeeds: DagRun.update_state looks the
+    # DeadlineAlerts up by the ids the DAG processor gives them, which dag.test's own copy of the DAG lacks.
+    dag.deadline = None
+    with _dag_test_creating(planned):
+        # dag.test clears the task instances of earlier runs at the logical date it is given: an
+        # Asset-triggered run has none, so it is given the run's own due time, which no earlier run has.
+        return dag.test(run_after=planned.run_after, logical_date=planned.logical_date or planned.run_after)
 
 
 def configured_dags_folder() -> Path:

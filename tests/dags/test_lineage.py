@@ -84,6 +84,7 @@ def test_the_chains_events_lead_from_the_source_tables_through_the_landing_zone_
     }
 
     command = [sys.executable, "-c", RUN_CHAIN, RUN_AFTER.isoformat(), *CHAIN]
+    started = datetime.now(UTC)
     chain = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
     assert chain.returncode == 0, chain.stderr[-3000:]
@@ -115,10 +116,31 @@ def test_the_chains_events_lead_from_the_source_tables_through_the_landing_zone_
     report = lineage.report(settings)
     assert _producers(graph, ("file", report.name)) == {"qp_kpis.build_report"}
 
+    # Airflow names the same data: the Assets the chain updated carry the URIs of the datasets their tasks reported.
+    updated = _assets_updated_since(started)
+    assert (defects.asset_name, landed.uri) in updated
+    assert ("qualitypulse.warehouse.kpi_daily", kpis.uri) in updated
+    assert ("qualitypulse.warehouse.alerts", alerts.uri) in updated
+
     # The run facets tie each task's events to its Airflow run; no credential reaches an event.
     land = next(e for e in events if e["job"]["name"] == "qp_ingest_qms.land_defects" and e["eventType"] == "START")
     assert land["run"]["facets"]["parent"]["job"]["name"] == "qp_ingest_qms"
     assert "password" not in events_file.read_text().lower()
+
+
+def _assets_updated_since(started: datetime) -> set[tuple[str, str]]:
+    """(name, URI) of each Asset with an event in Airflow's metadata since ``started``."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetModel.name, AssetModel.uri)
+        .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        .where(AssetEvent.timestamp >= started)
+    )
+    with create_session() as session:
+        return {(name, uri) for name, uri in session.execute(query)}
 
 
 def test_without_a_transport_the_provider_registers_no_listener():
