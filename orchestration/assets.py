@@ -3,7 +3,7 @@
 Each Asset keeps its name (what the DAGs and the runner refer to) and is given the URI of the data it stands for,
 from the same lineage datasets the tasks report (``pipeline/lineage.py``): a dataset's raw batches are its folder
 in the landing zone (``file://``, which Airflow's OpenLineage provider translates itself), the warehouse Assets
-are tables (``postgres://host:port/database/schema/table``, or ``sqlite://<file>/main/<table>``). So Airflow's
+are tables (``postgres://host:port/database/schema/table``, or ``sqlite://localhost<file>/main/<table>``). So Airflow's
 Asset view and a lineage tool (Marquez) agree on what was produced where. The URIs depend on where the data lives
 (``QP_DATA_DIR``, ``QP_WAREHOUSE_URL``), read from the environment while parsing, as the watchers are; credentials
 never reach a URI. When they move, Airflow hands each name over to its new URI in the scheduler's orphanage pass;

@@ -23,7 +23,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class Running:
     stack: LocalStack
     settings: Settings
     spec: DemoSpec
+    nightly_end: date  # the last day of the sources the nightly runs loaded (read off the clock once, at start)
     hook: HttpInbox  # the alert channels' webhook: alerts, failed tasks and late runs arrive here
 
     def airflow_db(self, query: str, **params: Any) -> list[Any]:
@@ -122,7 +123,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             with LocalStack(COMPOSE, tmp / "airflow", host) as stack:
                 stack.wait("every component to be healthy and both workers ready", stack.ready, 300)
                 prefixed = settings.model_copy(update={"event_channel_prefix": f"qp-e2e-{run}"})
-                yield Running(stack, prefixed, spec, hook)
+                yield Running(stack, prefixed, spec, spec.end_date, hook)
 
 
 def _load_hosts(running: Running) -> dict[str, int]:
@@ -270,8 +271,9 @@ def _backfill_runs(running: Running) -> list[tuple[str, int]]:
 def test_a_backfill_run_twice_changes_nothing(running):
     stack, settings = running.stack, running.settings
     before = _warehouse(settings)
-    # Two days of history before the latest night; the nightly run already loaded them.
-    first, last = (str(yesterday() - timedelta(days=days)) for days in (2, 1))
+    # Two days of history before the latest night; the nightly run already loaded them. Counted from the stack's own
+    # start, not the clock again: a module running past midnight would otherwise move the days.
+    first, last = (str(running.nightly_end - timedelta(days=days)) for days in (2, 1))
     _backfill(running, first, last, reprocess="none")
     stack.wait("the backfill and the chain after it", running.settled, 420)
     assert _backfill_runs(running) == [("success", 0)] * 2  # one run per day
