@@ -93,6 +93,11 @@ class Dialect:
     def begin_write(self, connection: Connection) -> None:
         """Start a transaction that reads, then writes what it read, safe beside other writing processes."""
 
+    def commit_without_flush(self, connection: Connection) -> None:
+        """Let this transaction's commit return before its log reaches the disk, for a transaction that writes only
+        what can be derived again from the facts (the KPI tables) and marks the batches built: a crash may undo the
+        whole of it, never part of it, and the next build redoes it."""
+
     def insert(self, table: Table) -> Upsert:
         """An INSERT that can ``on_conflict_do_update`` (an upsert)."""
         raise NotImplementedError
@@ -205,6 +210,10 @@ class PostgreSQLDialect(Dialect):
         # PostgreSQL's text output (``read_arrow_in``).
         options = "-c jit=off -c random_page_cost=1.1 -c datestyle=ISO,MDY -c extra_float_digits=1"
         return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+
+    def commit_without_flush(self, connection: Connection) -> None:
+        # Asynchronous commit: atomic and consistent still, only the last moments' commits can be lost in a crash.
+        connection.exec_driver_sql("set local synchronous_commit = off")
 
     def insert(self, table: Table) -> Upsert:
         return postgresql.insert(table)

@@ -252,20 +252,27 @@ def read_training(connection: Connection, days: set[date] | None) -> pd.DataFram
     return _read(connection, TRAINING, _in_days(TRAINING.c.due_on, days))
 
 
-def replace_daily(
-    connection: Connection,
-    family: str,
-    days: set[date] | None,
-    parts: Iterable[pd.DataFrame],
-    pipeline_run_id: str,
-    now: object,
-) -> tuple[int, set[date]]:
-    """Swap in the family's recomputed daily rows of ``days`` (every day for ``None``), one part at a time so that a
-    full build never holds the whole family's rows; returns how many rows were written and on which days."""
-    condition: ColumnElement[bool] = kpi_daily.c.kpi.in_(REGISTRY.family_codes()[family])
+def clear_family(connection: Connection, family: str, days: set[date] | None) -> None:
+    """Delete what a build of ``days`` replaces: the family's daily rows of those days and its rows of the weeks and
+    months that contain them (every row for ``None``). A build clears every family it rebuilds before it computes
+    any: the deletes then run while the facts are still being read."""
+    codes = REGISTRY.family_codes()[family]
+    daily: ColumnElement[bool] = kpi_daily.c.kpi.in_(codes)
     if days is not None:
-        condition = and_(condition, kpi_daily.c.kpi_date.in_(sorted(days)))
-    connection.execute(delete(kpi_daily).where(condition))
+        daily = and_(daily, kpi_daily.c.kpi_date.in_(sorted(days)))
+    connection.execute(delete(kpi_daily).where(daily))
+    for period in ("week", "month"):
+        periods = and_(kpi_period.c.kpi.in_(codes), kpi_period.c.period == period)
+        if days is not None:
+            periods = and_(periods, kpi_period.c.period_start.in_(period_starts(days, period)))
+        connection.execute(delete(kpi_period).where(periods))
+
+
+def write_daily(
+    connection: Connection, parts: Iterable[pd.DataFrame], pipeline_run_id: str, now: object
+) -> tuple[int, set[date]]:
+    """Write a family's recomputed daily rows (their days cleared by ``clear_family``), one part at a time so that a
+    full build never holds the whole family's rows; returns how many rows were written and on which days."""
     written, on_days = 0, set[date]()
     for batch in _batched(parts):
         rows = batch.assign(kpi_date=_as_dates(batch["kpi_date"]), pipeline_run_id=pipeline_run_id, computed_at=now)
@@ -312,29 +319,22 @@ def period_starts(days: set[date], period: str) -> list[date]:
     return sorted(set(period_start(pd.Series(sorted(days)), period)))
 
 
-def replace_periods(
+def write_periods(
     connection: Connection,
-    family: str,
     days: set[date] | None,
     rows_of: Callable[[str, list[date] | None], pd.DataFrame],
     pipeline_run_id: str,
     now: object,
 ) -> None:
-    """Swap in the family's weeks and months that contain a rebuilt day (all of them for ``None``).
-
-    ``rows_of(period, starts)`` computes the rows of the periods starting on ``starts`` (``None``: every period).
-    """
-    kpi_names = REGISTRY.family_codes()[family]
+    """Write a family's weeks and months that contain a rebuilt day (all of them for ``None``; cleared by
+    ``clear_family``). ``rows_of(period, starts)`` computes the rows of the periods starting on ``starts``
+    (``None``: every period)."""
     parts = []
     for period in ("week", "month"):
-        condition = and_(kpi_period.c.kpi.in_(kpi_names), kpi_period.c.period == period)
         starts = None if days is None else period_starts(days, period)
-        if starts is not None:
-            condition = and_(condition, kpi_period.c.period_start.in_(starts))
         rows = rows_of(period, starts)
         if starts is not None and not rows.empty:
             rows = rows[rows["period_start"].isin(starts)]
-        connection.execute(delete(kpi_period).where(condition))
         if not rows.empty:
             parts.append(rows)
     if parts:  # one COPY for both kinds of period
@@ -352,7 +352,7 @@ def read_daily(connection: Connection, family: str, days: set[date], period: str
         kpi_daily.c.kpi_date >= starts[0],
         kpi_daily.c.kpi_date < end,
     )
-    return pd.read_sql(query.order_by(*kpi_daily.primary_key), connection)
+    return _frame(connection, query.order_by(*kpi_daily.primary_key), whole=False)
 
 
 def finish_build(connection: Connection, partitions: Partitions, days: set[date], now: object) -> None:
